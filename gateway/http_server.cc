@@ -1,0 +1,266 @@
+#include "gateway/http_server.h"
+
+#include <optional>
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/version.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/logging.h"
+#include "gateway/net.h"
+
+namespace tailgate {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+void HttpRouter::Handle(std::string path, PlainHandler handler) {
+  plain_[std::move(path)] = std::move(handler);
+}
+
+void HttpRouter::HandleStream(std::string path, StreamHandler handler) {
+  stream_[std::move(path)] = std::move(handler);
+}
+
+const PlainHandler* HttpRouter::FindPlain(std::string_view path) const {
+  auto it = plain_.find(path);
+  return it == plain_.end() ? nullptr : &it->second;
+}
+
+const StreamHandler* HttpRouter::FindStream(std::string_view path) const {
+  auto it = stream_.find(path);
+  return it == stream_.end() ? nullptr : &it->second;
+}
+
+HttpResponse TextResponse(const HttpRequest& request, http::status status, std::string body) {
+  HttpResponse res{status, request.version()};
+  res.set(http::field::server, "tailgate");
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(request.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+namespace {
+
+std::string_view PathOf(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+// One plain HTTP connection: reads requests until one is handed to a stream
+// route, the peer closes, or a limit is hit.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, const HttpConfig& config,
+              std::shared_ptr<const HttpRouter> router)
+      : stream_(std::move(socket)), config_(config), router_(std::move(router)) {}
+
+  void Run() {
+    // Start on the connection's strand.
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+  }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
+    // Requests to tailgate carry no meaningful body.
+    parser_->body_limit(64 * 1024);
+    stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof) return DoClose();
+    if (ec) {
+      if (ec == http::error::header_limit || ec == http::error::body_limit) {
+        return SendError(http::status::request_header_fields_too_large,
+                         ec == http::error::header_limit
+                             ? "request headers exceed the size limit\n"
+                             : "request body exceeds the size limit\n");
+      }
+      if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
+        TG_LOG(DEBUG) << "http read: " << ec.message();
+        if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+          return SendError(http::status::bad_request,
+                           absl::StrCat("malformed HTTP request: ", ec.message(), "\n"));
+        }
+      }
+      return DoClose();
+    }
+    HttpRequest request = parser_->release();
+    const std::string_view path = PathOf(request.target());
+    if (const StreamHandler* h = router_->FindStream(path);
+        h != nullptr && (request.method() == http::verb::get)) {
+      stream_.expires_never();
+      // The stream handler owns the connection from here on.
+      (*h)(std::move(stream_), std::move(request));
+      return;
+    }
+    HttpResponse response;
+    if (const PlainHandler* h = router_->FindPlain(path)) {
+      response = (*h)(request);
+    } else if (router_->FindStream(path) != nullptr) {
+      // A stream route only reaches here for a method it does not take.
+      // Its OPTIONS/HEAD needs are met by a plain route of the same path.
+      response = TextResponse(request, http::status::method_not_allowed,
+                              "method not allowed: use GET\n");
+      response.set(http::field::allow, "GET");
+    } else {
+      response = TextResponse(request, http::status::not_found,
+                              "not found: " + std::string(PathOf(request.target())) + "\n");
+    }
+    Write(std::move(response));
+  }
+
+  void SendError(http::status status, std::string body) {
+    HttpResponse res{status, 11};
+    res.set(http::field::server, "tailgate");
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.keep_alive(false);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    Write(std::move(res));
+  }
+
+  void Write(HttpResponse response) {
+    response_ = std::make_shared<HttpResponse>(std::move(response));
+    stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
+    http::async_write(stream_, *response_,
+                      beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(),
+                                                response_->need_eof()));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, std::size_t) {
+    response_.reset();
+    if (ec) return;
+    if (close) return DoClose();
+    DoRead();
+  }
+
+  void DoClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  const HttpConfig& config_;
+  std::shared_ptr<const HttpRouter> router_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<HttpResponse> response_;
+};
+
+}  // namespace
+
+class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Listener> {
+ public:
+  Listener(net::io_context& ioc, const HttpConfig& config,
+           std::shared_ptr<const HttpRouter> router)
+      : ioc_(ioc), acceptor_(net::make_strand(ioc)), config_(config), router_(std::move(router)) {}
+
+  absl::Status Bind(const tcp::endpoint& endpoint) {
+    beast::error_code ec;
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot listen: ", ec.message()));
+    return absl::OkStatus();
+  }
+
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+  void Start() { DoAccept(); }
+
+  void Stop() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->acceptor_.close(ec);
+    });
+  }
+
+ private:
+  void DoAccept() {
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
+  }
+
+  void OnAccept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // EMFILE and friends: keep accepting; the condition is usually transient.
+      TG_LOG(WARNING) << "accept: " << ec.message();
+    } else {
+      std::make_shared<HttpSession>(std::move(socket), config_, router_)->Run();
+    }
+    DoAccept();
+  }
+
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  const HttpConfig& config_;
+  std::shared_ptr<const HttpRouter> router_;
+};
+
+HttpServer::HttpServer(const HttpConfig& config, std::shared_ptr<const HttpRouter> router)
+    : config_(config), router_(std::move(router)) {}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const HttpConfig& config, std::shared_ptr<const HttpRouter> router) {
+  absl::StatusOr<HostPort> hp = ParseHostPort(config.listen, "http_listen");
+  if (!hp.ok()) return hp.status();
+  beast::error_code ec;
+  const net::ip::address address = net::ip::make_address(hp->host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("--http_listen=", config.listen, ": '",
+                                                   hp->host, "' is not an IP address"));
+  }
+  std::unique_ptr<HttpServer> server(new HttpServer(config, std::move(router)));
+  server->listener_ =
+      std::make_shared<Listener>(server->ioc_, server->config_, server->router_);
+  if (absl::Status s = server->listener_->Bind(tcp::endpoint(address, hp->port)); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("--http_listen=", config.listen, ": ", s.message()));
+  }
+  server->port_ = server->listener_->local_endpoint().port();
+  server->address_ = FormatHostPort(hp->host, server->port_);
+  server->listener_->Start();
+  int threads = config.threads > 0 ? config.threads
+                                   : static_cast<int>(std::thread::hardware_concurrency());
+  if (threads <= 0) threads = 1;
+  for (int i = 0; i < threads; ++i) {
+    server->threads_.emplace_back([ioc = &server->ioc_] {
+      // Keeps run() alive while no connection or accept is pending.
+      auto guard = net::make_work_guard(*ioc);
+      ioc->run();
+    });
+  }
+  return server;
+}
+
+void HttpServer::StopAccepting() {
+  if (listener_) listener_->Stop();
+}
+
+void HttpServer::Stop() {
+  if (stopped_.exchange(true)) return;
+  StopAccepting();
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+}  // namespace tailgate

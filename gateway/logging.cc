@@ -1,0 +1,105 @@
+#include "gateway/logging.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tailgate {
+namespace {
+
+std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<bool> g_json{false};
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarning: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void SetLogOptions(const LogOptions& options) {
+  g_min_level.store(static_cast<int>(options.min_level));
+  g_json.store(options.json);
+}
+
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= g_min_level.load(std::memory_order_relaxed);
+}
+
+absl::StatusOr<LogLevel> ParseLogLevel(std::string_view text) {
+  if (text == "debug") return LogLevel::kDebug;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "warn" || text == "warning") return LogLevel::kWarning;
+  if (text == "error") return LogLevel::kError;
+  return absl::InvalidArgumentError("log level must be one of debug, info, warn, error");
+}
+
+namespace internal {
+
+LogLine::LogLine(LogLevel level, const char* file, int line)
+    : level_(level), file_(file), line_(line) {}
+
+LogLine::~LogLine() {
+  const std::string time =
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone());
+  const char* base = std::strrchr(file_, '/');
+  base = base ? base + 1 : file_;
+  std::string msg = stream_.str();
+  std::string out;
+  out.reserve(msg.size() + 96);
+  if (g_json.load(std::memory_order_relaxed)) {
+    out.append("{\"ts\":\"").append(time).append("\",\"level\":\"").append(LevelName(level_));
+    out.append("\",\"src\":\"").append(base).append(":").append(std::to_string(line_));
+    out.append("\",\"msg\":");
+    AppendJsonString(&out, msg);
+    out.append("}\n");
+  } else {
+    // Keep every record on one line whatever the message holds.
+    for (char& c : msg) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    out.append(time).append(" ").append(LevelName(level_)).append(" ");
+    out.append(base).append(":").append(std::to_string(line_)).append("] ");
+    out.append(msg).append("\n");
+  }
+  // One write(2) per record keeps concurrent lines from interleaving.
+  ssize_t ignored = ::write(STDERR_FILENO, out.data(), out.size());
+  (void)ignored;
+}
+
+}  // namespace internal
+}  // namespace tailgate

@@ -1,0 +1,208 @@
+// The replay log: a durable, ordered, multi-topic event log.
+//
+// This header is the only part of store/ that the rest of tailgate includes.
+// It names no storage engine, so the log can also be implemented on a
+// distributed log (e.g. NATS JetStream: one stream, a subject per topic, stream
+// sequence = event id).
+//
+// Ids are one global, strictly increasing uint64 sequence over all topics,
+// assigned at commit, never reused, starting at 1. Id 0 means "before the
+// first event".
+//
+// Thread-safety: every method may be called concurrently from any thread.
+// Append callbacks and commit listeners run on the log's committer thread and
+// must not block. Read, IdAtTime, ListTopics, TrimTopic and DeleteTopic may do
+// disk I/O: never call them on an event-loop thread.
+#ifndef TAILGATE_STORE_LOG_H_
+#define TAILGATE_STORE_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "store/topic.h"
+
+namespace tailgate::store {
+
+// What an acknowledged append survives.
+enum class Durability {
+  kFsync,  // WAL synced before the ack: survives process crash and power loss.
+  kWal,    // WAL written, not synced: survives a process crash, not power loss.
+  kNone,   // No WAL: survives only a clean close. For benchmarks.
+};
+
+// Parses "fsync" | "wal" | "none".
+absl::StatusOr<Durability> ParseDurability(std::string_view text);
+std::string_view DurabilityName(Durability d);
+
+// A retention rule; a zero limit means "no limit of that kind".
+struct RetentionRule {
+  // Topics the rule applies to, e.g. "orders.>". The first matching rule of
+  // Options::retention_rules wins; topics matching none use default_retention.
+  std::string pattern;
+  uint64_t max_events = 0;
+  absl::Duration max_age = absl::ZeroDuration();
+};
+
+struct Options {
+  std::string data_dir;
+  Durability durability = Durability::kFsync;
+  // Largest data field accepted by Append.
+  size_t max_data_bytes = kDefaultMaxDataBytes;
+  // Idempotency keys are remembered this long (also across restarts).
+  absl::Duration dedup_window = absl::Minutes(10);
+  // Per-topic limits for topics no rule matches.
+  RetentionRule default_retention{">", 1'000'000, absl::Hours(24 * 7)};
+  std::vector<RetentionRule> retention_rules;
+  // Global cap on stored event bytes; the oldest events (any topic) go first.
+  uint64_t max_total_bytes = uint64_t{10} << 30;
+  // How often retention runs in the background.
+  absl::Duration retention_interval = absl::Seconds(10);
+  // Events gathered into one commit at most (group commit).
+  size_t max_commit_events = 4096;
+};
+
+// One event to append. publish_time defaults to the commit time when unset.
+struct EventInput {
+  std::string topic;
+  std::string type;
+  std::string data;
+  std::string idempotency_key;
+  absl::Time publish_time = absl::InfinitePast();
+};
+
+struct AppendResult {
+  uint64_t id = 0;
+  bool duplicate = false;  // An earlier append with the same (topic, key) owns `id`.
+};
+
+// A committed event. Immutable once committed.
+struct Event {
+  uint64_t id = 0;
+  std::string topic;
+  std::string type;
+  std::string data;
+  absl::Time publish_time;
+};
+
+struct ReadRequest {
+  TopicFilter filter;
+  uint64_t after_id = 0;      // Return events with id > after_id ...
+  uint64_t up_to_id = 0;      // ... and id <= up_to_id (0 = the watermark).
+  size_t max_events = 1024;   // Stop after this many events ...
+  size_t max_bytes = 1 << 20; // ... or once this many data+topic bytes are returned
+                              // (at least one event is always returned if any).
+};
+
+struct ReadResult {
+  std::vector<Event> events;  // Matching events, ascending id.
+  // Resume the next read with after_id = next_after_id. May exceed the last
+  // returned id when non-matching ids were skipped.
+  uint64_t next_after_id = 0;
+  // True when every matching event up to the bound was returned.
+  bool reached_end = false;
+  // True when retention already removed matching events with id > after_id:
+  // the caller asked for history that is gone.
+  bool trimmed = false;
+};
+
+struct TopicInfo {
+  std::string topic;
+  uint64_t first_id = 0;  // First retained id (0 when none retained).
+  uint64_t last_id = 0;   // Last id ever appended to the topic.
+  uint64_t count = 0;     // Retained events.
+  uint64_t bytes = 0;     // Retained data bytes.
+};
+
+struct LogStats {
+  uint64_t watermark = 0;
+  uint64_t events = 0;       // Retained events, all topics.
+  uint64_t bytes = 0;        // Retained data bytes, all topics.
+  uint64_t topics = 0;
+  uint64_t disk_bytes = 0;   // Files on disk (approximate).
+};
+
+class Log {
+ public:
+  // Called with the committed events of one commit, ascending and gap-free
+  // above the previous watermark, and the new watermark.
+  using CommitListener =
+      std::function<void(absl::Span<const Event> committed, uint64_t watermark)>;
+  using AppendCallback =
+      std::function<void(absl::StatusOr<std::vector<AppendResult>> results)>;
+
+  virtual ~Log() = default;
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends events atomically (all or none, consecutive ids for the new
+  // ones). `done` runs once on the committer thread after the commit is
+  // durable per Options::durability, or with an error: INVALID_ARGUMENT /
+  // RESOURCE_EXHAUSTED for a bad event (nothing stored), UNAVAILABLE after
+  // Close, INTERNAL on a storage failure.
+  virtual void AppendAsync(std::vector<EventInput> events, AppendCallback done) = 0;
+
+  // Blocking convenience over AppendAsync.
+  absl::StatusOr<std::vector<AppendResult>> Append(std::vector<EventInput> events);
+
+  // Highest id such that it and every lower id are committed.
+  virtual uint64_t Watermark() const = 0;
+
+  // Highest id ever assigned (>= Watermark()).
+  virtual uint64_t LastAssignedId() const = 0;
+
+  // Registers a listener; returns a handle for RemoveCommitListener.
+  // Listeners run on the committer thread, in commit order.
+  virtual uint64_t AddCommitListener(CommitListener listener) = 0;
+  virtual void RemoveCommitListener(uint64_t handle) = 0;
+
+  // Blocking read by cursor (see ReadRequest). Never returns ids above the
+  // watermark.
+  virtual absl::StatusOr<ReadResult> Read(const ReadRequest& request) = 0;
+
+  // The cursor to read "from time t": the largest id whose event was
+  // published before t (so Read(after_id = result) starts at the first event
+  // published at or after t).
+  virtual absl::StatusOr<uint64_t> CursorAtTime(absl::Time t) = 0;
+
+  // The cursor to read all retained history of the filter's topics.
+  virtual absl::StatusOr<uint64_t> EarliestCursor(const TopicFilter& filter) = 0;
+
+  virtual absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) = 0;
+
+  // Removes the topic's events with id <= up_to_id.
+  virtual absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) = 0;
+  // Removes all of the topic's events and metadata (ids stay unused).
+  virtual absl::Status DeleteTopic(std::string_view topic) = 0;
+
+  // Runs one retention pass now (it also runs every retention_interval).
+  virtual absl::Status EnforceRetention() = 0;
+
+  // Writes a consistent online copy of the log to `dir` (must not exist).
+  virtual absl::Status Checkpoint(const std::string& dir) = 0;
+
+  virtual absl::StatusOr<LogStats> Stats() = 0;
+
+  // Stops accepting appends (UNAVAILABLE), completes those already accepted,
+  // and stops background work. Idempotent; the destructor calls it.
+  virtual void Close() = 0;
+
+ protected:
+  Log() = default;
+};
+
+// Opens (creating if needed) the RocksDB-backed log in options.data_dir.
+// A data dir that is not a tailgate log, or is corrupt, gets FAILED_PRECONDITION
+// / DATA_LOSS with the reason; a dir locked by another process, UNAVAILABLE.
+absl::StatusOr<std::unique_ptr<Log>> OpenRocksDbLog(const Options& options);
+
+}  // namespace tailgate::store
+
+#endif  // TAILGATE_STORE_LOG_H_

@@ -1,0 +1,58 @@
+// Test support: runs a program as a child process and watches its stderr.
+//
+// Not thread-safe: one test thread drives a Process.
+#ifndef TAILGATE_TESTS_TESTING_PROCESS_H_
+#define TAILGATE_TESTS_TESTING_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace tailgate::testing {
+
+class Process {
+ public:
+  // Starts `argv[0]` with the given arguments; stderr is captured, stdout
+  // inherited. Aborts the test binary if fork/exec fails.
+  explicit Process(std::vector<std::string> argv);
+  ~Process();  // SIGKILLs the child if it still runs.
+
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  // Reads stderr lines until one contains `needle`; returns that line, or
+  // nullopt at EOF or after `timeout`. Lines read are kept in output().
+  std::optional<std::string> WaitForLine(const std::string& needle,
+                                         absl::Duration timeout = absl::Seconds(30));
+
+  // Sends `sig` and waits for the exit; returns the wait status (see
+  // WIFEXITED), or -1 on timeout.
+  int Signal(int sig, absl::Duration timeout = absl::Seconds(30));
+  // Waits for the child to exit by itself.
+  int Wait(absl::Duration timeout = absl::Seconds(30));
+
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stderr_fd_ = -1;
+  std::string output_;
+  size_t scanned_ = 0;  // output_ before this offset has been returned already.
+  bool exited_ = false;
+};
+
+// The value after `key` up to the next space in `line`, e.g.
+// ValueAfter("tailgate ready http=127.0.0.1:5 grpc=...", "http=") == "127.0.0.1:5".
+std::string ValueAfter(const std::string& line, const std::string& key);
+
+// A fresh, empty directory under TEST_TMPDIR.
+std::string MakeTempDir(const std::string& prefix);
+
+}  // namespace tailgate::testing
+
+#endif  // TAILGATE_TESTS_TESTING_PROCESS_H_
