@@ -12,6 +12,7 @@ _LIBS = {
     "grpcpp_reflection": (["grpc++"], ["-lgrpc++_reflection"]),
     "protobuf": (["protobuf"], []),
     "rocksdb": (["rocksdb"], []),
+    "nats": (["libnats"], []),
     "absl_base": (["absl_base"], []),
     "absl_flags": (["absl_flags", "absl_flags_parse", "absl_flags_usage", "absl_flags_marshalling"], []),
     "absl_status": (["absl_status", "absl_statusor"], []),
@@ -25,6 +26,9 @@ _LIBS = {
     "gmock": (["gmock"], []),
     "benchmark": (["benchmark"], []),
     "benchmark_main": (["benchmark"], ["-lbenchmark_main"]),
+    "jwt": (["libjwt"], []),
+    "jansson": (["jansson"], []),
+    "openssl": (["openssl"], []),
 }
 
 # Header-only or plain-system libraries.

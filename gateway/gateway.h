@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "gateway/config.h"
+#include "store/log.h"
 
 namespace grpc {
 class Server;
@@ -20,6 +21,10 @@ class HealthCheckServiceInterface;
 namespace tailgate {
 
 class HttpServer;
+class Hub;
+class PublisherService;
+class SseService;
+class SubscriberService;
 
 class Gateway {
  public:
@@ -36,19 +41,32 @@ class Gateway {
   uint16_t http_port() const;
   uint16_t grpc_port() const { return grpc_port_; }
 
-  // Graceful stop: health turns NOT_SERVING, listeners stop accepting, work
-  // in flight finishes (bounded by config.drain_timeout), then everything
-  // closes. Idempotent.
+  // The event log; open from Start until Shutdown returns, owned by the
+  // Gateway (nullptr after Shutdown).
+  store::Log* log() const { return log_.get(); }
+  // The fan-out hub behind SSE and Subscribe (nullptr after Shutdown).
+  Hub* hub() const { return hub_.get(); }
+  // Open HTTP connections (SSE streams included).
+  int http_connections() const;
+
+  // Graceful stop: publishes are refused with UNAVAILABLE, health turns
+  // NOT_SERVING, listeners stop accepting, work in flight (acks included)
+  // finishes (bounded by config.drain_timeout), then everything closes, the
+  // log last. Idempotent.
   void Shutdown();
 
  private:
   explicit Gateway(const Config& config);
-  absl::Status OpenDataDir();
+  absl::Status OpenLog();
   absl::Status StartGrpc();
   absl::Status StartHttp();
 
   Config config_;
-  int data_dir_lock_fd_ = -1;
+  std::unique_ptr<store::Log> log_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<SseService> sse_;
+  std::unique_ptr<SubscriberService> subscriber_;
+  std::unique_ptr<PublisherService> publisher_;
   std::unique_ptr<grpc::Server> grpc_server_;
   uint16_t grpc_port_ = 0;
   std::string grpc_host_;

@@ -1,10 +1,14 @@
 #include "gateway/http_server.h"
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -20,6 +24,59 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+
+// The server's count of open connections and their drain hooks.
+// std::mutex, not absl::Mutex: visible to ThreadSanitizer with Debian's Abseil.
+struct ConnectionSlot::Tracker {
+  std::mutex mu;  // Guards the fields below.
+  std::condition_variable idle;  // Signalled when `open` drops to 0.
+  int open = 0;
+  bool draining = false;
+  uint64_t next_id = 1;
+  std::map<uint64_t, std::function<void()>> hooks;
+
+  // A slot unless `max` connections are open (max <= 0: no limit).
+  static std::shared_ptr<ConnectionSlot> TryAcquire(const std::shared_ptr<Tracker>& t, int max) {
+    uint64_t id;
+    {
+      std::lock_guard lock(t->mu);
+      if (max > 0 && t->open >= max) return nullptr;
+      ++t->open;
+      id = t->next_id++;
+    }
+    return std::make_shared<ConnectionSlot>(t, id);
+  }
+};
+
+ConnectionSlot::ConnectionSlot(std::shared_ptr<Tracker> tracker, uint64_t id)
+    : tracker_(std::move(tracker)), id_(id) {}
+
+ConnectionSlot::~ConnectionSlot() {
+  std::function<void()> hook;  // Destroyed after the lock is released.
+  std::unique_lock lock(tracker_->mu);
+  auto it = tracker_->hooks.find(id_);
+  if (it != tracker_->hooks.end()) {
+    hook = std::move(it->second);
+    tracker_->hooks.erase(it);
+  }
+  if (--tracker_->open == 0) tracker_->idle.notify_all();
+}
+
+void ConnectionSlot::OnDrain(std::function<void()> hook) {
+  {
+    std::unique_lock lock(tracker_->mu);
+    if (!tracker_->draining) {
+      tracker_->hooks[id_] = std::move(hook);
+      return;
+    }
+  }
+  hook();
+}
+
+bool ConnectionSlot::draining() const {
+  std::unique_lock lock(tracker_->mu);
+  return tracker_->draining;
+}
 
 void HttpRouter::Handle(std::string path, PlainHandler handler) {
   plain_[std::move(path)] = std::move(handler);
@@ -57,31 +114,54 @@ std::string_view PathOf(std::string_view target) {
 }
 
 // One plain HTTP connection: reads requests until one is handed to a stream
-// route, the peer closes, or a limit is hit.
+// route, the peer closes, a limit is hit, or the server drains. A session
+// without a slot (the server is full) answers its request with 503.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, const HttpConfig& config,
-              std::shared_ptr<const HttpRouter> router)
-      : stream_(std::move(socket)), config_(config), router_(std::move(router)) {}
+              std::shared_ptr<const HttpRouter> router, std::shared_ptr<ConnectionSlot> slot)
+      : stream_(std::move(socket)),
+        config_(config),
+        router_(std::move(router)),
+        slot_(std::move(slot)) {}
 
   void Run() {
+    if (slot_) {
+      slot_->OnDrain([weak = weak_from_this()] {
+        if (auto self = weak.lock()) {
+          net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
+        }
+      });
+    }
     // Start on the connection's strand.
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
   }
 
  private:
+  bool Draining() const { return draining_ || (slot_ && slot_->draining()); }
+
+  void OnDrain() {
+    draining_ = true;
+    // Idle between requests: close now. Mid-request: the response says
+    // Connection: close and the connection ends after it.
+    if (reading_ && buffer_.size() == 0) stream_.cancel();
+  }
+
   void DoRead() {
+    if (Draining()) return DoClose();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     // Requests to tailgate carry no meaningful body.
     parser_->body_limit(64 * 1024);
     stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
+    reading_ = false;
     if (ec == http::error::end_of_stream || ec == net::error::eof) return DoClose();
     if (ec) {
       if (ec == http::error::header_limit || ec == http::error::body_limit) {
@@ -100,20 +180,29 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return DoClose();
     }
     HttpRequest request = parser_->release();
+    if (!slot_ || Draining()) {
+      HttpResponse res = TextResponse(request, http::status::service_unavailable,
+                                      slot_ ? "server is draining; retry on another instance\n"
+                                            : "too many connections; retry later\n");
+      res.set(http::field::retry_after,
+              std::to_string(absl::ToInt64Seconds(config_.retry_after)));
+      res.keep_alive(false);
+      return Write(std::move(res));
+    }
     const std::string_view path = PathOf(request.target());
     if (const StreamHandler* h = router_->FindStream(path);
-        h != nullptr && (request.method() == http::verb::get)) {
+        h != nullptr && request.method() == http::verb::get) {
+      StreamDecision decision = (*h)(request);
+      if (decision.refusal) return Write(std::move(*decision.refusal));
       stream_.expires_never();
-      // The stream handler owns the connection from here on.
-      (*h)(std::move(stream_), std::move(request));
+      // The takeover owns the connection (and its slot) from here on.
+      decision.takeover(stream_.release_socket(), std::move(slot_));
       return;
     }
     HttpResponse response;
     if (const PlainHandler* h = router_->FindPlain(path)) {
       response = (*h)(request);
     } else if (router_->FindStream(path) != nullptr) {
-      // A stream route only reaches here for a method it does not take.
-      // Its OPTIONS/HEAD needs are met by a plain route of the same path.
       response = TextResponse(request, http::status::method_not_allowed,
                               "method not allowed: use GET\n");
       response.set(http::field::allow, "GET");
@@ -135,6 +224,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write(HttpResponse response) {
+    if (Draining()) response.keep_alive(false);
     response_ = std::make_shared<HttpResponse>(std::move(response));
     stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
     http::async_write(stream_, *response_,
@@ -157,9 +247,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
+  std::shared_ptr<ConnectionSlot> slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
+  bool reading_ = false;
+  bool draining_ = false;
 };
 
 }  // namespace
@@ -167,8 +260,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Listener> {
  public:
   Listener(net::io_context& ioc, const HttpConfig& config,
-           std::shared_ptr<const HttpRouter> router)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), config_(config), router_(std::move(router)) {}
+           std::shared_ptr<const HttpRouter> router,
+           std::shared_ptr<ConnectionSlot::Tracker> tracker)
+      : ioc_(ioc),
+        acceptor_(net::make_strand(ioc)),
+        backoff_(acceptor_.get_executor()),
+        config_(config),
+        router_(std::move(router)),
+        tracker_(std::move(tracker)) {}
 
   absl::Status Bind(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -188,6 +287,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     net::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->backoff_.cancel();
     });
   }
 
@@ -200,22 +300,35 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      // EMFILE and friends: keep accepting; the condition is usually transient.
+      // EMFILE and friends: usually transient; pause briefly instead of spinning.
       TG_LOG(WARNING) << "accept: " << ec.message();
-    } else {
-      std::make_shared<HttpSession>(std::move(socket), config_, router_)->Run();
+      backoff_.expires_after(std::chrono::milliseconds(50));
+      backoff_.async_wait([self = shared_from_this()](beast::error_code wec) {
+        if (!wec && self->acceptor_.is_open()) self->DoAccept();
+      });
+      return;
     }
+    beast::error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
+    std::make_shared<HttpSession>(std::move(socket), config_, router_,
+                                  ConnectionSlot::Tracker::TryAcquire(tracker_,
+                                                                      config_.max_connections))
+        ->Run();
     DoAccept();
   }
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer backoff_;
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
+  std::shared_ptr<ConnectionSlot::Tracker> tracker_;
 };
 
 HttpServer::HttpServer(const HttpConfig& config, std::shared_ptr<const HttpRouter> router)
-    : config_(config), router_(std::move(router)) {}
+    : config_(config),
+      router_(std::move(router)),
+      tracker_(std::make_shared<ConnectionSlot::Tracker>()) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const HttpConfig& config, std::shared_ptr<const HttpRouter> router) {
@@ -228,8 +341,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                                    hp->host, "' is not an IP address"));
   }
   std::unique_ptr<HttpServer> server(new HttpServer(config, std::move(router)));
-  server->listener_ =
-      std::make_shared<Listener>(server->ioc_, server->config_, server->router_);
+  server->listener_ = std::make_shared<Listener>(server->ioc_, server->config_, server->router_,
+                                                 server->tracker_);
   if (absl::Status s = server->listener_->Bind(tcp::endpoint(address, hp->port)); !s.ok()) {
     return absl::UnavailableError(absl::StrCat("--http_listen=", config.listen, ": ", s.message()));
   }
@@ -249,8 +362,31 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
   return server;
 }
 
+int HttpServer::open_connections() const {
+  std::unique_lock lock(tracker_->mu);
+  return tracker_->open;
+}
+
 void HttpServer::StopAccepting() {
   if (listener_) listener_->Stop();
+}
+
+void HttpServer::Drain() {
+  StopAccepting();
+  std::map<uint64_t, std::function<void()>> hooks;
+  {
+    std::unique_lock lock(tracker_->mu);
+    if (tracker_->draining) return;
+    tracker_->draining = true;
+    hooks.swap(tracker_->hooks);
+  }
+  for (auto& [id, hook] : hooks) hook();
+}
+
+bool HttpServer::WaitIdle(absl::Time deadline) {
+  std::unique_lock lock(tracker_->mu);
+  return tracker_->idle.wait_until(lock, absl::ToChronoTime(deadline),
+                                   [t = tracker_.get()] { return t->open == 0; });
 }
 
 void HttpServer::Stop() {

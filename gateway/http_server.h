@@ -2,8 +2,13 @@
 // with size and time limits, and routes them.
 //
 // Plain routes answer with a complete response and keep the connection alive.
-// Stream routes take the connection over (SSE): the handler receives the
-// socket and the request and owns them from then on.
+// Stream routes (SSE) either refuse a request with a complete response or
+// take the connection over: the takeover receives the socket and the
+// connection's slot and owns them from then on.
+//
+// Connections are counted: past HttpConfig::max_connections a request gets
+// 503 + Retry-After. Drain() stops accepting and asks every connection to end
+// (idle keep-alive connections close, streams run their drain hook).
 //
 // Threading: `threads` io_context threads; each connection runs on its own
 // strand, so a connection's handlers never run concurrently. Handlers run on
@@ -15,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +32,7 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "gateway/config.h"
 
 namespace tailgate {
@@ -33,19 +40,51 @@ namespace tailgate {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
+// One open connection's place in the server's count. Released (and the count
+// decremented) when destroyed. Thread-safe.
+class ConnectionSlot {
+ public:
+  struct Tracker;
+  ConnectionSlot(std::shared_ptr<Tracker> tracker, uint64_t id);
+  ~ConnectionSlot();
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+  // Runs `hook` once when the server starts draining (at once if it already
+  // is), on the draining thread: the hook should post to the connection's
+  // strand. Replaces an earlier hook.
+  void OnDrain(std::function<void()> hook);
+  bool draining() const;
+
+ private:
+  std::shared_ptr<Tracker> tracker_;
+  uint64_t id_;
+};
+
 // A complete response for a request. Runs on the connection's strand.
 using PlainHandler = std::function<HttpResponse(const HttpRequest&)>;
-// Takes the connection over. Runs on the connection's strand (the stream's
-// executor); the handler must keep using that executor.
-using StreamHandler = std::function<void(boost::beast::tcp_stream stream, HttpRequest request)>;
+
+// Takes a connection over. Runs on the connection's strand (the socket's
+// executor), which the taker must keep using.
+using StreamTakeover =
+    std::function<void(boost::asio::ip::tcp::socket socket, std::shared_ptr<ConnectionSlot> slot)>;
+// A stream route's answer to a request: a refusal (sent as a plain response)
+// or a takeover.
+struct StreamDecision {
+  std::optional<HttpResponse> refusal;
+  StreamTakeover takeover;
+};
+// Decides on a GET for a stream route. Runs on the connection's strand.
+using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;
 
 // Routes by exact path (query string ignored). Configure before Start; read-only after.
+// A stream route takes GET; other methods on its path go to a plain route of
+// the same path if there is one (e.g. for OPTIONS), else 405.
 class HttpRouter {
  public:
   void Handle(std::string path, PlainHandler handler);
   void HandleStream(std::string path, StreamHandler handler);
 
-  // A response for requests no route takes: 404, or 405 for a known path.
   const PlainHandler* FindPlain(std::string_view path) const;
   const StreamHandler* FindStream(std::string_view path) const;
 
@@ -72,8 +111,17 @@ class HttpServer {
   const std::string& address() const { return address_; }
   boost::asio::io_context& io_context() { return ioc_; }
 
+  // Open connections (streams included).
+  int open_connections() const;
+
   // Stops accepting new connections; open ones continue.
   void StopAccepting();
+  // Stops accepting and asks every connection to end: idle keep-alive
+  // connections close, responses in progress end with Connection: close,
+  // stream routes run their slot's drain hook. Returns at once.
+  void Drain();
+  // Waits until no connection is open or `deadline`; true when none is.
+  bool WaitIdle(absl::Time deadline);
   // Stops the event loop and joins its threads; open connections are closed.
   void Stop();
 
@@ -83,6 +131,7 @@ class HttpServer {
 
   HttpConfig config_;
   std::shared_ptr<const HttpRouter> router_;
+  std::shared_ptr<ConnectionSlot::Tracker> tracker_;
   boost::asio::io_context ioc_;
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;

@@ -198,6 +198,51 @@ class Log {
   Log() = default;
 };
 
+// Where a JetStream-backed log lives. NATS types stay out of this header.
+struct JetStreamOptions {
+  // NATS server URL(s), comma-separated, e.g. "nats://10.0.0.1:4222,nats://10.0.0.2:4222".
+  std::string url;
+  // The stream holding every topic; created (or updated to these settings)
+  // on open.
+  std::string stream = "TAILGATE";
+  // Topic t is stored under subject "<subject_prefix>.<t>"; the stream owns
+  // "<subject_prefix>.>".
+  std::string subject_prefix = "tailgate";
+  // Stream replicas (R3 in a 3-node cluster).
+  int replicas = 1;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // An append JetStream has not acknowledged after this long fails with
+  // UNAVAILABLE (it may or may not be stored: retry with an idempotency key).
+  absl::Duration ack_timeout = absl::Seconds(30);
+};
+
+// Opens the log on a NATS JetStream stream (one stream, one subject per
+// topic, stream sequence = event id), so several gateway nodes share one
+// replicated log. Every node follows the whole stream with one ordered
+// consumer: its watermark and commit listeners cover events appended through
+// any node. options.data_dir, durability and max_commit_events do not apply
+// (durability is JetStream's: replicas and the server's sync settings).
+//
+// Differences from the RocksDB log, all documented in jetstream_log.cc:
+// - A multi-event append is NOT atomic: events are published in order on one
+//   connection, so they get ascending ids (consecutive unless another node
+//   publishes in between); if one fails, the earlier ones stay stored and the
+//   callback reports the error with how many were stored. Retrying with
+//   idempotency keys completes such a batch without duplicates.
+// - Retention limits act on JetStream's store time, not on publish_time;
+//   the global byte cap counts stored message bytes (headers included).
+// - ReadResult::trimmed is conservative: it may also be true when only
+//   events of other topics were removed above after_id; it is never false
+//   when a matching event above after_id was removed.
+// - TopicInfo::bytes is 0 (JetStream keeps no per-subject byte counts) and a
+//   topic with no retained events is not listed.
+// - Checkpoint returns UNIMPLEMENTED: back up the stream with JetStream's
+//   own tools (`nats stream backup`).
+// Callbacks and listeners run on NATS client threads (same rules as above).
+// Connection failures: UNAVAILABLE with the reason.
+absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLog(const Options& options,
+                                                      const JetStreamOptions& js);
+
 // Opens (creating if needed) the RocksDB-backed log in options.data_dir.
 // A data dir that is not a tailgate log, or is corrupt, gets FAILED_PRECONDITION
 // / DATA_LOSS with the reason; a dir locked by another process, UNAVAILABLE.

@@ -2,6 +2,7 @@
 #ifndef TAILGATE_STORE_TEST_UTIL_H_
 #define TAILGATE_STORE_TEST_UTIL_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -21,6 +22,7 @@ inline std::string FreshDir(const std::string& tag = "") {
   const char* base = std::getenv("TEST_TMPDIR");
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = info ? absl::StrCat(info->test_suite_name(), ".", info->name()) : "t";
+  std::replace(name.begin(), name.end(), '/', '_');  // parameterized tests
   std::string dir = absl::StrCat(base ? base : "/tmp", "/", name, tag, "-", counter++);
   std::filesystem::remove_all(dir);
   return dir;

@@ -90,6 +90,11 @@ absl::Status ValidateType(std::string_view type, std::string_view field) {
                                          " (allowed: A-Z a-z 0-9 _ . : -)"));
     }
   }
+  // The gateway's own in-band events (e.g. "tailgate.reset") must never be
+  // confused with a publisher's.
+  if (type.substr(0, 9) == "tailgate.") {
+    return Invalid(field, "type prefix \"tailgate.\" is reserved for the gateway's own events");
+  }
   return absl::OkStatus();
 }
 

@@ -48,6 +48,10 @@ TEST(TopicTest, TypeNeverAcceptsLineBreaksOrNul) {
             "type: type has invalid byte 0x0a at byte 1 (allowed: A-Z a-z 0-9 _ . : -)");
   EXPECT_EQ(ValidateType("a\rb").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateType(std::string("a\0b", 3)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateType("tailgate.reset").message(),
+            "type: type prefix \"tailgate.\" is reserved for the gateway's own events");
+  EXPECT_TRUE(ValidateType("tailgate").ok());
+  EXPECT_TRUE(ValidateType("my.tailgate.x").ok());
   EXPECT_EQ(ValidateType("a b", "events[2].type").message(),
             "events[2].type: type has invalid byte 0x20 at byte 1 (allowed: A-Z a-z 0-9 _ . : -)");
 }

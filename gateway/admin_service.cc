@@ -1,0 +1,86 @@
+#include "gateway/admin_service.h"
+
+#include <string>
+
+#include "gateway/grpc_status.h"
+#include "gateway/logging.h"
+
+namespace tailgate {
+namespace {
+
+void ToProto(const store::TopicInfo& in, v1::TopicInfo* out) {
+  out->set_topic(in.topic);
+  out->set_first_id(in.first_id);
+  out->set_last_id(in.last_id);
+  out->set_count(in.count);
+  out->set_bytes(in.bytes);
+}
+
+absl::StatusOr<store::TopicFilter> FilterFor(const std::string& pattern) {
+  return store::TopicFilter::Parse({pattern.empty() ? std::string(">") : pattern}, "pattern");
+}
+
+}  // namespace
+
+grpc::Status AdminService::ListTopics(grpc::ServerContext*, const v1::ListTopicsRequest* req,
+                                      v1::ListTopicsResponse* res) {
+  absl::StatusOr<store::TopicFilter> filter = FilterFor(req->pattern());
+  if (!filter.ok()) return ToGrpcStatus(filter.status());
+  absl::StatusOr<std::vector<store::TopicInfo>> topics = log_->ListTopics(*filter);
+  if (!topics.ok()) return ToGrpcStatus(topics.status());
+  for (const store::TopicInfo& t : *topics) ToProto(t, res->add_topics());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::TrimTopic(grpc::ServerContext*, const v1::TrimTopicRequest* req,
+                                     v1::TrimTopicResponse* res) {
+  if (absl::Status s = store::ValidateTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status s = log_->TrimTopic(req->topic(), req->up_to_id()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  TG_LOG(INFO) << "admin: trimmed " << req->topic() << " up to id " << req->up_to_id();
+  absl::StatusOr<store::TopicFilter> filter = FilterFor(req->topic());
+  if (!filter.ok()) return ToGrpcStatus(filter.status());
+  absl::StatusOr<std::vector<store::TopicInfo>> topics = log_->ListTopics(*filter);
+  if (!topics.ok()) return ToGrpcStatus(topics.status());
+  if (!topics->empty()) ToProto(topics->front(), res->mutable_topic());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeleteTopic(grpc::ServerContext*, const v1::DeleteTopicRequest* req,
+                                       v1::DeleteTopicResponse*) {
+  if (absl::Status s = store::ValidateTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
+  if (absl::Status s = log_->DeleteTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
+  TG_LOG(INFO) << "admin: deleted topic " << req->topic();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*,
+                                    v1::GetStatsResponse* res) {
+  absl::StatusOr<store::LogStats> stats = log_->Stats();
+  if (!stats.ok()) return ToGrpcStatus(stats.status());
+  res->set_watermark(stats->watermark);
+  res->set_events(stats->events);
+  res->set_bytes(stats->bytes);
+  res->set_topics(stats->topics);
+  res->set_disk_bytes(stats->disk_bytes);
+  res->set_durability(std::string(store::DurabilityName(durability_)));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Checkpoint(grpc::ServerContext*, const v1::CheckpointRequest* req,
+                                      v1::CheckpointResponse* res) {
+  if (req->dir().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "dir: must name a new directory");
+  }
+  // Everything acknowledged before the call is at or below this watermark,
+  // and the checkpoint (taken after) contains at least that.
+  const uint64_t watermark = log_->Watermark();
+  if (absl::Status s = log_->Checkpoint(req->dir()); !s.ok()) return ToGrpcStatus(s);
+  TG_LOG(INFO) << "admin: checkpoint of ids <= " << watermark << " written to " << req->dir();
+  res->set_dir(req->dir());
+  res->set_watermark(watermark);
+  return grpc::Status::OK;
+}
+
+}  // namespace tailgate

@@ -1,0 +1,41 @@
+// tailgate.v1.Admin: topic listing, trims, deletes, stats and online
+// checkpoints over the log.
+//
+// Uses gRPC's synchronous API on purpose: every call does store I/O (scans,
+// range deletes, a checkpoint copy), and sync handlers run on gRPC's own
+// thread pool where blocking is allowed, never on an event loop.
+//
+// Thread-safety: handlers run concurrently; the Log is thread-safe.
+// Ownership: the Log must outlive the service.
+#ifndef TAILGATE_GATEWAY_ADMIN_SERVICE_H_
+#define TAILGATE_GATEWAY_ADMIN_SERVICE_H_
+
+#include "store/log.h"
+#include "tailgate/v1/admin.grpc.pb.h"
+
+namespace tailgate {
+
+class AdminService final : public tailgate::v1::Admin::Service {
+ public:
+  AdminService(store::Log* log, store::Durability durability)
+      : log_(log), durability_(durability) {}
+
+  grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
+                          v1::ListTopicsResponse* res) override;
+  grpc::Status TrimTopic(grpc::ServerContext* ctx, const v1::TrimTopicRequest* req,
+                         v1::TrimTopicResponse* res) override;
+  grpc::Status DeleteTopic(grpc::ServerContext* ctx, const v1::DeleteTopicRequest* req,
+                           v1::DeleteTopicResponse* res) override;
+  grpc::Status GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest* req,
+                        v1::GetStatsResponse* res) override;
+  grpc::Status Checkpoint(grpc::ServerContext* ctx, const v1::CheckpointRequest* req,
+                          v1::CheckpointResponse* res) override;
+
+ private:
+  store::Log* log_;
+  const store::Durability durability_;
+};
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_ADMIN_SERVICE_H_

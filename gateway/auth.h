@@ -1,0 +1,195 @@
+// JWT authentication and topic authorization for subscribers and publishers.
+//
+//   AuthConfig config;
+//   config.algorithms = {"RS256"};
+//   config.public_key_pem = <contents of --jwt_public_key_file>;
+//   auto verifier = JwtVerifier::Create(config);          // once, at start-up
+//   absl::StatusOr<Grants> grants = (*verifier)->Verify(token, absl::Now());
+//   if (!grants.ok()) -> 401 / UNAUTHENTICATED with grants.status().message()
+//   if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) -> 403
+//
+// Token format: a compact JWS (header.payload.signature). Claims:
+//
+//   {"sub": "svc-orders", "exp": 1735689600, "nbf": ..., "iss": ..., "aud": ...,
+//    "tailgate": {"subscribe": ["orders.>"], "publish": ["orders.*"]}}
+//
+// Rules (each enforced by Verify; every failure is UNAUTHENTICATED with a
+// message that never contains the token or its signature):
+//   - the header's `alg` must be in the configured allow-list; `none` can
+//     never be configured, so unsigned tokens are always refused;
+//   - the key is chosen by the configured key's type, never by the token:
+//     HS* tokens are checked only against the HMAC secret, RS* only against
+//     RSA public keys, ES* only against EC public keys of the matching curve.
+//     A public key is never used as an HMAC secret (algorithm confusion);
+//   - `exp` is required (a leaked token without one would be valid forever)
+//     and checked as now < exp + leeway; `nbf`, when present, as
+//     now >= nbf - leeway;
+//   - `iss` / `aud` are checked when configured;
+//   - a `crit` header is refused (no extensions are understood);
+//   - the `tailgate` claim (name configurable) is optional: without it the
+//     token authenticates but grants nothing. When present it must be an
+//     object whose `subscribe` / `publish` members, when present, are arrays
+//     of valid patterns (store/topic.h); anything else refuses the token.
+//
+// Libraries: libjwt (signature verification, base64url, JOSE header), jansson
+// (claim types), OpenSSL (key loading and checks). No cryptography here.
+#ifndef TAILGATE_GATEWAY_AUTH_H_
+#define TAILGATE_GATEWAY_AUTH_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "store/topic.h"
+
+namespace tailgate {
+
+namespace auth_internal {
+struct VerifierKey;  // defined in auth.cc
+}  // namespace auth_internal
+
+struct AuthConfig {
+  // Allow-list of JWS algorithms: any of HS256 HS384 HS512 RS256 RS384 RS512
+  // ES256 ES384 ES512. Every listed algorithm needs a key of its type.
+  std::vector<std::string> algorithms;
+  // HMAC secret for HS*: at least as many bytes as the hash output
+  // (32 for HS256, 48 for HS384, 64 for HS512), per RFC 7518 3.2.
+  std::string hs256_secret;
+  // PEM text with one or more `PUBLIC KEY` (SubjectPublicKeyInfo) blocks:
+  // RSA keys (>= 2048 bits) for RS*, EC keys for ES* (P-256 for ES256, P-384
+  // for ES384, P-521 for ES512). Several keys allow rotation: a token is
+  // accepted when any key of the right type verifies it.
+  std::string public_key_pem;
+  // Clock skew allowed on exp and nbf.
+  absl::Duration leeway = absl::Seconds(30);
+  // When non-empty, `iss` must equal it / `aud` (string or array) must contain it.
+  std::string issuer;
+  std::string audience;
+  // Name of the claim object holding the grants.
+  std::string claim = "tailgate";
+};
+
+// Most characters a token may have; longer ones are refused unparsed.
+inline constexpr size_t kMaxTokenBytes = 8192;
+// Most patterns per grant list in one token.
+inline constexpr size_t kMaxGrantPatterns = 256;
+
+// What a verified token allows. A value type; thread-compatible.
+struct Grants {
+  std::vector<store::TopicPattern> subscribe;
+  std::vector<store::TopicPattern> publish;
+  std::string subject;  // `sub`, empty when absent
+  absl::Time expires = absl::InfinitePast();
+
+  // True when every topic `requested` can match is matched by some pattern
+  // in `subscribe` (see PatternsCover).
+  bool MaySubscribe(const store::TopicPattern& requested) const;
+  // True when some pattern in `publish` matches the topic.
+  bool MayPublish(std::string_view topic) const;
+};
+
+// Verifies tokens against one configuration. Immutable after Create;
+// Verify is thread-safe.
+class JwtVerifier {
+ public:
+  // INVALID_ARGUMENT naming the problem when the configuration is unusable:
+  // empty or unknown algorithm, `none`, an algorithm without a suitable key,
+  // a short HMAC secret, an unparsable or weak public key, negative leeway.
+  static absl::StatusOr<std::unique_ptr<JwtVerifier>> Create(const AuthConfig& config);
+
+  ~JwtVerifier();
+  JwtVerifier(const JwtVerifier&) = delete;
+  JwtVerifier& operator=(const JwtVerifier&) = delete;
+
+  // The grants of a valid token, else UNAUTHENTICATED with the reason.
+  absl::StatusOr<Grants> Verify(std::string_view token, absl::Time now) const;
+
+ private:
+  explicit JwtVerifier(AuthConfig config);
+
+  AuthConfig config_;
+  std::vector<auth_internal::VerifierKey> keys_;
+};
+
+// Pattern containment: true when every topic matched by `requested` is
+// matched by at least one pattern in `granted` (the union counts: grants
+// {"a.*", "a.*.>"} together cover "a.>"). Exact over the topic grammar, with
+// one deliberate conservatism: it ignores the 255-byte topic limit, so it
+// never allows more, and refuses only contrived patterns already near the limit.
+bool PatternsCover(const std::vector<store::TopicPattern>& granted,
+                   const store::TopicPattern& requested);
+
+// PERMISSION_DENIED naming the first pattern the grants do not cover, e.g.
+// `token does not allow subscribing to "users.1"`.
+absl::Status AuthorizeSubscribe(const Grants& grants,
+                                const std::vector<store::TopicPattern>& requested);
+// PERMISSION_DENIED naming the topic when the grants do not allow publishing to it.
+absl::Status AuthorizePublish(const Grants& grants, std::string_view topic);
+
+// ---------------------------------------------------------------------------
+// Finding the token in a request.
+
+// The token of an `Authorization` value "Bearer <token>" (scheme
+// case-insensitive). UNAUTHENTICATED when the value is another scheme or malformed.
+absl::StatusOr<std::string> ParseBearer(std::string_view authorization);
+
+// The value of cookie `name` in a Cookie header ("a=1; b=2"; a quoted value is
+// unquoted), or nullopt. The first cookie of that name wins.
+std::optional<std::string> FindCookie(std::string_view cookie_header, std::string_view name);
+
+struct TokenSources {
+  // Cookie carrying the token; empty disables cookies.
+  std::string cookie_name;
+  // Accept `?access_token=` (opt-in: query strings end up in logs and history).
+  bool allow_query_param = false;
+};
+
+enum class TokenSource { kAuthorizationHeader, kCookie, kQueryParam };
+
+struct ExtractedToken {
+  std::string token;
+  TokenSource source;
+};
+
+// The token of an HTTP request, looked for in this order: the Authorization
+// header, the cookie, the `access_token` query parameter. The first source
+// present decides: a malformed Authorization header is an error, not a
+// fallthrough. nullopt when no source carries a token; UNAUTHENTICATED for a
+// malformed header, a repeated access_token, or an access_token while the
+// query parameter is disabled. `authorization` / `cookie` are the header
+// values (empty when absent); `target` is the request target ("/v1/events?...").
+absl::StatusOr<std::optional<ExtractedToken>> ExtractHttpToken(std::string_view authorization,
+                                                               std::string_view cookie,
+                                                               std::string_view target,
+                                                               const TokenSources& sources);
+
+// `target` with the value of every access_token query parameter replaced by
+// "REDACTED", everything else byte for byte. Use on every logged target.
+std::string RedactAccessToken(std::string_view target);
+
+// The bearer token in gRPC client metadata (`authorization: Bearer ...`), or
+// nullopt when there is none. UNAUTHENTICATED when malformed or repeated.
+// `Metadata` is grpc::ServerContext::client_metadata()'s multimap (kept a
+// template so this library does not depend on gRPC).
+template <typename Metadata>
+absl::StatusOr<std::optional<std::string>> ExtractGrpcToken(const Metadata& metadata) {
+  auto range = metadata.equal_range("authorization");
+  if (range.first == range.second) return std::optional<std::string>();
+  auto next = range.first;
+  if (++next != range.second) {
+    return absl::UnauthenticatedError("more than one authorization metadata entry");
+  }
+  absl::StatusOr<std::string> token = ParseBearer(
+      std::string_view(range.first->second.data(), range.first->second.size()));
+  if (!token.ok()) return token.status();
+  return std::optional<std::string>(*std::move(token));
+}
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_AUTH_H_

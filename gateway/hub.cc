@@ -1,0 +1,434 @@
+#include "gateway/hub.h"
+
+#include <algorithm>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/logging.h"
+
+namespace tailgate {
+
+namespace net = boost::asio;
+
+size_t EncodedEvent::MemoryBytes() const {
+  return sizeof(EncodedEvent) + event.topic.capacity() + event.type.capacity() +
+         event.data.capacity() + head.capacity();
+}
+
+std::string EncodedEvent::Frame() const {
+  if (whole) return head;
+  return head + event.data + "\n\n";
+}
+
+EncodedEventPtr EncodeEvent(store::Event event) {
+  auto out = std::make_shared<EncodedEvent>();
+  if (event.data.find_first_of("\r\n") == std::string::npos) {
+    // The common case: the frame's data line is the event's data itself.
+    out->head = absl::StrCat("id: ", event.id, "\n");
+    if (!event.type.empty()) absl::StrAppend(&out->head, "event: ", event.type, "\n");
+    out->head += "data: ";
+    out->frame_bytes = out->head.size() + event.data.size() + 2;
+  } else {
+    out->head = EncodeSseFrame(event.id, event.type, event.data);
+    out->whole = true;
+    out->frame_bytes = out->head.size();
+  }
+  out->event = std::move(event);
+  return out;
+}
+
+Hub::Hub(store::Log* log, const HubOptions& options) : log_(log), options_(options) {
+  store_pool_ = std::make_unique<net::thread_pool>(std::max(1, options_.store_threads));
+  listener_ = log_->AddCommitListener(
+      [this](absl::Span<const store::Event> committed, uint64_t watermark) {
+        OnCommit(committed, watermark);
+      });
+  listening_ = true;
+  // Commits that completed before the listener was in place are not in the
+  // cache; the watermark still covers them (cursors read them from the store).
+  std::unique_lock lock(mu_);
+  watermark_ = std::max(watermark_, log_->Watermark());
+}
+
+Hub::~Hub() { Stop(); }
+
+void Hub::Stop() {
+  if (listening_) {
+    log_->RemoveCommitListener(listener_);
+    listening_ = false;
+  }
+  std::vector<std::shared_ptr<Cursor>> stopped;
+  {
+    std::unique_lock lock(mu_);
+    if (!stopped_) {
+      stopped_ = true;
+      for (auto& [ptr, waiter] : waiters_) stopped.push_back(std::move(waiter.cursor));
+      waiters_.clear();
+      by_topic_.clear();
+      wildcard_.clear();
+    }
+  }
+  for (std::shared_ptr<Cursor>& c : stopped) {
+    net::post(c->strand_, [c] { c->OnStopped(); });
+  }
+  std::unique_ptr<net::thread_pool> pool;
+  {
+    std::lock_guard lock(store_mu_);
+    pool = std::move(store_pool_);
+  }
+  // Reads already queued finish; their results reach cursors that then see
+  // the hub stopped.
+  if (pool) pool->join();
+}
+
+uint64_t Hub::watermark() const {
+  std::shared_lock lock(mu_);
+  return watermark_;
+}
+
+Hub::CacheStats Hub::cache_stats() const {
+  std::shared_lock lock(mu_);
+  CacheStats s;
+  s.events = cache_.size();
+  s.bytes = cache_bytes_;
+  s.first_id = cache_base_;
+  s.waiting = waiters_.size();
+  return s;
+}
+
+bool Hub::RunOnStore(std::function<void()> fn) {
+  std::lock_guard lock(store_mu_);
+  if (!store_pool_) return false;
+  net::post(*store_pool_, std::move(fn));
+  return true;
+}
+
+void Hub::ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
+                       std::function<void(absl::StatusOr<Start>)> done) {
+  switch (spec.kind) {
+    case ResumeSpec::Kind::kLive:
+      done(Start{watermark(), std::nullopt});
+      return;
+    case ResumeSpec::Kind::kAfterId: {
+      // An id above anything ever assigned: a different log (wiped data dir,
+      // another deployment) or a forged id. Say so and continue live.
+      if (spec.after_id > log_->LastAssignedId()) {
+        const uint64_t w = watermark();
+        done(Start{w, Reset{Reset::Reason::kUnknownId, spec.after_id, w}});
+        return;
+      }
+      done(Start{spec.after_id, std::nullopt});
+      return;
+    }
+    case ResumeSpec::Kind::kEarliest:
+    case ResumeSpec::Kind::kTime:
+      break;
+  }
+  auto shared_done = std::make_shared<std::function<void(absl::StatusOr<Start>)>>(std::move(done));
+  const bool queued = RunOnStore([this, spec, filter, shared_done] {
+    absl::StatusOr<uint64_t> cursor = spec.kind == ResumeSpec::Kind::kEarliest
+                                          ? log_->EarliestCursor(filter)
+                                          : log_->CursorAtTime(spec.time);
+    if (!cursor.ok()) {
+      (*shared_done)(cursor.status());
+      return;
+    }
+    (*shared_done)(Start{*cursor, std::nullopt});
+  });
+  if (!queued) (*shared_done)(absl::UnavailableError("server is shutting down"));
+}
+
+void Hub::OnCommit(absl::Span<const store::Event> committed, uint64_t watermark) {
+  // Encoding happens here, once per event, outside the lock.
+  std::vector<EncodedEventPtr> encoded;
+  encoded.reserve(committed.size());
+  for (const store::Event& e : committed) encoded.push_back(EncodeEvent(e));
+
+  std::vector<std::shared_ptr<Cursor>> wake;
+  uint64_t previous = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (stopped_) return;
+    previous = watermark_;
+    if (!cache_valid_ && !encoded.empty()) {
+      cache_valid_ = true;
+      cache_base_ = encoded.front()->event.id - 1;
+    }
+    for (EncodedEventPtr& e : encoded) {
+      const uint64_t top = cache_.empty() ? cache_base_ : cache_.back()->event.id;
+      if (e->event.id <= top) continue;  // Already cached (start-up overlap).
+      cache_bytes_ += e->MemoryBytes();
+      cache_.push_back(e);
+    }
+    while (!cache_.empty() &&
+           (cache_.size() > options_.cache_events || cache_bytes_ > options_.cache_bytes)) {
+      cache_base_ = cache_.front()->event.id;
+      cache_bytes_ -= cache_.front()->MemoryBytes();
+      cache_.pop_front();
+    }
+    watermark_ = std::max(watermark_, watermark);
+    if (watermark_ == previous || waiters_.empty()) return;
+
+    // Wake exactly the waiting cursors this commit has an event for: O(events
+    // + woken cursors + wildcard cursors), never a scan of every subscriber.
+    std::vector<const std::string*> topics;  // Distinct topics of the commit.
+    for (const store::Event& e : committed) {
+      if (std::none_of(topics.begin(), topics.end(),
+                       [&](const std::string* t) { return *t == e.topic; })) {
+        topics.push_back(&e.topic);
+        if (topics.size() > 64) break;  // Many topics: check them all below.
+      }
+    }
+    const bool all_topics = topics.size() > 64;
+    std::vector<Cursor*> candidates;
+    auto add_topic = [&](const std::string& topic) {
+      auto it = by_topic_.find(topic);
+      if (it != by_topic_.end()) {
+        candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+      }
+    };
+    if (all_topics) {
+      std::unordered_set<std::string_view> seen;
+      for (const store::Event& e : committed) {
+        if (seen.insert(e.topic).second) add_topic(e.topic);
+      }
+    } else {
+      for (const std::string* t : topics) add_topic(*t);
+    }
+    for (Cursor* c : wildcard_) {
+      for (const store::Event& e : committed) {
+        if (c->filter_.Matches(e.topic)) {
+          candidates.push_back(c);
+          break;
+        }
+      }
+    }
+    for (Cursor* c : candidates) {
+      if (std::shared_ptr<Cursor> woken = UnregisterLocked(c)) wake.push_back(std::move(woken));
+    }
+  }
+  for (std::shared_ptr<Cursor>& c : wake) {
+    const net::any_io_executor strand = c->strand_;
+    net::post(strand, [c = std::move(c), previous] { c->OnWake(previous); });
+  }
+}
+
+Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
+                         std::vector<EncodedEventPtr>* out, size_t* out_bytes) const {
+  std::shared_lock lock(mu_);
+  if (*position >= watermark_) return Poll::kCaughtUp;
+  if (!cache_valid_ || *position < cache_base_) return Poll::kMiss;
+  auto it = std::upper_bound(cache_.begin(), cache_.end(), *position,
+                             [](uint64_t p, const EncodedEventPtr& e) { return p < e->event.id; });
+  size_t scanned = 0;
+  for (; it != cache_.end(); ++it) {
+    if (out->size() >= options_.max_batch_events ||
+        (!out->empty() && *out_bytes >= options_.max_batch_bytes) ||
+        scanned >= options_.max_scan_events) {
+      return Poll::kEvents;
+    }
+    ++scanned;
+    const EncodedEventPtr& e = *it;
+    if (filter.Matches(e->event.topic)) {
+      out->push_back(e);
+      *out_bytes += e->frame_bytes;
+    }
+    *position = e->event.id;
+  }
+  // Every id up to the watermark has been examined.
+  *position = watermark_;
+  return Poll::kEvents;
+}
+
+Hub::WaitResult Hub::Wait(const std::shared_ptr<Cursor>& cursor, uint64_t position) {
+  std::unique_lock lock(mu_);
+  if (stopped_) return WaitResult::kStopped;
+  if (position < watermark_) return WaitResult::kBehind;
+  Cursor* c = cursor.get();
+  waiters_[c] = Waiter{cursor, cursor->has_wildcard_};
+  for (const std::string& t : c->exact_topics_) by_topic_[t].insert(c);
+  if (c->has_wildcard_) wildcard_.insert(c);
+  return WaitResult::kWaiting;
+}
+
+void Hub::CancelWait(Cursor* cursor) {
+  std::shared_ptr<Cursor> keep;  // Released after the lock.
+  std::unique_lock lock(mu_);
+  keep = UnregisterLocked(cursor);
+}
+
+std::shared_ptr<Cursor> Hub::UnregisterLocked(Cursor* c) {
+  auto it = waiters_.find(c);
+  if (it == waiters_.end()) return nullptr;
+  std::shared_ptr<Cursor> out = std::move(it->second.cursor);
+  waiters_.erase(it);
+  for (const std::string& t : c->exact_topics_) {
+    auto bt = by_topic_.find(t);
+    if (bt == by_topic_.end()) continue;
+    bt->second.erase(c);
+    if (bt->second.empty()) by_topic_.erase(bt);
+  }
+  if (c->has_wildcard_) wildcard_.erase(c);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter, Hub::Start start)
+    : hub_(hub),
+      strand_(std::move(strand)),
+      filter_(std::move(filter)),
+      position_(start.position),
+      pending_reset_(std::move(start.reset)) {
+  for (const store::TopicPattern& p : filter_.patterns()) {
+    if (p.IsExact()) {
+      if (std::find(exact_topics_.begin(), exact_topics_.end(), p.str()) == exact_topics_.end()) {
+        exact_topics_.push_back(p.str());
+      }
+    } else {
+      has_wildcard_ = true;
+    }
+  }
+}
+
+Cursor::~Cursor() = default;
+
+void Cursor::Next(Callback done) {
+  if (closed_) return;
+  pending_ = std::move(done);
+  Pump();
+}
+
+void Cursor::Close() {
+  if (closed_) return;
+  closed_ = true;
+  pending_ = nullptr;
+  if (waiting_) {
+    waiting_ = false;
+    hub_->CancelWait(this);
+  }
+}
+
+void Cursor::Deliver(Batch batch) {
+  Callback cb = std::move(pending_);
+  pending_ = nullptr;
+  net::post(strand_, [self = shared_from_this(), cb = std::move(cb),
+                      batch = std::move(batch)]() mutable {
+    if (!self->closed_) cb(std::move(batch));
+  });
+}
+
+void Cursor::Pump() {
+  while (!closed_ && pending_ && !waiting_ && !reading_) {
+    Batch batch;
+    const Hub::Poll poll = hub_->ReadCache(filter_, &position_, &batch.events, &batch.bytes);
+    if (poll == Hub::Poll::kMiss) return StartStoreRead();
+    if (!batch.events.empty() || pending_reset_) {
+      batch.reset = std::move(pending_reset_);
+      pending_reset_.reset();
+      return Deliver(std::move(batch));
+    }
+    if (poll == Hub::Poll::kEvents && position_ < hub_->watermark()) {
+      // Scan limit reached on a sparse filter: yield the strand, continue later.
+      net::post(strand_, [self = shared_from_this()] { self->Pump(); });
+      return;
+    }
+    switch (hub_->Wait(shared_from_this(), position_)) {
+      case Hub::WaitResult::kWaiting:
+        waiting_ = true;
+        return;
+      case Hub::WaitResult::kStopped:
+        batch.status = absl::UnavailableError("server is shutting down");
+        return Deliver(std::move(batch));
+      case Hub::WaitResult::kBehind:
+        break;  // New events arrived meanwhile: look again.
+    }
+  }
+}
+
+void Cursor::OnWake(uint64_t previous_watermark) {
+  if (!waiting_) return;  // Closed (and unregistered) meanwhile.
+  waiting_ = false;
+  // Registered while position_ >= the watermark, and not woken by any commit
+  // up to previous_watermark: nothing in (position_, previous_watermark]
+  // matches, so skip it instead of rescanning (it may have left the cache).
+  position_ = std::max(position_, previous_watermark);
+  Pump();
+}
+
+void Cursor::OnStopped() {
+  waiting_ = false;
+  if (closed_ || !pending_) return;
+  Batch batch;
+  batch.status = absl::UnavailableError("server is shutting down");
+  Deliver(std::move(batch));
+}
+
+void Cursor::StartStoreRead() {
+  reading_ = true;
+  store::ReadRequest request;
+  request.filter = filter_;
+  request.after_id = position_;
+  request.up_to_id = hub_->watermark();
+  request.max_events = hub_->options().max_batch_events;
+  request.max_bytes = hub_->options().max_batch_bytes;
+  Hub* hub = hub_;
+  const bool queued = hub_->RunOnStore([self = shared_from_this(), hub, request] {
+    absl::StatusOr<store::ReadResult> result = hub->log()->Read(request);
+    std::vector<EncodedEventPtr> encoded;
+    size_t bytes = 0;
+    if (result.ok()) {
+      encoded.reserve(result->events.size());
+      for (store::Event& e : result->events) {
+        encoded.push_back(EncodeEvent(std::move(e)));
+        bytes += encoded.back()->frame_bytes;
+      }
+      result->events.clear();
+    }
+    net::post(self->strand_, [self, requested = request.after_id, result = std::move(result),
+                              encoded = std::move(encoded), bytes]() mutable {
+      self->OnStoreRead(requested, std::move(result), std::move(encoded), bytes);
+    });
+  });
+  if (!queued) {
+    reading_ = false;
+    Batch batch;
+    batch.status = absl::UnavailableError("server is shutting down");
+    Deliver(std::move(batch));
+  }
+}
+
+void Cursor::OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> result,
+                         std::vector<EncodedEventPtr> encoded, size_t bytes) {
+  reading_ = false;
+  if (closed_ || !pending_) return;
+  if (!result.ok()) {
+    TG_LOG(WARNING) << "store read after id " << requested << ": " << result.status().ToString();
+    Batch batch;
+    batch.status = result.status();
+    return Deliver(std::move(batch));
+  }
+  if (result->trimmed) {
+    // Retention removed part of what this cursor still had to deliver.
+    const uint64_t resume = encoded.empty() ? std::max(requested, result->next_after_id)
+                                            : encoded.front()->event.id - 1;
+    pending_reset_ = Reset{Reset::Reason::kTrimmed, requested, resume};
+  }
+  position_ = std::max(position_, result->next_after_id);
+  if (!encoded.empty()) position_ = std::max(position_, encoded.back()->event.id);
+  if (!encoded.empty() || pending_reset_) {
+    Batch batch;
+    batch.reset = std::move(pending_reset_);
+    pending_reset_.reset();
+    batch.events = std::move(encoded);
+    batch.bytes = bytes;
+    return Deliver(std::move(batch));
+  }
+  Pump();
+}
+
+}  // namespace tailgate

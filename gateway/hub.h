@@ -1,0 +1,229 @@
+// The fan-out hub: one commit listener on the log, frames encoded once, a
+// tail cache of recent frames, and cursors that deliver a subscription's
+// events in id order from the cache or, when they are behind it, from the
+// store.
+//
+//   log committer ──OnCommit──▶ Hub: encode once, append to the tail cache,
+//                                    advance the watermark, wake cursors
+//   Cursor (one per subscriber, on the subscriber's strand):
+//     position >= watermark  → wait (registered with the hub)
+//     position inside cache  → up to max_batch_events shared frames
+//     position behind cache  → a bounded Log::Read on the store executor
+//
+// A cursor is "last id considered", never a queue: replay and live are the
+// same loop, so there is no hand-over between them and no gap or duplicate.
+// Per-subscriber memory is the batch handed out (bounded by
+// max_batch_events/bytes), whatever the subscriber's speed.
+//
+// Thread-safety: Hub methods are thread-safe. A Cursor is driven from its
+// strand only (Next, Close) and calls back on that strand.
+// Lifetime: Stop() before destroying the executors cursors post to; the Log
+// must outlive the Hub.
+#ifndef TAILGATE_GATEWAY_HUB_H_
+#define TAILGATE_GATEWAY_HUB_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "gateway/sse_codec.h"
+#include "store/log.h"
+#include "store/topic.h"
+
+namespace tailgate {
+
+// A committed event with its SSE frame, built once and shared read-only by
+// every subscriber. The frame of single-line data is `head` + event.data +
+// "\n\n" (the data is not copied again); other frames are all in `head`.
+struct EncodedEvent {
+  store::Event event;
+  std::string head;      // "id: N\n[event: T\n]data: " or the whole frame.
+  bool whole = false;    // `head` is the whole frame.
+  size_t frame_bytes = 0;
+  size_t MemoryBytes() const;
+  // Appends the frame's buffers (1 or 3) to `out`.
+  template <typename BufferVector, typename MakeBuffer>
+  void AppendFrame(BufferVector* out, MakeBuffer make) const {
+    out->push_back(make(head.data(), head.size()));
+    if (whole) return;
+    if (!event.data.empty()) out->push_back(make(event.data.data(), event.data.size()));
+    out->push_back(make("\n\n", 2));
+  }
+  std::string Frame() const;  // The frame as one string (tests, logs).
+};
+using EncodedEventPtr = std::shared_ptr<const EncodedEvent>;
+
+EncodedEventPtr EncodeEvent(store::Event event);
+
+struct HubOptions {
+  // Tail cache bounds (the oldest frames go first when either is exceeded).
+  size_t cache_events = 100'000;
+  size_t cache_bytes = size_t{64} << 20;
+  // Threads running blocking store reads for cursors behind the cache.
+  int store_threads = 4;
+  // A batch (one gathered write) holds at most this many events / bytes
+  // (at least one event).
+  size_t max_batch_events = 256;
+  size_t max_batch_bytes = 32 * 1024;
+  // Cached events examined per cache visit before yielding (sparse filters).
+  size_t max_scan_events = 8192;
+};
+
+class Cursor;
+
+class Hub {
+ public:
+  // Registers the commit listener. `log` must outlive the hub.
+  Hub(store::Log* log, const HubOptions& options);
+  ~Hub();  // Calls Stop().
+
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Removes the commit listener, ends every waiting cursor (their pending
+  // Next gets UNAVAILABLE), and joins the store executor. Idempotent.
+  void Stop();
+
+  // The highest id delivered to the hub (every lower id too).
+  uint64_t watermark() const;
+  store::Log* log() const { return log_; }
+  const HubOptions& options() const { return options_; }
+
+  // Resolves where a new subscription starts: kLive and kAfterId need no I/O
+  // and complete inline; kEarliest/kTime run on the store executor. `done`
+  // runs on the caller's thread (inline) or on a store thread: post it.
+  // A kAfterId above every assigned id starts live with a kUnknownId reset.
+  struct Start {
+    uint64_t position = 0;
+    std::optional<Reset> reset;
+  };
+  void ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
+                    std::function<void(absl::StatusOr<Start>)> done);
+
+  struct CacheStats {
+    size_t events = 0;
+    size_t bytes = 0;
+    uint64_t first_id = 0;  // Covers ids (base, watermark].
+    size_t waiting = 0;     // Cursors currently waiting.
+  };
+  CacheStats cache_stats() const;
+
+ private:
+  friend class Cursor;
+  struct Waiter {
+    std::shared_ptr<Cursor> cursor;
+    bool wildcard = false;
+  };
+
+  void OnCommit(absl::Span<const store::Event> committed, uint64_t watermark);
+
+  enum class Poll { kEvents, kCaughtUp, kMiss };
+  // kMiss when *position is behind the cache; kCaughtUp when it is at the
+  // watermark; otherwise appends matching cached events with id > *position
+  // (within batch and scan limits) and advances *position past what it
+  // examined.
+  Poll ReadCache(const store::TopicFilter& filter, uint64_t* position,
+                 std::vector<EncodedEventPtr>* out, size_t* out_bytes) const;
+  // Registers the cursor to be woken by the next commit with a matching
+  // event, unless events above `position` already exist (returns false).
+  enum class WaitResult { kWaiting, kBehind, kStopped };
+  WaitResult Wait(const std::shared_ptr<Cursor>& cursor, uint64_t position);
+  void CancelWait(Cursor* cursor);
+  // mu_ held. Returns the registration's reference (release it after unlocking).
+  std::shared_ptr<Cursor> UnregisterLocked(Cursor* cursor);
+  bool RunOnStore(std::function<void()> fn);
+
+  store::Log* const log_;
+  const HubOptions options_;
+  uint64_t listener_ = 0;
+  bool listening_ = false;
+
+  // std:: mutexes, not absl::Mutex: Debian's Abseil is not built for
+  // ThreadSanitizer, so only std::/pthread locking is visible to it.
+  mutable std::shared_mutex mu_;  // Guards everything below up to store_mu_.
+  bool stopped_ = false;
+  uint64_t watermark_ = 0;
+  // The tail cache holds every committed event with id in (cache_base_,
+  // watermark_] once cache_valid_ (set by the first commit seen).
+  bool cache_valid_ = false;
+  uint64_t cache_base_ = 0;
+  std::deque<EncodedEventPtr> cache_;
+  size_t cache_bytes_ = 0;
+  // Waiting cursors: all of them, by exact topic, and those with a wildcard
+  // pattern (checked against every committed event).
+  std::unordered_map<Cursor*, Waiter> waiters_;
+  std::unordered_map<std::string, std::unordered_set<Cursor*>> by_topic_;
+  std::unordered_set<Cursor*> wildcard_;
+
+  std::mutex store_mu_;  // Guards store_pool_.
+  std::unique_ptr<boost::asio::thread_pool> store_pool_;
+};
+
+// One subscription's position in the log. Created and driven on `strand`.
+class Cursor : public std::enable_shared_from_this<Cursor> {
+ public:
+  struct Batch {
+    std::optional<Reset> reset;            // Send before events when set.
+    std::vector<EncodedEventPtr> events;   // Ascending ids, all matching.
+    size_t bytes = 0;                      // Sum of events' frame_bytes.
+    absl::Status status;                   // Not OK: the subscription ends.
+  };
+  using Callback = std::function<void(Batch)>;
+
+  Cursor(Hub* hub, boost::asio::any_io_executor strand, store::TopicFilter filter,
+         Hub::Start start);
+  ~Cursor();
+
+  // On the strand: asks for the next non-empty batch; `done` runs later on
+  // the strand (never inline). One request at a time; a new one replaces none.
+  void Next(Callback done);
+  // On the strand: no more callbacks; leaves the hub's wait list.
+  void Close();
+
+  // Last id considered (delivered or skipped as not matching).
+  uint64_t position() const { return position_; }
+  const store::TopicFilter& filter() const { return filter_; }
+
+ private:
+  friend class Hub;
+  void Pump();
+  void Deliver(Batch batch);
+  void OnWake(uint64_t previous_watermark);
+  void OnStopped();
+  void StartStoreRead();
+  void OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> result,
+                   std::vector<EncodedEventPtr> encoded, size_t bytes);
+
+  Hub* const hub_;
+  const boost::asio::any_io_executor strand_;
+  const store::TopicFilter filter_;
+  std::vector<std::string> exact_topics_;  // Filter patterns without wildcards.
+  bool has_wildcard_ = false;
+
+  // Strand state.
+  uint64_t position_ = 0;
+  std::optional<Reset> pending_reset_;
+  Callback pending_;
+  bool waiting_ = false;
+  bool reading_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_HUB_H_

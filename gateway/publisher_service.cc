@@ -1,0 +1,550 @@
+#include "gateway/publisher_service.h"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/impl/serialization_traits.h>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/grpc_status.h"
+#include "gateway/logging.h"
+#include "store/topic.h"
+#include "tailgate/internal/publish_wire.pb.h"
+
+namespace tailgate {
+namespace {
+
+using WireRequest = ::tailgate::internal::PublishRequestWire;
+using WireBatch = ::tailgate::internal::PublishBatchRequestWire;
+
+absl::Status ValidateFields(const PublishFields& r, size_t max_data_bytes,
+                            std::string_view topic, std::string_view type, std::string_view data,
+                            std::string_view key) {
+  // Order: the cheap grammar checks first, the data scan last.
+  if (absl::Status s = store::ValidateTopic(r.topic, topic); !s.ok()) return s;
+  if (absl::Status s = store::ValidateType(r.type, type); !s.ok()) return s;
+  if (absl::Status s = store::ValidateIdempotencyKey(r.idempotency_key, key); !s.ok()) return s;
+  return store::ValidateData(r.data, max_data_bytes, data);
+}
+
+PublishFields Fields(const WireRequest& r) {
+  return PublishFields{r.topic(), r.type(), r.data(), r.idempotency_key()};
+}
+
+store::EventInput ToEventInput(WireRequest&& r) {
+  store::EventInput e;
+  e.topic = std::move(*r.mutable_topic());
+  e.type = std::move(*r.mutable_type());
+  e.data = std::move(*r.mutable_data());
+  e.idempotency_key = std::move(*r.mutable_idempotency_key());
+  return e;
+}
+
+// Parses a request received as bytes; consumes `buffer`.
+template <typename Message>
+bool Parse(grpc::ByteBuffer* buffer, Message* message) {
+  return grpc::SerializationTraits<Message>::Deserialize(buffer, message).ok();
+}
+
+template <typename Message>
+grpc::Status Serialize(const Message& message, grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<Message>::Serialize(message, out, &own_buffer);
+}
+
+void LogIfServerFault(const absl::Status& s) {
+  if (absl::IsInternal(s) || absl::IsDataLoss(s) || absl::IsUnknown(s)) {
+    TG_LOG(ERROR) << "publish: append failed: " << s.ToString();
+  }
+}
+
+const grpc::Status& DrainingStatus() {
+  static const grpc::Status* const status =
+      new grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining");
+  return *status;
+}
+
+}  // namespace
+
+absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
+                                   std::string_view field_prefix) {
+  absl::Status s =
+      ValidateFields(request, max_data_bytes, "topic", "type", "data", "idempotency_key");
+  if (s.ok() || field_prefix.empty()) return s;
+  // Only a failing request pays for building the prefixed field names.
+  const std::string p(field_prefix);
+  return ValidateFields(request, max_data_bytes, p + "topic", p + "type", p + "data",
+                        p + "idempotency_key");
+}
+
+// ---------------------------------------------------------------------------
+// Publish and PublishBatch.
+//
+// Invariant: exactly one of {the append callback, OnCancel, a rejection}
+// calls Finish (finished_ decides), and only that caller touches the response.
+class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(grpc::ByteBuffer* response, bool batch) : response_(response), batch_(batch) {}
+
+  void Reject(const grpc::Status& status) {
+    if (TryFinish()) Finish(status);
+  }
+
+  void Append(store::Log* log, std::vector<store::EventInput> events) {
+    Ref();
+    log->AppendAsync(std::move(events),
+                     [this](absl::StatusOr<std::vector<store::AppendResult>> results) {
+                       OnAppended(std::move(results));
+                       Unref();
+                     });
+  }
+
+  void OnCancel() override {
+    // The append (if any) still commits; the client just gets no ack.
+    if (TryFinish()) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before the ack"));
+    }
+  }
+
+  void OnDone() override { Unref(); }
+
+ private:
+  ~UnaryCall() override = default;
+
+  bool TryFinish() { return !finished_.exchange(true, std::memory_order_acq_rel); }
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  void OnAppended(absl::StatusOr<std::vector<store::AppendResult>> results) {
+    if (!TryFinish()) return;  // Cancelled: the response may be gone.
+    if (!results.ok()) {
+      LogIfServerFault(results.status());
+      Finish(ToGrpcStatus(results.status()));
+      return;
+    }
+    if (batch_) {
+      v1::PublishBatchResponse out;
+      out.mutable_results()->Reserve(static_cast<int>(results->size()));
+      for (const store::AppendResult& r : *results) {
+        v1::PublishResponse* one = out.add_results();
+        one->set_id(r.id);
+        one->set_duplicate(r.duplicate);
+      }
+      Finish(Serialize(out, response_));
+    } else if (results->size() == 1) {
+      v1::PublishResponse out;
+      out.set_id((*results)[0].id);
+      out.set_duplicate((*results)[0].duplicate);
+      Finish(Serialize(out, response_));
+    } else {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "log returned an unexpected result count"));
+    }
+  }
+
+  grpc::ByteBuffer* const response_;  // Owned by gRPC; valid until Finish.
+  const bool batch_;
+  std::atomic<bool> finished_{false};
+  std::atomic<int> refs_{1};  // gRPC's, dropped in OnDone.
+};
+
+namespace {
+
+bool DeadlinePassed(const grpc::CallbackServerContext* context) {
+  return context->deadline() <= std::chrono::system_clock::now();
+}
+
+const grpc::Status& DeadlineStatus() {
+  static const grpc::Status* const status = new grpc::Status(
+      grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded before the request was accepted");
+  return *status;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  auto* call = new UnaryCall(response, /*batch=*/false);
+  WireRequest wire;
+  grpc::ByteBuffer bytes(*request);  // Shares the slices; parsing consumes the copy.
+  if (draining()) {
+    call->Reject(DrainingStatus());
+  } else if (DeadlinePassed(context)) {
+    call->Reject(DeadlineStatus());
+  } else if (!Parse(&bytes, &wire)) {
+    call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request is not a valid tailgate.v1.PublishRequest"));
+  } else if (absl::Status s = ValidatePublishFields(Fields(wire), config_.max_data_bytes);
+             !s.ok()) {
+    call->Reject(ToGrpcStatus(s));
+  } else {
+    std::vector<store::EventInput> events;
+    events.push_back(ToEventInput(std::move(wire)));
+    call->Append(log_, std::move(events));
+  }
+  return call;
+}
+
+grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* request,
+                                                         grpc::ByteBuffer* response) {
+  auto* call = new UnaryCall(response, /*batch=*/true);
+  if (draining()) {
+    call->Reject(DrainingStatus());
+    return call;
+  }
+  if (DeadlinePassed(context)) {
+    call->Reject(DeadlineStatus());
+    return call;
+  }
+  WireBatch wire;
+  grpc::ByteBuffer bytes(*request);
+  if (!Parse(&bytes, &wire)) {
+    call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request is not a valid tailgate.v1.PublishBatchRequest"));
+    return call;
+  }
+  const size_t n = static_cast<size_t>(wire.events_size());
+  if (n == 0) {
+    call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "events: a batch must have at least one event"));
+    return call;
+  }
+  if (n > config_.max_batch_events) {
+    call->Reject(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              absl::StrCat("events: batch has ", n, " events; the limit is ",
+                                           config_.max_batch_events)));
+    return call;
+  }
+  // All or none: every event is checked before any is handed to the log, and
+  // the log appends the batch atomically.
+  for (size_t i = 0; i < n; ++i) {
+    absl::Status s = ValidatePublishFields(Fields(wire.events(static_cast<int>(i))),
+                                           config_.max_data_bytes,
+                                           absl::StrCat("events[", i, "]."));
+    if (!s.ok()) {
+      call->Reject(ToGrpcStatus(s));
+      return call;
+    }
+  }
+  std::vector<store::EventInput> events;
+  events.reserve(n);
+  for (WireRequest& r : *wire.mutable_events()) events.push_back(ToEventInput(std::move(r)));
+  call->Append(log_, std::move(events));
+  return call;
+}
+
+// ---------------------------------------------------------------------------
+// PublishStream.
+//
+// Requests are read one at a time; each valid one goes to the log at once,
+// so many appends are in flight. queue_ holds one entry per accepted request
+// whose ack is not yet written, in request order; only its front may be
+// written, one write at a time. Reading pauses while the queue holds
+// max_inflight_per_stream entries.
+//
+// The stream ends, exactly once, when the first of these holds with no write
+// in flight:
+//   - cancelled (or a write failed): CANCELLED;
+//   - the front entry is an error (a bad request or a failed append): that
+//     status; every earlier ack has been written, nothing later is accepted;
+//   - the queue is empty and the client half-closed: OK;
+//   - the queue is empty and the server is draining: UNAVAILABLE.
+//
+// Decisions are made under mu_; the gRPC operations they call for (StartRead,
+// StartWrite, Finish) and AppendAsync run after mu_ is released. No read
+// starts between accepting a request and its AppendAsync call (appending_),
+// so a stream's events reach the committer, and get ids, in request order.
+// An ack with more ready acks behind it is written with buffer_hint, so a run
+// of acks leaves in one HTTP/2 write (the last of the run flushes).
+class PublisherService::StreamCall final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit StreamCall(PublisherService* service) : service_(service) {}
+
+  // Called once, right after construction, from the method handler.
+  void Start() {
+    if (!service_->AddStream(this)) {
+      {
+        absl::MutexLock lock(&mu_);
+        finished_ = true;
+      }
+      Finish(DrainingStatus());
+      return;
+    }
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  void Drain() {
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      draining_ = true;
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  void OnReadDone(bool ok) override {
+    Actions a;
+    std::vector<store::EventInput> events;
+    uint64_t index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      read_in_flight_ = false;
+      if (!ok) {
+        reads_done_ = true;  // Half-close (or the call is going away).
+      } else if (!finished_ && !cancelled_ && !draining_ && !stop_reading_) {
+        index = next_index_++;
+        WireRequest wire;
+        absl::Status s =
+            Parse(&request_, &wire)
+                ? ValidatePublishFields(Fields(wire), service_->config_.max_data_bytes,
+                                        absl::StrCat("request[", index, "]."))
+                : absl::InvalidArgumentError(absl::StrCat(
+                      "request[", index, "]: not a valid tailgate.v1.PublishRequest"));
+        queue_.emplace_back();
+        if (!s.ok()) {
+          queue_.back().done = true;
+          queue_.back().status = std::move(s);
+          stop_reading_ = true;
+        } else {
+          events.push_back(ToEventInput(std::move(wire)));
+          appending_ = true;
+        }
+      }
+      // else: read after draining started; not accepted, reported in the
+      // final status as "from request[N] on".
+      a = NextActions();
+    }
+    if (!events.empty()) {
+      // Outside mu_: the callback may run inline. No read starts while
+      // appending_ is set, so one stream's events reach the committer in
+      // request order.
+      Ref();
+      service_->log_->AppendAsync(
+          std::move(events),
+          [this, index](absl::StatusOr<std::vector<store::AppendResult>> results) {
+            OnAppended(index, std::move(results));
+            Unref();
+          });
+      Run(std::move(a));
+      absl::MutexLock lock(&mu_);
+      appending_ = false;
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  void OnWriteDone(bool ok) override {
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      write_in_flight_ = false;
+      if (!ok) cancelled_ = true;  // The stream is broken; nothing more can be written.
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  void OnCancel() override {
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  void OnDone() override {
+    service_->RemoveStream(this);
+    Unref();
+  }
+
+ private:
+  struct Pending {
+    bool done = false;
+    absl::Status status;  // Not OK: the stream ends with it at this request.
+    store::AppendResult result;
+  };
+
+  struct Actions {
+    bool read = false;
+    bool write = false;
+    bool more = false;  // With `write`: another ack follows right after.
+    bool finish = false;
+    grpc::Status status;
+  };
+
+  ~StreamCall() override = default;
+
+  void OnAppended(uint64_t index, absl::StatusOr<std::vector<store::AppendResult>> results) {
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      // Entries leave the queue only once done, so this one is still there.
+      Pending& p = queue_[static_cast<size_t>(index - first_index_)];
+      p.done = true;
+      if (results.ok() && results->size() == 1) {
+        p.result = (*results)[0];
+      } else {
+        absl::Status s = results.ok()
+                             ? absl::InternalError("log returned an unexpected result count")
+                             : results.status();
+        LogIfServerFault(s);
+        p.status = absl::Status(s.code(), absl::StrCat("request[", index, "]: ", s.message()));
+        stop_reading_ = true;
+      }
+      a = NextActions();
+    }
+    Run(std::move(a));
+  }
+
+  Actions NextActions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Actions a;
+    if (finished_) return a;
+    if (!write_in_flight_ && !cancelled_ && !queue_.empty() && queue_.front().done &&
+        queue_.front().status.ok()) {
+      v1::PublishResponse ack;
+      ack.set_id(queue_.front().result.id);
+      ack.set_duplicate(queue_.front().result.duplicate);
+      response_.Clear();
+      if (grpc::Status s = Serialize(ack, &response_); !s.ok()) {
+        queue_.front().status = absl::InternalError(
+            absl::StrCat("request[", first_index_, "]: cannot encode the ack: ", s.error_message()));
+        return NextActions();
+      }
+      queue_.pop_front();
+      ++first_index_;
+      write_in_flight_ = true;
+      a.write = true;
+      // More acks ready behind this one: let gRPC coalesce; the last of the
+      // run goes without the hint and flushes them all.
+      a.more = !queue_.empty() && queue_.front().done && queue_.front().status.ok();
+    }
+    if (!write_in_flight_) {
+      if (cancelled_) {
+        a.finish = true;
+        a.status = grpc::Status(grpc::StatusCode::CANCELLED,
+                                absl::StrCat("stream cancelled after ", first_index_, " acks"));
+      } else if (!queue_.empty() && queue_.front().done) {
+        a.finish = true;  // An error at the front (an OK front was written above).
+        a.status = ToGrpcStatus(queue_.front().status);
+      } else if (queue_.empty() && reads_done_) {
+        a.finish = true;
+        a.status = grpc::Status::OK;
+      } else if (queue_.empty() && draining_) {
+        a.finish = true;
+        a.status = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("server is draining: requests from request[", next_index_,
+                         "] on were not accepted; every earlier request is acknowledged"));
+      }
+      if (a.finish) {
+        finished_ = true;
+        return a;
+      }
+    }
+    if (!read_in_flight_ && !appending_ && !reads_done_ && !stop_reading_ && !draining_ &&
+        !cancelled_ &&
+        queue_.size() < service_->config_.max_inflight_per_stream) {
+      read_in_flight_ = true;
+      a.read = true;
+    }
+    return a;
+  }
+
+  // Performs what NextActions decided, without holding mu_. Each buffer is
+  // untouched until its operation completes (read_in_flight_ and
+  // write_in_flight_ guard request_ and response_).
+  void Run(Actions a) {
+    if (a.write) {
+      StartWrite(&response_, a.more ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+    }
+    if (a.read) StartRead(&request_);
+    if (a.finish) Finish(std::move(a.status));
+  }
+
+  PublisherService* const service_;
+  std::atomic<int> refs_{1};  // gRPC's, dropped in OnDone; +1 per append in flight.
+
+  absl::Mutex mu_;
+  grpc::ByteBuffer request_;   // Read buffer (read_in_flight_).
+  grpc::ByteBuffer response_;  // Write buffer (write_in_flight_).
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;  // Request index of queue_.front().
+  uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;   // Requests accepted so far.
+  bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool appending_ ABSL_GUARDED_BY(mu_) = false;  // Between accepting a request and AppendAsync.
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PublisherService::PublishStream(
+    grpc::CallbackServerContext* /*context*/) {
+  // Deadlines and cancellation arrive as OnCancel.
+  auto* call = new StreamCall(this);
+  call->Start();
+  return call;
+}
+
+// ---------------------------------------------------------------------------
+
+PublisherService::PublisherService(store::Log* log, const PublishConfig& config)
+    : log_(log), config_(config) {}
+
+PublisherService::~PublisherService() = default;
+
+bool PublisherService::AddStream(StreamCall* stream) {
+  absl::MutexLock lock(&mu_);
+  if (draining()) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void PublisherService::RemoveStream(StreamCall* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+void PublisherService::StartDraining() {
+  std::vector<StreamCall*> streams;
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining()) return;
+    draining_.store(true, std::memory_order_release);
+    streams.reserve(streams_.size());
+    for (StreamCall* s : streams_) {
+      s->Ref();  // Registered streams have not passed OnDone: still alive.
+      streams.push_back(s);
+    }
+  }
+  for (StreamCall* s : streams) {
+    s->Drain();
+    s->Unref();
+  }
+}
+
+}  // namespace tailgate

@@ -1,0 +1,54 @@
+// The SSE endpoint: GET /v1/events?topic=PATTERN[&topic=...] streams the
+// matching events of the log (see README "Server-Sent Events").
+//
+// Each stream is an SseSession on its connection's strand: a Cursor of the
+// hub plus one in-flight gathered write (shared frames, chunked encoding), a
+// heartbeat, a write timeout and a drain hook. A slow client costs that one
+// write, nothing more: its cursor simply falls behind and reads further back.
+//
+// Thread-safety: Register before the server starts; handlers run on the
+// HTTP server's strands. The hub must outlive every session.
+#ifndef TAILGATE_GATEWAY_SSE_SERVICE_H_
+#define TAILGATE_GATEWAY_SSE_SERVICE_H_
+
+#include <atomic>
+#include <optional>
+#include <string>
+
+#include "gateway/config.h"
+#include "gateway/http_server.h"
+#include "gateway/hub.h"
+
+namespace tailgate {
+
+inline constexpr std::string_view kEventsPath = "/v1/events";
+
+class SseService {
+ public:
+  SseService(Hub* hub, const SseConfig& config);
+
+  // Adds GET/OPTIONS /v1/events to the router.
+  void Register(HttpRouter* router);
+
+  // Streams open right now.
+  int active_streams() const { return active_->load(); }
+
+ private:
+  HttpResponse HandleNonGet(const HttpRequest& request) const;
+  StreamDecision HandleGet(const HttpRequest& request) const;
+  HttpResponse Refuse(const HttpRequest& request, boost::beast::http::status status,
+                      std::string reason) const;
+  // The Access-Control-* and Vary headers for this request's Origin, as
+  // (name, value) pairs; empty when CORS is off.
+  std::vector<std::pair<std::string, std::string>> CorsHeaders(const HttpRequest& request) const;
+  std::optional<std::string> AllowedOrigin(const HttpRequest& request) const;
+
+  Hub* const hub_;
+  const SseConfig config_;
+  bool any_origin_ = false;
+  std::shared_ptr<std::atomic<int>> active_;
+};
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_SSE_SERVICE_H_

@@ -1,0 +1,246 @@
+#include "gateway/subscriber_service.h"
+
+#include <deque>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/grpc_status.h"
+#include "gateway/logging.h"
+#include "gateway/sse_codec.h"
+#include "store/topic.h"
+
+namespace tailgate {
+
+namespace net = boost::asio;
+namespace v1 = tailgate::v1;
+
+namespace {
+
+// Finishes at once with an error (validation failures, draining).
+class FailedReactor : public grpc::ServerWriteReactor<v1::Event> {
+ public:
+  explicit FailedReactor(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+// One Subscribe stream's state, on its strand. The reactor (owned by gRPC
+// until OnDone) forwards every reaction here; after Finish the reactor is
+// never touched again, so posted work may outlive it safely.
+class SubscriberService::Stream : public std::enable_shared_from_this<SubscriberService::Stream> {
+ public:
+  class Reactor : public grpc::ServerWriteReactor<v1::Event> {
+   public:
+    explicit Reactor(std::shared_ptr<Stream> stream) : stream_(std::move(stream)) {}
+    void OnWriteDone(bool ok) override {
+      net::post(stream_->strand_, [s = stream_, ok] { s->OnWriteDone(ok); });
+    }
+    void OnCancel() override {
+      net::post(stream_->strand_, [s = stream_] { s->OnCancel(); });
+    }
+    void OnDone() override {
+      stream_->service_->Unregister(stream_.get());
+      delete this;
+    }
+
+   private:
+    std::shared_ptr<Stream> stream_;
+  };
+
+  Stream(SubscriberService* service, net::any_io_executor strand, store::TopicFilter filter,
+         ResumeSpec spec)
+      : service_(service), strand_(std::move(strand)), filter_(std::move(filter)), spec_(spec) {}
+
+  void Start() {
+    service_->hub_->ResolveStart(spec_, filter_,
+                                 [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
+                                   net::post(self->strand_, [self, s = std::move(s)]() mutable {
+                                     self->OnResolved(std::move(s));
+                                   });
+                                 });
+  }
+
+  void Drain() {
+    draining_ = true;
+    MaybeFinish();
+  }
+
+ private:
+  friend class SubscriberService;
+
+  void OnResolved(absl::StatusOr<Hub::Start> start) {
+    if (finished_) return;
+    if (!start.ok()) return Finish(ToGrpcStatus(start.status()));
+    cursor_ = std::make_shared<Cursor>(service_->hub_, strand_, filter_, *std::move(start));
+    RequestNext();
+  }
+
+  void RequestNext() {
+    if (next_pending_ || finished_ || !cursor_) return;
+    next_pending_ = true;
+    cursor_->Next([self = shared_from_this()](Cursor::Batch b) { self->OnBatch(std::move(b)); });
+  }
+
+  void OnBatch(Cursor::Batch batch) {
+    next_pending_ = false;
+    if (finished_) return;
+    if (!batch.status.ok()) {
+      end_status_ = ToGrpcStatus(batch.status);
+      draining_ = true;
+      return MaybeFinish();
+    }
+    if (batch.reset) {
+      v1::Event e;
+      e.set_id(batch.reset->resume);
+      e.set_type(std::string(kResetEventType));
+      e.set_data(ResetJson(*batch.reset));
+      e.mutable_reset()->set_reason(std::string(ResetReasonName(batch.reset->reason)));
+      e.mutable_reset()->set_requested(batch.reset->requested);
+      e.mutable_reset()->set_resume(batch.reset->resume);
+      queue_.push_back(std::move(e));
+    }
+    for (const EncodedEventPtr& ev : batch.events) {
+      v1::Event e;
+      e.set_id(ev->event.id);
+      e.set_topic(ev->event.topic);
+      e.set_type(ev->event.type);
+      e.set_data(ev->event.data);
+      e.set_publish_time_unix_micros(absl::ToUnixMicros(ev->event.publish_time));
+      queue_.push_back(std::move(e));
+      last_id_ = ev->event.id;
+    }
+    WriteNext();
+  }
+
+  void WriteNext() {
+    if (writing_ || finished_) return;
+    if (draining_ || cancelled_) return MaybeFinish();
+    if (queue_.empty()) return RequestNext();
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    reactor_->StartWrite(&current_);
+  }
+
+  void OnWriteDone(bool ok) {
+    writing_ = false;
+    if (!ok) cancelled_ = true;
+    WriteNext();
+  }
+
+  void OnCancel() {
+    cancelled_ = true;
+    MaybeFinish();
+  }
+
+  void MaybeFinish() {
+    if (finished_ || writing_) return;  // OnWriteDone comes back here.
+    if (cancelled_) return Finish(grpc::Status::CANCELLED);
+    if (draining_) {
+      if (end_status_.ok()) {
+        end_status_ = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("server is draining; resubscribe with after_id=",
+                         cursor_ ? cursor_->position() : uint64_t{0}));
+      }
+      return Finish(end_status_);
+    }
+  }
+
+  void Finish(grpc::Status status) {
+    if (finished_) return;
+    finished_ = true;
+    if (cursor_) cursor_->Close();
+    queue_.clear();
+    reactor_->Finish(std::move(status));
+  }
+
+  SubscriberService* const service_;
+  const net::any_io_executor strand_;
+  const store::TopicFilter filter_;
+  const ResumeSpec spec_;
+  Reactor* reactor_ = nullptr;
+  std::shared_ptr<Cursor> cursor_;
+  std::deque<v1::Event> queue_;
+  v1::Event current_;
+  uint64_t last_id_ = 0;
+  grpc::Status end_status_;
+  bool next_pending_ = false;
+  bool writing_ = false;
+  bool cancelled_ = false;
+  bool draining_ = false;
+  bool finished_ = false;
+};
+
+SubscriberService::SubscriberService(Hub* hub, const SseConfig& config)
+    : hub_(hub), config_(config), pool_(std::make_unique<net::thread_pool>(2)) {}
+
+SubscriberService::~SubscriberService() {
+  pool_->join();
+}
+
+void SubscriberService::Unregister(Stream* stream) {
+  std::lock_guard lock(mu_);
+  streams_.erase(stream);
+}
+
+void SubscriberService::Drain() {
+  std::vector<std::shared_ptr<Stream>> streams;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    for (auto& [ptr, weak] : streams_) {
+      if (auto s = weak.lock()) streams.push_back(std::move(s));
+    }
+  }
+  for (auto& s : streams) net::post(s->strand_, [s] { s->Drain(); });
+}
+
+grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
+    grpc::CallbackServerContext* /*context*/, const v1::SubscribeRequest* request) {
+  auto invalid = [](std::string message) {
+    return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
+  };
+  if (request->topics().empty()) return invalid("topics: at least one pattern is required");
+  if (static_cast<size_t>(request->topics_size()) > config_.max_topics) {
+    return invalid(absl::StrCat("topics: at most ", config_.max_topics,
+                                " patterns per subscription, got ", request->topics_size()));
+  }
+  std::vector<store::TopicPattern> patterns;
+  for (int i = 0; i < request->topics_size(); ++i) {
+    absl::StatusOr<store::TopicPattern> p =
+        store::TopicPattern::Parse(request->topics(i), absl::StrCat("topics[", i, "]"));
+    if (!p.ok()) return invalid(std::string(p.status().message()));
+    patterns.push_back(*std::move(p));
+  }
+  ResumeSpec spec;
+  if (request->has_after_id()) {
+    spec.kind = ResumeSpec::Kind::kAfterId;
+    spec.after_id = request->after_id();
+  } else if (!request->since().empty()) {
+    absl::StatusOr<ResumeSpec> since = ParseSince(request->since(), "since");
+    if (!since.ok()) return invalid(std::string(since.status().message()));
+    spec = *since;
+  }
+  auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
+                                         store::TopicFilter(std::move(patterns)), spec);
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) {
+      return new FailedReactor(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining; retry elsewhere"));
+    }
+    streams_[stream.get()] = stream;
+  }
+  auto* reactor = new Stream::Reactor(stream);
+  stream->reactor_ = reactor;
+  // Start on the strand: nothing of the stream runs outside it.
+  net::post(stream->strand_, [stream] { stream->Start(); });
+  return reactor;
+}
+
+}  // namespace tailgate

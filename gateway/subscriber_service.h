@@ -1,0 +1,56 @@
+// tailgate.v1.Subscriber: server-streaming Subscribe for backends, on the same
+// hub and cursors as the SSE endpoint (same resume rules, same reset event,
+// same no-gap/no-duplicate guarantee).
+//
+// Callback API: one reactor per RPC; reactions only post to the stream's
+// strand (a small delivery pool owned here), never block; every RPC is
+// finished, also when cancelled or when the server drains (UNAVAILABLE).
+//
+// Lifetime: the Hub must outlive this service; stop the hub (Hub::Stop)
+// before destroying the service, and destroy it only after the gRPC server
+// has shut down.
+#ifndef TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+#define TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include "gateway/config.h"
+#include "gateway/hub.h"
+#include "tailgate/v1/subscriber.grpc.pb.h"
+
+namespace tailgate {
+
+class SubscriberService final : public tailgate::v1::Subscriber::CallbackService {
+ public:
+  SubscriberService(Hub* hub, const SseConfig& config);
+  ~SubscriberService() override;
+
+  grpc::ServerWriteReactor<tailgate::v1::Event>* Subscribe(
+      grpc::CallbackServerContext* context,
+      const tailgate::v1::SubscribeRequest* request) override;
+
+  // Ends every open stream with UNAVAILABLE (after its write in flight) and
+  // refuses new ones. Returns at once.
+  void Drain();
+
+  class Stream;  // Internal.
+
+ private:
+  friend class Stream;
+  void Unregister(Stream* stream);
+
+  Hub* const hub_;
+  const SseConfig config_;
+  std::unique_ptr<boost::asio::thread_pool> pool_;
+  std::mutex mu_;  // Guards draining_ and streams_.
+  bool draining_ = false;
+  std::unordered_map<Stream*, std::weak_ptr<Stream>> streams_;
+};
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_

@@ -1,0 +1,246 @@
+// JetStream-only behaviour: several nodes on one stream, server crashes,
+// deduplication across nodes. The shared Log behaviour is in log_test.cc.
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "store/jetstream_log.h"
+#include "store/log.h"
+#include "store/test_util.h"
+#include "tests/testing/nats_server.h"
+
+namespace tailgate::store {
+namespace {
+
+using testing::Ev;
+using testing::Ids;
+using testing::ReadAll;
+
+// Records what a commit listener saw and checks the listener contract:
+// ascending, gap-free above the previous watermark (ids may skip removed
+// sequences, never go back), batch ends at the watermark.
+class Recorder {
+ public:
+  Log::CommitListener Listener() {
+    return [this](absl::Span<const Event> events, uint64_t wm) {
+      absl::MutexLock l(&mu_);
+      if (events.empty() || events.back().id != wm || wm <= watermark_) ok_ = false;
+      for (const Event& e : events) {
+        if (!ids_.empty() && e.id <= ids_.back()) ok_ = false;
+        ids_.push_back(e.id);
+        data_.push_back(e.data);
+      }
+      watermark_ = wm;
+    };
+  }
+
+  // Waits until `n` events arrived; false on timeout.
+  bool WaitFor(size_t n, absl::Duration timeout = absl::Seconds(30)) {
+    absl::MutexLock l(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ids_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+  std::vector<uint64_t> ids() {
+    absl::MutexLock l(&mu_);
+    return ids_;
+  }
+  std::vector<std::string> data() {
+    absl::MutexLock l(&mu_);
+    return data_;
+  }
+  bool ok() {
+    absl::MutexLock l(&mu_);
+    return ok_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint64_t> ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> data_ ABSL_GUARDED_BY(mu_);
+  uint64_t watermark_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ok_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+class JetStreamLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    options_.max_total_bytes = 64 << 20;
+    options_.retention_interval = absl::Hours(1);
+    js_.url = server_.url();
+    js_.stream = "EVENTS";
+    js_.subject_prefix = "tg";
+    js_.connect_timeout = absl::Seconds(2);
+  }
+
+  std::unique_ptr<Log> Open() {
+    absl::StatusOr<std::unique_ptr<Log>> log = OpenJetStreamLog(options_, js_);
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? *std::move(log) : nullptr;
+  }
+
+  static uint64_t AppendOne(Log& log, EventInput e) {
+    std::vector<EventInput> v;
+    v.push_back(std::move(e));
+    absl::StatusOr<std::vector<AppendResult>> r = log.Append(std::move(v));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? (*r)[0].id : 0;
+  }
+
+  ::tailgate::testing::NatsServer server_;
+  Options options_;
+  JetStreamOptions js_;
+};
+
+TEST_F(JetStreamLogTest, TwoNodesSeeEveryEventInTheSameOrderWithTheSameIds) {
+  auto a = Open();
+  auto b = Open();
+  Recorder seen_a, seen_b;
+  a->AddCommitListener(seen_a.Listener());
+  b->AddCommitListener(seen_b.Listener());
+
+  // Both nodes publish concurrently.
+  constexpr int kPerNode = 200;
+  std::vector<uint64_t> ids_a, ids_b;
+  std::thread ta([&] {
+    for (int i = 0; i < kPerNode; ++i) ids_a.push_back(AppendOne(*a, Ev("x", absl::StrCat("a", i))));
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < kPerNode; ++i) ids_b.push_back(AppendOne(*b, Ev("y", absl::StrCat("b", i))));
+  });
+  ta.join();
+  tb.join();
+
+  ASSERT_TRUE(seen_a.WaitFor(2 * kPerNode));
+  ASSERT_TRUE(seen_b.WaitFor(2 * kPerNode));
+  EXPECT_TRUE(seen_a.ok());
+  EXPECT_TRUE(seen_b.ok());
+  // Same events, same ids, same order on both nodes: 1..400 without gaps.
+  EXPECT_EQ(seen_a.ids(), seen_b.ids());
+  EXPECT_EQ(seen_a.data(), seen_b.data());
+  std::vector<uint64_t> want(2 * kPerNode);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = i + 1;
+  EXPECT_EQ(seen_a.ids(), want);
+  // Each appender's acks name the ids the other node saw for its events.
+  std::set<uint64_t> acked(ids_a.begin(), ids_a.end());
+  acked.insert(ids_b.begin(), ids_b.end());
+  EXPECT_EQ(acked.size(), want.size());
+  EXPECT_EQ(b->Watermark(), 2u * kPerNode);
+  // Node b reads node a's events from the stream.
+  EXPECT_EQ(Ids(ReadAll(*b, {"x"})), ids_a);
+}
+
+TEST_F(JetStreamLogTest, IdempotencyKeyDeduplicatesAcrossNodes) {
+  auto a = Open();
+  auto b = Open();
+  const uint64_t id = AppendOne(*a, Ev("orders.1", "created", "req-7"));
+  auto again = b->Append({Ev("orders.1", "created (retry via b)", "req-7")});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)[0].duplicate);
+  EXPECT_EQ((*again)[0].id, id);
+  // The key is scoped per topic.
+  EXPECT_FALSE((*b->Append({Ev("orders.2", "x", "req-7")}))[0].duplicate);
+  EXPECT_FALSE((*b->Append({Ev("orders.1", "x", "req-8")}))[0].duplicate);
+  EXPECT_EQ(ReadAll(*b, {"orders.1"}).size(), 2u);
+  EXPECT_EQ(JetStreamMsgId("orders.1", "req-7"), "orders.1|req-7");
+}
+
+TEST_F(JetStreamLogTest, ServerCrashLosesAndDuplicatesNothingForListeners) {
+  auto log = Open();
+  Recorder seen;
+  log->AddCommitListener(seen.Listener());
+  std::vector<uint64_t> acked;
+  for (int i = 0; i < 50; ++i) acked.push_back(AppendOne(*log, Ev("t", absl::StrCat(i))));
+  ASSERT_TRUE(seen.WaitFor(50));
+
+  server_.Kill();
+  // Appends while the server is down wait in the client's reconnect buffer
+  // and complete once it is back.
+  std::atomic<int> done{0};
+  absl::Mutex mu;
+  std::vector<uint64_t> late;
+  for (int i = 0; i < 20; ++i) {
+    log->AppendAsync({Ev("t", absl::StrCat("down", i))},
+                     [&](absl::StatusOr<std::vector<AppendResult>> r) {
+                       absl::MutexLock l(&mu);
+                       EXPECT_TRUE(r.ok()) << r.status();
+                       if (r.ok()) late.push_back((*r)[0].id);
+                       done++;
+                     });
+  }
+  server_.Restart();
+  for (int i = 0; i < 30; ++i) acked.push_back(AppendOne(*log, Ev("t", absl::StrCat("up", i))));
+  {
+    absl::MutexLock l(&mu);
+    auto all_done = [&] { return done.load() == 20; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
+    acked.insert(acked.end(), late.begin(), late.end());
+  }
+  std::sort(acked.begin(), acked.end());
+  ASSERT_TRUE(seen.WaitFor(acked.size()));
+  EXPECT_TRUE(seen.ok());
+  // Every acknowledged event reached the listener exactly once, in id order.
+  EXPECT_EQ(seen.ids(), acked);
+  EXPECT_EQ(ReadAll(*log, {"t"}).size(), acked.size());
+  EXPECT_EQ(log->Watermark(), acked.back());
+}
+
+TEST_F(JetStreamLogTest, ReopenedNodeFollowsFromTheStreamEnd) {
+  auto a = Open();
+  for (int i = 0; i < 5; ++i) AppendOne(*a, Ev("t", "x"));
+  auto b = Open();
+  EXPECT_EQ(b->Watermark(), 5u);
+  Recorder seen;
+  b->AddCommitListener(seen.Listener());
+  const uint64_t id = AppendOne(*a, Ev("t", "new"));
+  ASSERT_TRUE(seen.WaitFor(1));
+  EXPECT_EQ(seen.ids(), std::vector<uint64_t>{id});
+}
+
+TEST_F(JetStreamLogTest, BatchGetsConsecutiveIdsWhenNoOtherNodePublishes) {
+  auto log = Open();
+  auto r = log->Append({Ev("a", "1"), Ev("b", "2"), Ev("a", "3")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ((*r)[0].id, 1u);
+  EXPECT_EQ((*r)[1].id, 2u);
+  EXPECT_EQ((*r)[2].id, 3u);
+}
+
+TEST_F(JetStreamLogTest, CheckpointIsUnimplemented) {
+  auto log = Open();
+  absl::Status s = log->Checkpoint(testing::FreshDir());
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_NE(s.message().find("nats stream backup"), std::string::npos) << s;
+}
+
+TEST_F(JetStreamLogTest, BadOptionsAndUnreachableServerAreRejected) {
+  JetStreamOptions bad = js_;
+  bad.url.clear();
+  EXPECT_EQ(OpenJetStreamLog(options_, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = js_;
+  bad.stream = "has.dot";
+  EXPECT_EQ(OpenJetStreamLog(options_, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = js_;
+  bad.subject_prefix = "bad..prefix";
+  EXPECT_EQ(OpenJetStreamLog(options_, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  Options bad_rules = options_;
+  bad_rules.retention_rules = {{"bad..pattern", 1, absl::ZeroDuration()}};
+  EXPECT_EQ(OpenJetStreamLog(bad_rules, js_).status().code(), absl::StatusCode::kInvalidArgument);
+  // R3 needs a cluster.
+  bad = js_;
+  bad.replicas = 3;
+  EXPECT_EQ(OpenJetStreamLog(options_, bad).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  server_.Kill();
+  auto down = OpenJetStreamLog(options_, js_);
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
+  EXPECT_NE(down.status().message().find(server_.url()), std::string::npos) << down.status();
+}
+
+}  // namespace
+}  // namespace tailgate::store
