@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
 
@@ -22,8 +23,20 @@ absl::StatusOr<store::TopicFilter> FilterFor(const std::string& pattern) {
 
 }  // namespace
 
-grpc::Status AdminService::ListTopics(grpc::ServerContext*, const v1::ListTopicsRequest* req,
+grpc::Status AdminService::CheckAdmin(const grpc::ServerContext& ctx) const {
+  if (verifier_ == nullptr) return grpc::Status::OK;
+  absl::StatusOr<Grants> grants = AuthenticateGrpc(*verifier_, ctx);
+  if (!grants.ok()) return ToGrpcStatus(grants.status());
+  if (!grants->admin) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "token does not allow administration (needs \"admin\": true in its claim)");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
                                       v1::ListTopicsResponse* res) {
+  if (grpc::Status a = CheckAdmin(*ctx); !a.ok()) return a;
   absl::StatusOr<store::TopicFilter> filter = FilterFor(req->pattern());
   if (!filter.ok()) return ToGrpcStatus(filter.status());
   absl::StatusOr<std::vector<store::TopicInfo>> topics = log_->ListTopics(*filter);
@@ -32,8 +45,9 @@ grpc::Status AdminService::ListTopics(grpc::ServerContext*, const v1::ListTopics
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::TrimTopic(grpc::ServerContext*, const v1::TrimTopicRequest* req,
+grpc::Status AdminService::TrimTopic(grpc::ServerContext* ctx, const v1::TrimTopicRequest* req,
                                      v1::TrimTopicResponse* res) {
+  if (grpc::Status a = CheckAdmin(*ctx); !a.ok()) return a;
   if (absl::Status s = store::ValidateTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
   if (absl::Status s = log_->TrimTopic(req->topic(), req->up_to_id()); !s.ok()) {
     return ToGrpcStatus(s);
@@ -47,16 +61,18 @@ grpc::Status AdminService::TrimTopic(grpc::ServerContext*, const v1::TrimTopicRe
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DeleteTopic(grpc::ServerContext*, const v1::DeleteTopicRequest* req,
+grpc::Status AdminService::DeleteTopic(grpc::ServerContext* ctx, const v1::DeleteTopicRequest* req,
                                        v1::DeleteTopicResponse*) {
+  if (grpc::Status a = CheckAdmin(*ctx); !a.ok()) return a;
   if (absl::Status s = store::ValidateTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
   if (absl::Status s = log_->DeleteTopic(req->topic()); !s.ok()) return ToGrpcStatus(s);
   TG_LOG(INFO) << "admin: deleted topic " << req->topic();
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest*,
+grpc::Status AdminService::GetStats(grpc::ServerContext* ctx, const v1::GetStatsRequest*,
                                     v1::GetStatsResponse* res) {
+  if (grpc::Status a = CheckAdmin(*ctx); !a.ok()) return a;
   absl::StatusOr<store::LogStats> stats = log_->Stats();
   if (!stats.ok()) return ToGrpcStatus(stats.status());
   res->set_watermark(stats->watermark);
@@ -68,8 +84,9 @@ grpc::Status AdminService::GetStats(grpc::ServerContext*, const v1::GetStatsRequ
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::Checkpoint(grpc::ServerContext*, const v1::CheckpointRequest* req,
+grpc::Status AdminService::Checkpoint(grpc::ServerContext* ctx, const v1::CheckpointRequest* req,
                                       v1::CheckpointResponse* res) {
+  if (grpc::Status a = CheckAdmin(*ctx); !a.ok()) return a;
   if (req->dir().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "dir: must name a new directory");
   }

@@ -10,6 +10,7 @@
 #ifndef TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 #define TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 
+#include "gateway/auth.h"
 #include "store/log.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 
@@ -17,8 +18,11 @@ namespace tailgate {
 
 class AdminService final : public tailgate::v1::Admin::Service {
  public:
-  AdminService(store::Log* log, store::Durability durability)
-      : log_(log), durability_(durability) {}
+  // `verifier` non-null: every call needs a token whose claim object has
+  // "admin": true (UNAUTHENTICATED / PERMISSION_DENIED otherwise).
+  AdminService(store::Log* log, store::Durability durability,
+               const JwtVerifier* verifier = nullptr)
+      : log_(log), durability_(durability), verifier_(verifier) {}
 
   grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
                           v1::ListTopicsResponse* res) override;
@@ -32,8 +36,11 @@ class AdminService final : public tailgate::v1::Admin::Service {
                           v1::CheckpointResponse* res) override;
 
  private:
+  grpc::Status CheckAdmin(const grpc::ServerContext& ctx) const;
+
   store::Log* log_;
   const store::Durability durability_;
+  const JwtVerifier* const verifier_;
 };
 
 }  // namespace tailgate

@@ -3,6 +3,9 @@
 #include <jansson.h>
 #include <jwt.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -21,13 +24,21 @@
 namespace tailgate {
 
 namespace auth_internal {
-// One usable verification key. `material` is what libjwt receives: the HMAC
-// secret for kHmac, a single PEM `PUBLIC KEY` block otherwise.
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+// One usable verification key. HMAC secrets go to libjwt (`material`);
+// public keys are parsed once, at start-up, into `pkey` and used with
+// OpenSSL's EVP verification directly: libjwt 1.10 would re-parse the PEM on
+// every call (~1 ms). An EVP_PKEY is safe to share between threads for
+// verification (OpenSSL 3: each call makes its own EVP_MD_CTX).
 struct VerifierKey {
   enum class Kind { kHmac, kRsa, kEc };
   Kind kind;
   std::string curve;  // OpenSSL group name for kEc ("prime256v1", ...)
-  std::string material;
+  std::string material;  // kHmac: the secret
+  std::shared_ptr<EVP_PKEY> pkey;  // kRsa, kEc
+  size_t ec_coordinate_bytes = 0;  // kEc: bytes of r (and of s) in a JWS signature
 };
 }  // namespace auth_internal
 
@@ -45,19 +56,28 @@ struct Algorithm {
   Kind kind;
   size_t min_secret_bytes;  // kHmac: RFC 7518 3.2, at least the hash size
   const char* curve;        // kEc: the curve RFC 7518 3.4 pairs it with
+  int hash_bits;            // SHA-2 variant
 };
 
 constexpr Algorithm kAlgorithms[] = {
-    {"HS256", JWT_ALG_HS256, Kind::kHmac, 32, nullptr},
-    {"HS384", JWT_ALG_HS384, Kind::kHmac, 48, nullptr},
-    {"HS512", JWT_ALG_HS512, Kind::kHmac, 64, nullptr},
-    {"RS256", JWT_ALG_RS256, Kind::kRsa, 0, nullptr},
-    {"RS384", JWT_ALG_RS384, Kind::kRsa, 0, nullptr},
-    {"RS512", JWT_ALG_RS512, Kind::kRsa, 0, nullptr},
-    {"ES256", JWT_ALG_ES256, Kind::kEc, 0, "prime256v1"},
-    {"ES384", JWT_ALG_ES384, Kind::kEc, 0, "secp384r1"},
-    {"ES512", JWT_ALG_ES512, Kind::kEc, 0, "secp521r1"},
+    {"HS256", JWT_ALG_HS256, Kind::kHmac, 32, nullptr, 256},
+    {"HS384", JWT_ALG_HS384, Kind::kHmac, 48, nullptr, 384},
+    {"HS512", JWT_ALG_HS512, Kind::kHmac, 64, nullptr, 512},
+    {"RS256", JWT_ALG_RS256, Kind::kRsa, 0, nullptr, 256},
+    {"RS384", JWT_ALG_RS384, Kind::kRsa, 0, nullptr, 384},
+    {"RS512", JWT_ALG_RS512, Kind::kRsa, 0, nullptr, 512},
+    {"ES256", JWT_ALG_ES256, Kind::kEc, 0, "prime256v1", 256},
+    {"ES384", JWT_ALG_ES384, Kind::kEc, 0, "secp384r1", 384},
+    {"ES512", JWT_ALG_ES512, Kind::kEc, 0, "secp521r1", 512},
 };
+
+const EVP_MD* HashOf(const Algorithm& a) {
+  switch (a.hash_bits) {
+    case 384: return EVP_sha384();
+    case 512: return EVP_sha512();
+    default: return EVP_sha256();
+  }
+}
 
 constexpr int kMinRsaBits = 2048;
 
@@ -125,18 +145,12 @@ absl::Status LoadPublicKeys(const std::string& pem, std::vector<Key>* keys) {
       }
       k.kind = Kind::kEc;
       k.curve = std::string(group, len);
+      k.ec_coordinate_bytes = static_cast<size_t>((EVP_PKEY_get_bits(key.get()) + 7) / 8);
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "public key ", index, " is neither RSA nor EC (supported: RS256/384/512, ES256/384/512)"));
     }
-    // Re-encode alone, so libjwt sees exactly this key.
-    BioPtr out(BIO_new(BIO_s_mem()));
-    if (!out || PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) {
-      return absl::InternalError("cannot re-encode the public key");
-    }
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(out.get(), &data);
-    k.material.assign(data, static_cast<size_t>(n));
+    k.pkey = std::shared_ptr<EVP_PKEY>(key.release(), auth_internal::PkeyDeleter());
     keys->push_back(std::move(k));
   }
   if (index == 0) {
@@ -168,6 +182,70 @@ bool IsCompactJws(std::string_view token) {
     }
   }
   return dots == 2 && segment > 0;
+}
+
+// Unpadded base64url to bytes (OpenSSL's decoder); nullopt when malformed.
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string b64(in);
+  for (char& c : b64) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  const size_t pad = (4 - b64.size() % 4) % 4;
+  b64.append(pad, '=');
+  std::string out(b64.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(b64.data()),
+                                static_cast<int>(b64.size()));
+  if (n < 0 || static_cast<size_t>(n) < pad) return std::nullopt;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct EcdsaSigFree {
+  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
+};
+
+// RS*/ES* signature check of `signing_input` (header.payload) with OpenSSL:
+// RSASSA-PKCS1-v1_5 (RFC 7518 3.3), or ECDSA with the JWS r||s encoding
+// (RFC 7518 3.4) converted to DER for OpenSSL.
+bool VerifyPublicKeySignature(const Key& key, const Algorithm& alg, std::string_view signing_input,
+                              const std::string& signature) {
+  std::string der;
+  const std::string* sig = &signature;
+  if (key.kind == Kind::kEc) {
+    const size_t n = key.ec_coordinate_bytes;
+    if (n == 0 || signature.size() != 2 * n) return false;
+    std::unique_ptr<ECDSA_SIG, EcdsaSigFree> es(ECDSA_SIG_new());
+    if (!es) return false;
+    const auto* p = reinterpret_cast<const unsigned char*>(signature.data());
+    BIGNUM* r = BN_bin2bn(p, static_cast<int>(n), nullptr);
+    BIGNUM* s = BN_bin2bn(p + n, static_cast<int>(n), nullptr);
+    if (r == nullptr || s == nullptr || ECDSA_SIG_set0(es.get(), r, s) != 1) {
+      BN_free(r);
+      BN_free(s);
+      return false;
+    }
+    unsigned char* out = nullptr;
+    const int len = i2d_ECDSA_SIG(es.get(), &out);
+    if (len <= 0) return false;
+    der.assign(reinterpret_cast<const char*>(out), static_cast<size_t>(len));
+    OPENSSL_free(out);
+    sig = &der;
+  }
+  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  if (!ctx) return false;
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, HashOf(alg), nullptr, key.pkey.get()) != 1) {
+    return false;
+  }
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()),
+                          sig->size(),
+                          reinterpret_cast<const unsigned char*>(signing_input.data()),
+                          signing_input.size()) == 1;
 }
 
 JsonPtr ParseJson(const char* text) {
@@ -298,7 +376,10 @@ absl::StatusOr<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(const AuthConfi
         "an HMAC secret is configured but no HS* algorithm is allowed");
   }
   if (hmac_used) {
-    verifier->keys_.push_back(Key{Kind::kHmac, "", config.hs256_secret});
+    Key hmac;
+    hmac.kind = Kind::kHmac;
+    hmac.material = config.hs256_secret;
+    verifier->keys_.push_back(std::move(hmac));
   }
   return verifier;
 }
@@ -317,10 +398,11 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
   // Read the header without verifying, only to learn which key type applies.
   // No key goes to libjwt until the algorithm is allowed and matches a key.
   const Algorithm* alg = nullptr;
+  JwtPtr unverified;
   {
     jwt_t* raw = nullptr;
     const int rc = jwt_decode(&raw, text.c_str(), nullptr, 0);
-    JwtPtr unverified(raw);
+    unverified.reset(raw);
     if (rc != 0 || !unverified) {
       return Unauthenticated("malformed (header or payload is not base64url-encoded JSON, or the "
                              "algorithm is unknown)");
@@ -344,9 +426,25 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
     }
   }
 
+  // The claims are read from the decoded token only once its signature over
+  // header.payload (the very text decoded) has been verified.
   JwtPtr verified;
+  if (alg->kind != Kind::kHmac) {
+    const size_t last_dot = token.rfind('.');
+    const std::optional<std::string> signature = Base64UrlDecode(token.substr(last_dot + 1));
+    if (signature.has_value()) {
+      for (const Key& key : keys_) {
+        if (key.kind != alg->kind || (alg->kind == Kind::kEc && key.curve != alg->curve)) continue;
+        if (VerifyPublicKeySignature(key, *alg, token.substr(0, last_dot), *signature)) {
+          verified = std::move(unverified);
+          break;
+        }
+      }
+    }
+  }
   for (const Key& key : keys_) {
-    if (key.kind != alg->kind || (alg->kind == Kind::kEc && key.curve != alg->curve)) continue;
+    if (verified || alg->kind != Kind::kHmac) break;
+    if (key.kind != Kind::kHmac) continue;
     jwt_t* raw = nullptr;
     const int rc = jwt_decode(&raw, text.c_str(),
                               reinterpret_cast<const unsigned char*>(key.material.data()),
@@ -402,6 +500,12 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
     }
     if (absl::Status s = ParsePatterns(claim, "publish", config_.claim, &grants.publish); !s.ok()) {
       return s;
+    }
+    if (const json_t* admin = json_object_get(claim, "admin"); admin != nullptr) {
+      if (!json_is_boolean(admin)) {
+        return Unauthenticated(absl::StrCat("'", config_.claim, ".admin' must be true or false"));
+      }
+      grants.admin = json_is_true(admin);
     }
   }
   return grants;

@@ -11,7 +11,7 @@
 // Token format: a compact JWS (header.payload.signature). Claims:
 //
 //   {"sub": "svc-orders", "exp": 1735689600, "nbf": ..., "iss": ..., "aud": ...,
-//    "tailgate": {"subscribe": ["orders.>"], "publish": ["orders.*"]}}
+//    "tailgate": {"subscribe": ["orders.>"], "publish": ["orders.*"], "admin": false}}
 //
 // Rules (each enforced by Verify; every failure is UNAUTHENTICATED with a
 // message that never contains the token or its signature):
@@ -31,8 +31,9 @@
 //     object whose `subscribe` / `publish` members, when present, are arrays
 //     of valid patterns (store/topic.h); anything else refuses the token.
 //
-// Libraries: libjwt (signature verification, base64url, JOSE header), jansson
-// (claim types), OpenSSL (key loading and checks). No cryptography here.
+// Libraries: libjwt (HMAC verification, base64url, JOSE header), jansson
+// (claim types), OpenSSL (key loading; RS*/ES* verification with EVP on keys
+// parsed once in Create). No cryptography here.
 #ifndef TAILGATE_GATEWAY_AUTH_H_
 #define TAILGATE_GATEWAY_AUTH_H_
 
@@ -45,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/config.h"  // AuthConfig
 #include "store/topic.h"
 
 namespace tailgate {
@@ -53,26 +55,6 @@ namespace auth_internal {
 struct VerifierKey;  // defined in auth.cc
 }  // namespace auth_internal
 
-struct AuthConfig {
-  // Allow-list of JWS algorithms: any of HS256 HS384 HS512 RS256 RS384 RS512
-  // ES256 ES384 ES512. Every listed algorithm needs a key of its type.
-  std::vector<std::string> algorithms;
-  // HMAC secret for HS*: at least as many bytes as the hash output
-  // (32 for HS256, 48 for HS384, 64 for HS512), per RFC 7518 3.2.
-  std::string hs256_secret;
-  // PEM text with one or more `PUBLIC KEY` (SubjectPublicKeyInfo) blocks:
-  // RSA keys (>= 2048 bits) for RS*, EC keys for ES* (P-256 for ES256, P-384
-  // for ES384, P-521 for ES512). Several keys allow rotation: a token is
-  // accepted when any key of the right type verifies it.
-  std::string public_key_pem;
-  // Clock skew allowed on exp and nbf.
-  absl::Duration leeway = absl::Seconds(30);
-  // When non-empty, `iss` must equal it / `aud` (string or array) must contain it.
-  std::string issuer;
-  std::string audience;
-  // Name of the claim object holding the grants.
-  std::string claim = "tailgate";
-};
 
 // Most characters a token may have; longer ones are refused unparsed.
 inline constexpr size_t kMaxTokenBytes = 8192;
@@ -83,6 +65,8 @@ inline constexpr size_t kMaxGrantPatterns = 256;
 struct Grants {
   std::vector<store::TopicPattern> subscribe;
   std::vector<store::TopicPattern> publish;
+  // `admin: true` in the claim object: may call tailgate.v1.Admin.
+  bool admin = false;
   std::string subject;  // `sub`, empty when absent
   absl::Time expires = absl::InfinitePast();
 

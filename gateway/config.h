@@ -21,6 +21,9 @@ struct HttpConfig {
   int max_connections = 10000;
   // Retry-After on a 503 (full or draining).
   absl::Duration retry_after = absl::Seconds(5);
+  // TLS: PEM certificate chain and private key files; both empty = plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // The SSE endpoint and the fan-out hub behind it (gateway/sse_service.h,
@@ -47,6 +50,45 @@ struct SseConfig {
 
 struct GrpcConfig {
   std::string listen = "127.0.0.1:50051";
+  // TLS: PEM certificate chain and private key files; both empty = plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // With TLS: PEM CA bundle; when set, clients must present a certificate
+  // it verifies (mutual TLS), others are refused in the handshake.
+  std::string tls_client_ca_file;
+};
+
+// JWT authentication (gateway/auth.h). The verifier fields are the key
+// material itself, not file names (main.cc reads the files).
+struct AuthConfig {
+  // Require a token for SSE / Subscribe (subscribe grants), for Publish*
+  // (publish grants). When either is on, Admin needs a token with admin: true.
+  bool subscribe_required = false;
+  bool publish_required = false;
+  // Allow-list of JWS algorithms: any of HS256 HS384 HS512 RS256 RS384 RS512
+  // ES256 ES384 ES512. Every listed algorithm needs a key of its type.
+  std::vector<std::string> algorithms;
+  // HMAC secret for HS*: at least as many bytes as the hash output
+  // (32 for HS256, 48 for HS384, 64 for HS512), per RFC 7518 3.2.
+  std::string hs256_secret;
+  // PEM text with one or more `PUBLIC KEY` (SubjectPublicKeyInfo) blocks:
+  // RSA keys (>= 2048 bits) for RS*, EC keys for ES* (P-256 for ES256, P-384
+  // for ES384, P-521 for ES512). Several keys allow rotation: a token is
+  // accepted when any key of the right type verifies it.
+  std::string public_key_pem;
+  // Clock skew allowed on exp and nbf.
+  absl::Duration leeway = absl::Seconds(30);
+  // When non-empty, `iss` must equal it / `aud` (string or array) must contain it.
+  std::string issuer;
+  std::string audience;
+  // Name of the claim object holding the grants.
+  std::string claim = "tailgate";
+  // SSE token sources besides Authorization: Bearer: a cookie (empty: not
+  // read) and, opt-in, the access_token query parameter.
+  std::string cookie_name;
+  bool allow_query_param = false;
+
+  bool enabled() const { return subscribe_required || publish_required; }
 };
 
 // Limits of the Publisher service (gateway/publisher_service.h).
@@ -63,12 +105,39 @@ struct PublishConfig {
   size_t max_request_bytes = size_t{64} << 20;
 };
 
+// Operations: metrics, admin API, slow-commit logging (README "Operations").
+struct OpsConfig {
+  // Serve tailgate.v1.Admin on the gRPC port.
+  bool admin = true;
+  // Per-topic gauges on /metrics for the topics_limit topics with the most
+  // retained events (opt-in: topics are unbounded).
+  bool metrics_topics = false;
+  size_t metrics_topics_limit = 20;
+  // How often store statistics behind /metrics are refreshed (and gRPC
+  // health re-evaluated), off the event loops.
+  absl::Duration stats_interval = absl::Seconds(5);
+  // A commit write slower than this is logged as a warning (0 = never).
+  absl::Duration slow_commit = absl::Seconds(1);
+  // On SIGTERM, readiness (/readyz, gRPC health) turns off at once but the
+  // gateway keeps serving this long before draining, so load balancers stop
+  // sending new clients first.
+  absl::Duration drain_grace = absl::ZeroDuration();
+};
+
 struct Config {
+  OpsConfig ops;
   HttpConfig http;
   GrpcConfig grpc;
   PublishConfig publish;
   SseConfig sse;
+  AuthConfig auth;
   store::Options store;  // store.data_dir is --data_dir.
+  // Which log implementation holds the events (--store=rocksdb|jetstream).
+  enum class StoreBackend { kRocksDb, kJetStream };
+  StoreBackend store_backend = StoreBackend::kRocksDb;
+  // --store=jetstream: --nats_url, --nats_stream, --nats_subject_prefix,
+  // --nats_replicas.
+  store::JetStreamOptions jetstream;
   // Upper bound on a graceful shutdown before connections are cut.
   absl::Duration drain_timeout = absl::Seconds(10);
 };

@@ -4,19 +4,32 @@
 #include <chrono>
 #include <climits>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 #include <system_error>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/admin_service.h"
+#include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
 #include "gateway/logging.h"
+#include "gateway/metrics.h"
 #include "gateway/net.h"
+#include "gateway/ops_metrics.h"
+#include "gateway/store_monitor.h"
+#include "gateway/version.h"
 #include "gateway/web_assets.h"
 #include "gateway/publisher_service.h"
 #include "gateway/sse_service.h"
@@ -26,13 +39,68 @@ namespace tailgate {
 
 namespace http = boost::beast::http;
 
-Gateway::Gateway(const Config& config) : config_(config) {}
+Gateway::Gateway(const Config& config)
+    : config_(config),
+      metrics_(std::make_unique<MetricsRegistry>()),
+      gateway_metrics_(std::make_unique<GatewayMetrics>(metrics_.get())) {}
+
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": cannot read"));
+  }
+  if (text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": missing or empty"));
+  }
+  return text;
+}
+
+// Plaintext unless a certificate is configured; mutual TLS with a client CA.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const GrpcConfig& c) {
+  if (c.tls_cert_file.empty() && c.tls_key_file.empty()) {
+    if (!c.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (c.tls_cert_file.empty() || c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--grpc_tls_cert and --grpc_tls_key must be given together");
+  }
+  absl::StatusOr<std::string> cert = ReadPemFile(c.tls_cert_file, "grpc_tls_cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile(c.tls_key_file, "grpc_tls_key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (!c.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPemFile(c.tls_client_ca_file, "grpc_tls_client_ca");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *std::move(ca);
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  options.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
   std::unique_ptr<Gateway> gw(new Gateway(config));
+  if (config.auth.enabled()) {
+    absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(config.auth);
+    if (!verifier.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("JWT configuration (--jwt_*): ", verifier.status().message()));
+    }
+    gw->verifier_ = *std::move(verifier);
+  }
   if (absl::Status s = gw->OpenLog(); !s.ok()) return s;
   if (absl::Status s = gw->StartGrpc(); !s.ok()) return s;
   if (absl::Status s = gw->StartHttp(); !s.ok()) return s;
+  gw->RegisterMetrics();
+  gw->UpdateHealth();
   return gw;
 }
 
@@ -40,6 +108,44 @@ absl::Status Gateway::OpenLog() {
   store::Options options = config_.store;
   if (options.data_dir.empty()) return absl::InvalidArgumentError("--data_dir must not be empty");
   options.max_data_bytes = config_.publish.max_data_bytes;
+  // Metrics and readiness from the committer (cheap: relaxed atomics; a
+  // slow-commit warning at most every 10 s).
+  CommitMetrics* cm = &gateway_metrics_->commit;
+  auto last_slow_log = std::make_shared<std::atomic<int64_t>>(0);
+  auto slow_suppressed = std::make_shared<std::atomic<uint64_t>>(0);
+  options.commit_observer = [this, cm, slow = config_.ops.slow_commit, last_slow_log,
+                             slow_suppressed](size_t events, absl::Duration latency) {
+    cm->events_appended->Increment(events);
+    cm->commits->Increment();
+    cm->batch_events->Observe(static_cast<double>(events));
+    cm->latency_seconds->Observe(absl::ToDoubleSeconds(latency));
+    if (commit_failed_.load(std::memory_order_relaxed)) {
+      commit_failed_.store(false, std::memory_order_relaxed);
+      TG_LOG(INFO) << "commits succeed again";
+    }
+    if (slow > absl::ZeroDuration() && latency > slow) {
+      const int64_t now = absl::ToUnixSeconds(absl::Now());
+      int64_t last = last_slow_log->load(std::memory_order_relaxed);
+      if (now - last >= 10 && last_slow_log->compare_exchange_strong(last, now)) {
+        TG_LOG(WARNING) << "slow commit: " << events << " event(s) took " << latency
+                        << " (--slow_commit=" << slow << ")";
+        if (uint64_t n = slow_suppressed->exchange(0); n > 0) {
+          TG_LOG(WARNING) << "slow commit: " << n << " more slow commit(s) in the last 10s";
+        }
+      } else {
+        slow_suppressed->fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  };
+  options.commit_error_observer = [this, cm](const absl::Status& error) {
+    cm->commit_errors->Increment();
+    {
+      std::lock_guard<std::mutex> lock(commit_error_mu_);
+      commit_error_ = std::string(error.message());
+    }
+    commit_failed_.store(true, std::memory_order_relaxed);
+    TG_LOG(ERROR) << "commit failed: " << error.ToString();
+  };
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
@@ -71,17 +177,30 @@ absl::Status Gateway::StartGrpc() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  publisher_ = std::make_unique<PublisherService>(log_.get(), config_.publish);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<GrpcMetricsInterceptorFactory>(metrics_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      GrpcCredentials(config_.grpc);
+  if (!credentials.ok()) return credentials.status();
+  // Admin needs a token whenever auth is on for anything.
+  const JwtVerifier* publish_auth = config_.auth.publish_required ? verifier_.get() : nullptr;
+  const JwtVerifier* subscribe_auth = config_.auth.subscribe_required ? verifier_.get() : nullptr;
+  publisher_ = std::make_unique<PublisherService>(log_.get(), config_.publish, publish_auth);
+  publisher_->set_metrics(&gateway_metrics_->publish);
   builder.RegisterService(publisher_.get());
-  subscriber_ = std::make_unique<SubscriberService>(hub_.get(), config_.sse);
+  if (config_.ops.admin) {
+    admin_ = std::make_unique<AdminService>(log_.get(), config_.store.durability, verifier_.get());
+    builder.RegisterService(admin_.get());
+  }
+  subscriber_ = std::make_unique<SubscriberService>(hub_.get(), config_.sse, subscribe_auth);
   builder.RegisterService(subscriber_.get());
   // Room for a whole batch, and always for one event of the largest data.
   const size_t max_request =
       std::max(config_.publish.max_request_bytes, config_.publish.max_data_bytes + 64 * 1024);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_request, INT_MAX)));
   int selected_port = 0;
-  builder.AddListeningPort(FormatHostPort(hp->host, hp->port), grpc::InsecureServerCredentials(),
-                           &selected_port);
+  builder.AddListeningPort(FormatHostPort(hp->host, hp->port), *credentials, &selected_port);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || selected_port == 0) {
     grpc_server_.reset();
@@ -89,13 +208,16 @@ absl::Status Gateway::StartGrpc() {
         absl::StrCat("--grpc_listen=", config_.grpc.listen, ": cannot listen"));
   }
   grpc_port_ = static_cast<uint16_t>(selected_port);
-  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
-  TG_LOG(INFO) << "grpc listening on " << grpc_address();
+  TG_LOG(INFO) << "grpc listening on " << grpc_address()
+               << (config_.grpc.tls_cert_file.empty()            ? " (plaintext)"
+                   : config_.grpc.tls_client_ca_file.empty() ? " (TLS)"
+                                                              : " (mutual TLS)");
   return absl::OkStatus();
 }
 
 absl::Status Gateway::StartHttp() {
   auto router = std::make_shared<HttpRouter>();
+  router->OnResponse([m = &gateway_metrics_->http](unsigned status) { m->CountResponse(status); });
   // The demo page: the first thing a new user opens.
   auto demo = [](const HttpRequest& req) {
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
@@ -109,7 +231,10 @@ absl::Status Gateway::StartHttp() {
     res.set(http::field::cache_control, "no-cache");
     return res;
   };
-  sse_ = std::make_unique<SseService>(hub_.get(), config_.sse);
+  sse_ = std::make_unique<SseService>(
+      hub_.get(), config_.sse, config_.auth.subscribe_required ? verifier_.get() : nullptr,
+      TokenSources{config_.auth.cookie_name, config_.auth.allow_query_param});
+  sse_->set_metrics(&gateway_metrics_->sse);
   sse_->Register(router.get());
   router->Handle("/", demo);
   router->Handle("/demo", demo);
@@ -122,10 +247,36 @@ absl::Status Gateway::StartHttp() {
     }
     return TextResponse(req, http::status::ok, "ok\n");
   });
+  auto get_only = [](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.method() == http::verb::get || req.method() == http::verb::head) return std::nullopt;
+    HttpResponse res =
+        TextResponse(req, http::status::method_not_allowed, "method not allowed: use GET\n");
+    res.set(http::field::allow, "GET, HEAD");
+    return res;
+  };
+  // Renders on the event loop: every source is in memory (store statistics
+  // come from StoreMonitor's snapshot), so nothing here blocks on disk.
+  router->Handle("/metrics", [this, get_only](const HttpRequest& req) {
+    if (std::optional<HttpResponse> refusal = get_only(req)) return *std::move(refusal);
+    HttpResponse res = TextResponse(req, http::status::ok, metrics_->Render());
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    return res;
+  });
+  router->Handle("/readyz", [this, get_only](const HttpRequest& req) {
+    if (std::optional<HttpResponse> refusal = get_only(req)) return *std::move(refusal);
+    const absl::Status ready = Readiness();
+    if (ready.ok()) return TextResponse(req, http::status::ok, "ready\n");
+    HttpResponse res = TextResponse(req, http::status::service_unavailable,
+                                    absl::StrCat("not ready: ", ready.message(), "\n"));
+    res.set(http::field::retry_after,
+            std::to_string(absl::ToInt64Seconds(config_.http.retry_after)));
+    return res;
+  });
   absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(config_.http, router);
   if (!server.ok()) return server.status();
   http_server_ = *std::move(server);
-  TG_LOG(INFO) << "http listening on " << http_address();
+  TG_LOG(INFO) << "http listening on " << http_address()
+               << (config_.http.tls_cert_file.empty() ? " (plaintext)" : " (TLS)");
   return absl::OkStatus();
 }
 
@@ -141,10 +292,75 @@ int Gateway::http_connections() const {
 
 std::string Gateway::grpc_address() const { return FormatHostPort(grpc_host_, grpc_port_); }
 
+absl::Status Gateway::Readiness() const {
+  if (draining_.load(std::memory_order_relaxed)) return absl::UnavailableError("draining");
+  if (log_ == nullptr) return absl::UnavailableError("the log is closed");
+  if (commit_failed_.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(commit_error_mu_);
+    return absl::UnavailableError(absl::StrCat("the last commit failed: ", commit_error_));
+  }
+  return absl::OkStatus();
+}
+
+void Gateway::UpdateHealth() {
+  std::lock_guard<std::mutex> lock(health_mu_);
+  if (grpc_server_ == nullptr) return;
+  const absl::Status ready = Readiness();
+  const int serving = ready.ok() ? 1 : 0;
+  if (serving == health_serving_) return;
+  if (health_serving_ != -1) {
+    if (ready.ok()) {
+      TG_LOG(INFO) << "ready again";
+    } else {
+      TG_LOG(WARNING) << "not ready: " << ready.message();
+    }
+  }
+  health_serving_ = serving;
+  // The overall status and every service's ("" and named services alike).
+  grpc_server_->GetHealthCheckService()->SetServingStatus(ready.ok());
+}
+
+void Gateway::RegisterMetrics() {
+  MetricsRegistry* r = metrics_.get();
+  r->AddCallbackGaugeFamily("tailgate_build_info", "Always 1; the version is a label.", [] {
+    return std::vector<std::pair<Labels, double>>{{Labels{{"version", kVersion}}, 1.0}};
+  });
+  r->AddCallbackGauge("tailgate_watermark",
+                      "Highest id that is durable with every lower id (the log's watermark).",
+                      [log = log_.get()] { return static_cast<double>(log->Watermark()); });
+  r->AddCallbackGauge("tailgate_ready", "1 when /readyz answers 200, else 0.",
+                      [this] { return Readiness().ok() ? 1.0 : 0.0; });
+  r->AddCallbackGauge("tailgate_http_connections",
+                      "Open HTTP connections, SSE streams included (--max_connections).",
+                      [this] { return static_cast<double>(http_connections()); });
+  r->AddCallbackGauge("tailgate_tail_cache_events", "Events in the in-memory tail cache.",
+                      [hub = hub_.get()] { return static_cast<double>(hub->cache_stats().events); });
+  r->AddCallbackGauge("tailgate_tail_cache_bytes", "Memory held by the tail cache's frames.",
+                      [hub = hub_.get()] { return static_cast<double>(hub->cache_stats().bytes); });
+  StoreMonitor::Options mo;
+  mo.interval = config_.ops.stats_interval;
+  mo.topics = config_.ops.metrics_topics;
+  mo.topics_limit = config_.ops.metrics_topics_limit;
+  monitor_ = std::make_unique<StoreMonitor>(log_.get(), r, mo, [this] { UpdateHealth(); });
+}
+
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  TG_LOG(INFO) << "draining";
+  const absl::Time drain_start = absl::Now();
+  draining_.store(true);
+  // Readiness off first (load balancers stop routing here); the store
+  // statistics thread stops before the things it looks at.
+  if (monitor_) monitor_->Stop();
+  UpdateHealth();
+  TG_LOG(INFO) << "draining: " << http_connections() << " HTTP connection(s) ("
+               << (sse_ ? sse_->active_streams() : 0) << " SSE stream(s)) open, watermark "
+               << (log_ ? log_->Watermark() : 0);
+  if (config_.ops.drain_grace > absl::ZeroDuration()) {
+    TG_LOG(INFO) << "drain: still serving for --drain_grace=" << config_.ops.drain_grace
+                 << " while readiness is off";
+    absl::SleepFor(config_.ops.drain_grace);
+  }
   // New publishes get UNAVAILABLE; acks already in flight are still written.
   if (publisher_) publisher_->StartDraining();
   if (grpc_server_) grpc_server_->GetHealthCheckService()->SetServingStatus(false);
@@ -159,6 +375,7 @@ void Gateway::Shutdown() {
                            absl::ToChronoMilliseconds(config_.drain_timeout));
     grpc_server_->Wait();
     grpc_server_.reset();
+    TG_LOG(DEBUG) << "drain: gRPC server stopped after " << absl::Now() - drain_start;
   }
   if (http_server_ && !http_server_->WaitIdle(deadline)) {
     TG_LOG(WARNING) << "drain timeout: closing " << http_server_->open_connections()
@@ -176,10 +393,16 @@ void Gateway::Shutdown() {
   hub_.reset();
   // Last: every RPC is done, so nothing appends any more; Close completes the
   // appends already accepted (their callbacks run before it returns).
+  const uint64_t final_watermark = log_ ? log_->Watermark() : 0;
   if (log_) log_->Close();
   publisher_.reset();
+  monitor_.reset();
   log_.reset();
-  TG_LOG(INFO) << "stopped";
+  admin_.reset();
+  TG_LOG(INFO) << "stopped: drained in " << absl::Now() - drain_start << ", watermark "
+               << final_watermark << ", "
+               << gateway_metrics_->commit.events_appended->value()
+               << " event(s) appended since start";
 }
 
 Gateway::~Gateway() { Shutdown(); }

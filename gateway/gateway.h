@@ -6,7 +6,9 @@
 #ifndef TAILGATE_GATEWAY_GATEWAY_H_
 #define TAILGATE_GATEWAY_GATEWAY_H_
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,8 +22,14 @@ class HealthCheckServiceInterface;
 
 namespace tailgate {
 
+class AdminService;
+class GrpcMetricsInterceptorFactory;
 class HttpServer;
+class JwtVerifier;
 class Hub;
+class MetricsRegistry;
+struct GatewayMetrics;
+class StoreMonitor;
 class PublisherService;
 class SseService;
 class SubscriberService;
@@ -49,6 +57,14 @@ class Gateway {
   // Open HTTP connections (SSE streams included).
   int http_connections() const;
 
+  // The metrics behind GET /metrics (owned by the Gateway; valid until it is
+  // destroyed).
+  MetricsRegistry* metrics() const { return metrics_.get(); }
+  // OK when ready to serve (GET /readyz, gRPC health): the log is open, its
+  // last commit did not fail, and the gateway is not draining; otherwise
+  // UNAVAILABLE with the reason. Cheap and thread-safe.
+  absl::Status Readiness() const;
+
   // Graceful stop: publishes are refused with UNAVAILABLE, health turns
   // NOT_SERVING, listeners stop accepting, work in flight (acks included)
   // finishes (bounded by config.drain_timeout), then everything closes, the
@@ -60,8 +76,25 @@ class Gateway {
   absl::Status OpenLog();
   absl::Status StartGrpc();
   absl::Status StartHttp();
+  void RegisterMetrics();
+  // Sets the gRPC health status from Readiness() when it changed.
+  void UpdateHealth();
 
   Config config_;
+  // First: destroyed last, after everything that holds metric pointers.
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<GatewayMetrics> gateway_metrics_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> commit_failed_{false};
+  mutable std::mutex commit_error_mu_;
+  std::string commit_error_;  // Guarded by commit_error_mu_.
+  std::mutex health_mu_;      // Serializes UpdateHealth.
+  int health_serving_ = -1;   // Guarded by health_mu_: last status set (-1: none).
+  // Before the services that point to it (destroyed after them). Null when
+  // auth is off.
+  std::unique_ptr<JwtVerifier> verifier_;
+  std::unique_ptr<StoreMonitor> monitor_;
+  std::unique_ptr<AdminService> admin_;
   std::unique_ptr<store::Log> log_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<SseService> sse_;

@@ -118,9 +118,9 @@ std::string_view PathOf(std::string_view target) {
 // without a slot (the server is full) answers its request with 503.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, const HttpConfig& config,
+  HttpSession(HttpStream stream, const HttpConfig& config,
               std::shared_ptr<const HttpRouter> router, std::shared_ptr<ConnectionSlot> slot)
-      : stream_(std::move(socket)),
+      : stream_(std::move(stream)),
         config_(config),
         router_(std::move(router)),
         slot_(std::move(slot)) {}
@@ -135,7 +135,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     // Start on the connection's strand.
     net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&HttpSession::DoRead, shared_from_this()));
+                  beast::bind_front_handler(&HttpSession::DoHandshake, shared_from_this()));
   }
 
  private:
@@ -145,7 +145,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     draining_ = true;
     // Idle between requests: close now. Mid-request: the response says
     // Connection: close and the connection ends after it.
-    if (reading_ && buffer_.size() == 0) stream_.cancel();
+    if (reading_ && buffer_.size() == 0) stream_.tcp().cancel();
+  }
+
+  // TLS: the handshake, within the header timeout. Plaintext: straight on.
+  void DoHandshake() {
+    if (!stream_.is_tls()) return DoRead();
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    stream_.async_handshake(
+        beast::bind_front_handler(&HttpSession::OnHandshake, shared_from_this()));
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      TG_LOG(DEBUG) << "tls handshake: " << ec.message();
+      return stream_.close();
+    }
+    DoRead();
   }
 
   void DoRead() {
@@ -154,7 +170,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     // Requests to tailgate carry no meaningful body.
     parser_->body_limit(64 * 1024);
-    stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
     reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
@@ -194,9 +210,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         h != nullptr && request.method() == http::verb::get) {
       StreamDecision decision = (*h)(request);
       if (decision.refusal) return Write(std::move(*decision.refusal));
-      stream_.expires_never();
+      stream_.tcp().expires_never();
       // The takeover owns the connection (and its slot) from here on.
-      decision.takeover(stream_.release_socket(), std::move(slot_));
+      decision.takeover(std::move(stream_), std::move(slot_));
       return;
     }
     HttpResponse response;
@@ -224,9 +240,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void Write(HttpResponse response) {
+    router_->ObserveResponse(response.result_int());
     if (Draining()) response.keep_alive(false);
     response_ = std::make_shared<HttpResponse>(std::move(response));
-    stream_.expires_after(absl::ToChronoSeconds(config_.header_timeout));
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
     http::async_write(stream_, *response_,
                       beast::bind_front_handler(&HttpSession::OnWrite, shared_from_this(),
                                                 response_->need_eof()));
@@ -240,11 +257,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void DoClose() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // Bounded: a peer that never answers close_notify is cut at the expiry.
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+      if (self->stream_.is_tls()) self->stream_.close();
+    });
   }
 
-  beast::tcp_stream stream_;
+  HttpStream stream_;
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot> slot_;
@@ -261,8 +281,10 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
  public:
   Listener(net::io_context& ioc, const HttpConfig& config,
            std::shared_ptr<const HttpRouter> router,
-           std::shared_ptr<ConnectionSlot::Tracker> tracker)
-      : ioc_(ioc),
+           std::shared_ptr<ConnectionSlot::Tracker> tracker,
+           std::shared_ptr<net::ssl::context> tls)
+      : tls_(std::move(tls)),
+        ioc_(ioc),
         acceptor_(net::make_strand(ioc)),
         backoff_(acceptor_.get_executor()),
         config_(config),
@@ -310,13 +332,15 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     }
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
-    std::make_shared<HttpSession>(std::move(socket), config_, router_,
+    HttpStream stream = tls_ ? HttpStream(std::move(socket), tls_) : HttpStream(std::move(socket));
+    std::make_shared<HttpSession>(std::move(stream), config_, router_,
                                   ConnectionSlot::Tracker::TryAcquire(tracker_,
                                                                       config_.max_connections))
         ->Run();
     DoAccept();
   }
 
+  std::shared_ptr<net::ssl::context> tls_;
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
@@ -324,6 +348,40 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
 };
+
+namespace {
+
+// A TLS 1.2+ server context with the configured certificate chain and key.
+absl::StatusOr<std::shared_ptr<net::ssl::context>> MakeTlsContext(const HttpConfig& config) {
+  if (config.tls_cert_file.empty() || config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--http_tls_cert and --http_tls_key must be given together");
+  }
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  beast::error_code ec;
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                       net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                       net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use,
+                   ec);
+  if (ec) return absl::InternalError(absl::StrCat("TLS context: ", ec.message()));
+  ctx->use_certificate_chain_file(config.tls_cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("--http_tls_cert=", config.tls_cert_file,
+                                                   ": cannot load: ", ec.message()));
+  }
+  ctx->use_private_key_file(config.tls_key_file, net::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat("--http_tls_key=", config.tls_key_file,
+                                                   ": cannot load: ", ec.message()));
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http_tls_key=", config.tls_key_file, ": does not match the certificate in --http_tls_cert"));
+  }
+  return ctx;
+}
+
+}  // namespace
 
 HttpServer::HttpServer(const HttpConfig& config, std::shared_ptr<const HttpRouter> router)
     : config_(config),
@@ -341,8 +399,13 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                                    hp->host, "' is not an IP address"));
   }
   std::unique_ptr<HttpServer> server(new HttpServer(config, std::move(router)));
+  if (!config.tls_cert_file.empty() || !config.tls_key_file.empty()) {
+    absl::StatusOr<std::shared_ptr<net::ssl::context>> tls = MakeTlsContext(config);
+    if (!tls.ok()) return tls.status();
+    server->tls_ = *std::move(tls);
+  }
   server->listener_ = std::make_shared<Listener>(server->ioc_, server->config_, server->router_,
-                                                 server->tracker_);
+                                                 server->tracker_, server->tls_);
   if (absl::Status s = server->listener_->Bind(tcp::endpoint(address, hp->port)); !s.ok()) {
     return absl::UnavailableError(absl::StrCat("--http_listen=", config.listen, ": ", s.message()));
   }

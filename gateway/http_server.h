@@ -6,6 +6,9 @@
 // take the connection over: the takeover receives the socket and the
 // connection's slot and owns them from then on.
 //
+// TLS when HttpConfig::tls_cert_file/tls_key_file are set: the handshake
+// must complete within header_timeout, like the request head after it.
+//
 // Connections are counted: past HttpConfig::max_connections a request gets
 // 503 + Retry-After. Drain() stops accepting and asks every connection to end
 // (idle keep-alive connections close, streams run their drain hook).
@@ -34,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/config.h"
+#include "gateway/http_stream.h"
 
 namespace tailgate {
 
@@ -64,10 +68,11 @@ class ConnectionSlot {
 // A complete response for a request. Runs on the connection's strand.
 using PlainHandler = std::function<HttpResponse(const HttpRequest&)>;
 
-// Takes a connection over. Runs on the connection's strand (the socket's
-// executor), which the taker must keep using.
+// Takes a connection over. Runs on the connection's strand (the stream's
+// executor), which the taker must keep using. The stream (plain or TLS, its
+// handshake done) has no expiry set.
 using StreamTakeover =
-    std::function<void(boost::asio::ip::tcp::socket socket, std::shared_ptr<ConnectionSlot> slot)>;
+    std::function<void(HttpStream stream, std::shared_ptr<ConnectionSlot> slot)>;
 // A stream route's answer to a request: a refusal (sent as a plain response)
 // or a takeover.
 struct StreamDecision {
@@ -88,9 +93,20 @@ class HttpRouter {
   const PlainHandler* FindPlain(std::string_view path) const;
   const StreamHandler* FindStream(std::string_view path) const;
 
+  // Observes the status of every complete response the server writes
+  // (plain routes, stream refusals, 404/405/431/503...; not a stream that
+  // was taken over), on the connection's strand. Must be cheap (metrics).
+  void OnResponse(std::function<void(unsigned status)> observer) {
+    response_observer_ = std::move(observer);
+  }
+  void ObserveResponse(unsigned status) const {
+    if (response_observer_) response_observer_(status);
+  }
+
  private:
   std::map<std::string, PlainHandler, std::less<>> plain_;
   std::map<std::string, StreamHandler, std::less<>> stream_;
+  std::function<void(unsigned status)> response_observer_;
 };
 
 // A short text/plain response with the standard headers.
@@ -99,7 +115,9 @@ HttpResponse TextResponse(const HttpRequest& request, boost::beast::http::status
 
 class HttpServer {
  public:
-  // Binds and starts accepting on config.listen with config.threads threads.
+  // Binds and starts accepting on config.listen with config.threads threads;
+  // with TLS when config.tls_cert_file is set (INVALID_ARGUMENT naming the
+  // flag when the certificate or key cannot be loaded).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpConfig& config,
                                                            std::shared_ptr<const HttpRouter> router);
   ~HttpServer();
@@ -132,6 +150,7 @@ class HttpServer {
   HttpConfig config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plaintext
   boost::asio::io_context ioc_;
   std::shared_ptr<Listener> listener_;
   std::vector<std::thread> threads_;

@@ -43,6 +43,8 @@ EncodedEventPtr EncodeEvent(store::Event event) {
 
 Hub::Hub(store::Log* log, const HubOptions& options) : log_(log), options_(options) {
   store_pool_ = std::make_unique<net::thread_pool>(std::max(1, options_.store_threads));
+  wake_pool_ = std::make_unique<net::thread_pool>(1);
+  wake_timer_ = std::make_unique<net::steady_timer>(wake_pool_->get_executor());
   listener_ = log_->AddCommitListener(
       [this](absl::Span<const store::Event> committed, uint64_t watermark) {
         OnCommit(committed, watermark);
@@ -66,6 +68,7 @@ void Hub::Stop() {
     std::unique_lock lock(mu_);
     if (!stopped_) {
       stopped_ = true;
+      if (wake_timer_) wake_timer_->cancel();
       for (auto& [ptr, waiter] : waiters_) stopped.push_back(std::move(waiter.cursor));
       waiters_.clear();
       by_topic_.clear();
@@ -83,6 +86,10 @@ void Hub::Stop() {
   // Reads already queued finish; their results reach cursors that then see
   // the hub stopped.
   if (pool) pool->join();
+  // The cancelled timer's handler has run once the wake pool has no work.
+  if (wake_pool_) wake_pool_->join();
+  std::unique_lock lock(mu_);
+  wake_timer_.reset();  // Before its executor goes.
 }
 
 uint64_t Hub::watermark() const {
@@ -173,47 +180,89 @@ void Hub::OnCommit(absl::Span<const store::Event> committed, uint64_t watermark)
     watermark_ = std::max(watermark_, watermark);
     if (watermark_ == previous || waiters_.empty()) return;
 
-    // Wake exactly the waiting cursors this commit has an event for: O(events
-    // + woken cursors + wildcard cursors), never a scan of every subscriber.
-    std::vector<const std::string*> topics;  // Distinct topics of the commit.
-    for (const store::Event& e : committed) {
-      if (std::none_of(topics.begin(), topics.end(),
-                       [&](const std::string* t) { return *t == e.topic; })) {
-        topics.push_back(&e.topic);
-        if (topics.size() > 64) break;  // Many topics: check them all below.
-      }
-    }
-    const bool all_topics = topics.size() > 64;
-    std::vector<Cursor*> candidates;
-    auto add_topic = [&](const std::string& topic) {
-      auto it = by_topic_.find(topic);
-      if (it != by_topic_.end()) {
-        candidates.insert(candidates.end(), it->second.begin(), it->second.end());
-      }
-    };
-    if (all_topics) {
-      std::unordered_set<std::string_view> seen;
+    // Distinct topics of the commit.
+    std::vector<std::string> topics;
+    if (committed.size() <= 64) {
       for (const store::Event& e : committed) {
-        if (seen.insert(e.topic).second) add_topic(e.topic);
-      }
-    } else {
-      for (const std::string* t : topics) add_topic(*t);
-    }
-    for (Cursor* c : wildcard_) {
-      for (const store::Event& e : committed) {
-        if (c->filter_.Matches(e.topic)) {
-          candidates.push_back(c);
-          break;
+        if (std::find(topics.begin(), topics.end(), e.topic) == topics.end()) {
+          topics.push_back(e.topic);
         }
       }
+    } else {
+      std::unordered_set<std::string_view> seen;
+      for (const store::Event& e : committed) {
+        if (seen.insert(e.topic).second) topics.push_back(e.topic);
+      }
     }
-    for (Cursor* c : candidates) {
-      if (std::shared_ptr<Cursor> woken = UnregisterLocked(c)) wake.push_back(std::move(woken));
+
+    // Coalescing: within wake_interval of the last round, hold this commit's
+    // wake-ups back and send them with the next round (one write per
+    // subscriber for every commit in between instead of one per commit).
+    const auto now = std::chrono::steady_clock::now();
+    if (options_.wake_interval.count() > 0 &&
+        (wake_scheduled_ || now - last_wake_round_ < options_.wake_interval)) {
+      if (!wake_scheduled_) {
+        wake_scheduled_ = true;
+        held_previous_ = previous;
+        wake_timer_->expires_at(last_wake_round_ + options_.wake_interval);
+        wake_timer_->async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) OnWakeTimer();
+        });
+      }
+      for (std::string& t : topics) held_topics_.insert(std::move(t));
+      return;
+    }
+    last_wake_round_ = now;
+    CollectWakeLocked(topics, &wake);
+  }
+  PostWakes(std::move(wake), previous);
+}
+
+void Hub::OnWakeTimer() {
+  std::vector<std::shared_ptr<Cursor>> wake;
+  uint64_t previous = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (stopped_ || !wake_scheduled_) return;
+    wake_scheduled_ = false;
+    last_wake_round_ = std::chrono::steady_clock::now();
+    previous = held_previous_;
+    const std::vector<std::string> topics(held_topics_.begin(), held_topics_.end());
+    held_topics_.clear();
+    CollectWakeLocked(topics, &wake);
+  }
+  PostWakes(std::move(wake), previous);
+}
+
+void Hub::PostWakes(std::vector<std::shared_ptr<Cursor>> wake, uint64_t previous) {
+  for (std::shared_ptr<Cursor>& c : wake) {
+    Cursor* cursor = c.get();  // Kept alive by the handler's reference.
+    net::post(cursor->strand_, [c = std::move(c), previous] { c->OnWake(previous); });
+  }
+}
+
+void Hub::CollectWakeLocked(const std::vector<std::string>& topics,
+                            std::vector<std::shared_ptr<Cursor>>* wake) {
+  // Wake exactly the waiting cursors that have an event on one of `topics`:
+  // O(topics + woken cursors + wildcard cursors x topics), never a scan of
+  // every subscriber.
+  std::vector<Cursor*> candidates;
+  for (const std::string& topic : topics) {
+    auto it = by_topic_.find(topic);
+    if (it != by_topic_.end()) {
+      candidates.insert(candidates.end(), it->second.begin(), it->second.end());
     }
   }
-  for (std::shared_ptr<Cursor>& c : wake) {
-    const net::any_io_executor strand = c->strand_;
-    net::post(strand, [c = std::move(c), previous] { c->OnWake(previous); });
+  for (Cursor* c : wildcard_) {
+    for (const std::string& topic : topics) {
+      if (c->filter_.Matches(topic)) {
+        candidates.push_back(c);
+        break;
+      }
+    }
+  }
+  for (Cursor* c : candidates) {
+    if (std::shared_ptr<Cursor> woken = UnregisterLocked(c)) wake->push_back(std::move(woken));
   }
 }
 
@@ -313,16 +362,22 @@ void Cursor::Close() {
   }
 }
 
-void Cursor::Deliver(Batch batch) {
+void Cursor::Deliver(Batch batch, bool direct) {
   Callback cb = std::move(pending_);
   pending_ = nullptr;
+  if (direct) {
+    // Already in a handler of our own on the strand: Next's caller is not on
+    // the stack, so the callback may run now (saves a post per wake-up).
+    cb(std::move(batch));
+    return;
+  }
   net::post(strand_, [self = shared_from_this(), cb = std::move(cb),
                       batch = std::move(batch)]() mutable {
     if (!self->closed_) cb(std::move(batch));
   });
 }
 
-void Cursor::Pump() {
+void Cursor::Pump(bool direct) {
   while (!closed_ && pending_ && !waiting_ && !reading_) {
     Batch batch;
     const Hub::Poll poll = hub_->ReadCache(filter_, &position_, &batch.events, &batch.bytes);
@@ -330,7 +385,7 @@ void Cursor::Pump() {
     if (!batch.events.empty() || pending_reset_) {
       batch.reset = std::move(pending_reset_);
       pending_reset_.reset();
-      return Deliver(std::move(batch));
+      return Deliver(std::move(batch), direct);
     }
     if (poll == Hub::Poll::kEvents && position_ < hub_->watermark()) {
       // Scan limit reached on a sparse filter: yield the strand, continue later.
@@ -357,7 +412,7 @@ void Cursor::OnWake(uint64_t previous_watermark) {
   // up to previous_watermark: nothing in (position_, previous_watermark]
   // matches, so skip it instead of rescanning (it may have left the cache).
   position_ = std::max(position_, previous_watermark);
-  Pump();
+  Pump(/*direct=*/true);
 }
 
 void Cursor::OnStopped() {
@@ -426,6 +481,7 @@ void Cursor::OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> r
     pending_reset_.reset();
     batch.events = std::move(encoded);
     batch.bytes = bytes;
+    batch.from_store = true;
     return Deliver(std::move(batch));
   }
   Pump();

@@ -5,18 +5,26 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "absl/strings/str_cat.h"
 #include "gateway/config.h"
+#include "gateway/flag_precheck.h"
 #include "gateway/gateway.h"
 #include "gateway/logging.h"
+#include "gateway/retention_spec.h"
+#include "gateway/version.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "HTTP/SSE listen address, HOST:PORT or [IPV6]:PORT; port 0 picks a free port");
@@ -54,26 +62,177 @@ ABSL_FLAG(int64_t, tail_cache_events, 100000, "recent encoded events kept in mem
 ABSL_FLAG(int64_t, tail_cache_bytes, int64_t{64} << 20,
           "memory bound of the tail cache in bytes");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
-ABSL_FLAG(bool, log_json, false, "write logs as JSON lines");
+ABSL_FLAG(std::string, log_format, "text", "text (one line per event) or json (JSON lines)");
+ABSL_FLAG(bool, log_json, false, "deprecated alias of --log_format=json");
+ABSL_FLAG(bool, admin, true, "serve the tailgate.v1.Admin API (topics, trim, delete, stats, "
+          "checkpoint) on the gRPC port");
+ABSL_FLAG(bool, metrics_topics, false,
+          "export per-topic gauges on /metrics for the --metrics_topics_limit topics with the "
+          "most retained events");
+ABSL_FLAG(int64_t, metrics_topics_limit, 20, "topics exported by --metrics_topics (top N)");
+ABSL_FLAG(absl::Duration, metrics_interval, absl::Seconds(5),
+          "how often store statistics on /metrics (sizes, topics) are refreshed and gRPC "
+          "health is re-evaluated");
+ABSL_FLAG(absl::Duration, slow_commit, absl::Seconds(1),
+          "log a warning when a commit's write (WAL sync included) takes longer; 0 = never");
+ABSL_FLAG(absl::Duration, drain_grace, absl::ZeroDuration(),
+          "on SIGTERM, keep serving this long with readiness off (/readyz 503, gRPC health "
+          "NOT_SERVING) before draining, so load balancers move traffic first");
+ABSL_FLAG(std::string, retention, "",
+          "per-topic retention rules, first match wins: PATTERN=LIMIT[:LIMIT],... where LIMIT is "
+          "an age (7d, 12h, 1d12h) or an event count, e.g. \"orders.>=7d,metrics.*=1000\"");
+ABSL_FLAG(std::string, retention_default_age, "7d",
+          "age limit of topics no --retention rule matches; 0 = no age limit");
+ABSL_FLAG(int64_t, retention_default_events, 1000000,
+          "events kept per topic no --retention rule matches; 0 = no count limit");
+ABSL_FLAG(int64_t, retention_max_bytes, int64_t{10} << 30,
+          "cap on stored event data bytes over all topics (oldest go first); 0 = no cap");
+ABSL_FLAG(absl::Duration, retention_interval, absl::Seconds(10),
+          "how often retention runs in the background");
+ABSL_FLAG(absl::Duration, http_header_timeout, absl::Seconds(10),
+          "an HTTP client must send its whole request head (and finish the TLS handshake) "
+          "within this; idle keep-alive connections close after it too");
+// Security (README "Security").
+ABSL_FLAG(std::string, auth_subscribe, "off",
+          "off, or required: SSE and Subscribe need a JWT whose subscribe grants cover every "
+          "requested pattern");
+ABSL_FLAG(std::string, auth_publish, "off",
+          "off, or required: Publish* RPCs need a JWT whose publish grants match each topic");
+ABSL_FLAG(std::string, jwt_algorithms, "",
+          "comma-separated JWS algorithms accepted, e.g. RS256,ES256 (HS256/384/512, "
+          "RS256/384/512, ES256/384/512); required when auth is on");
+ABSL_FLAG(std::string, jwt_hs256_secret_file, "",
+          "file holding the HMAC secret for HS* (one trailing newline is ignored)");
+ABSL_FLAG(std::string, jwt_public_key_file, "",
+          "PEM file with one or more PUBLIC KEY blocks (RSA for RS*, EC for ES*)");
+ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(30), "clock skew allowed on exp / nbf");
+ABSL_FLAG(std::string, jwt_issuer, "", "when set, a token's iss must equal it");
+ABSL_FLAG(std::string, jwt_audience, "", "when set, a token's aud must contain it");
+ABSL_FLAG(std::string, jwt_claim, "tailgate", "name of the claim object holding the grants");
+ABSL_FLAG(std::string, auth_cookie, "",
+          "cookie carrying the token for browsers (EventSource withCredentials); empty = "
+          "cookies are not read");
+ABSL_FLAG(bool, auth_query_param, false,
+          "also accept the token as ?access_token= on SSE requests (redacted from logs)");
+ABSL_FLAG(std::string, http_tls_cert, "", "PEM certificate chain for HTTPS; empty = plaintext");
+ABSL_FLAG(std::string, http_tls_key, "", "PEM private key for --http_tls_cert");
+ABSL_FLAG(std::string, grpc_tls_cert, "", "PEM certificate chain for gRPC TLS; empty = plaintext");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM private key for --grpc_tls_cert");
+ABSL_FLAG(std::string, grpc_tls_client_ca, "",
+          "PEM CA bundle: require gRPC clients to present a certificate it verifies (mutual TLS)");
 
 namespace {
+
+// "off" / "required" of --auth_subscribe and --auth_publish.
+bool ParseAuthMode(const std::string& value, bool* required) {
+  if (value == "off") {
+    *required = false;
+  } else if (value == "required") {
+    *required = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The whole file; false when it cannot be read.
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return !in.bad();
+}
+
+// Auth and TLS flags into `config`; an error message naming the flag, or "".
+std::string SecurityFlags(tailgate::Config* config) {
+  tailgate::AuthConfig& auth = config->auth;
+  if (!ParseAuthMode(absl::GetFlag(FLAGS_auth_subscribe), &auth.subscribe_required)) {
+    return "--auth_subscribe must be off or required";
+  }
+  if (!ParseAuthMode(absl::GetFlag(FLAGS_auth_publish), &auth.publish_required)) {
+    return "--auth_publish must be off or required";
+  }
+  for (absl::string_view alg :
+       absl::StrSplit(absl::GetFlag(FLAGS_jwt_algorithms), ',', absl::SkipWhitespace())) {
+    auth.algorithms.emplace_back(absl::StripAsciiWhitespace(alg));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_jwt_hs256_secret_file); !path.empty()) {
+    if (!ReadFile(path, &auth.hs256_secret)) return "--jwt_hs256_secret_file=" + path + ": cannot read";
+    if (!auth.hs256_secret.empty() && auth.hs256_secret.back() == '\n') auth.hs256_secret.pop_back();
+    if (!auth.hs256_secret.empty() && auth.hs256_secret.back() == '\r') auth.hs256_secret.pop_back();
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_jwt_public_key_file); !path.empty()) {
+    if (!ReadFile(path, &auth.public_key_pem)) return "--jwt_public_key_file=" + path + ": cannot read";
+  }
+  auth.leeway = absl::GetFlag(FLAGS_jwt_leeway);
+  if (auth.leeway < absl::ZeroDuration()) return "--jwt_leeway must be >= 0";
+  auth.issuer = absl::GetFlag(FLAGS_jwt_issuer);
+  auth.audience = absl::GetFlag(FLAGS_jwt_audience);
+  auth.claim = absl::GetFlag(FLAGS_jwt_claim);
+  auth.cookie_name = absl::GetFlag(FLAGS_auth_cookie);
+  auth.allow_query_param = absl::GetFlag(FLAGS_auth_query_param);
+  if (auth.enabled() && auth.algorithms.empty()) {
+    return "--jwt_algorithms is required when --auth_subscribe or --auth_publish is required";
+  }
+  config->http.tls_cert_file = absl::GetFlag(FLAGS_http_tls_cert);
+  config->http.tls_key_file = absl::GetFlag(FLAGS_http_tls_key);
+  if (config->http.tls_cert_file.empty() != config->http.tls_key_file.empty()) {
+    return "--http_tls_cert and --http_tls_key must be given together";
+  }
+  config->grpc.tls_cert_file = absl::GetFlag(FLAGS_grpc_tls_cert);
+  config->grpc.tls_key_file = absl::GetFlag(FLAGS_grpc_tls_key);
+  config->grpc.tls_client_ca_file = absl::GetFlag(FLAGS_grpc_tls_client_ca);
+  if (config->grpc.tls_cert_file.empty() != config->grpc.tls_key_file.empty()) {
+    return "--grpc_tls_cert and --grpc_tls_key must be given together";
+  }
+  if (!config->grpc.tls_client_ca_file.empty() && config->grpc.tls_cert_file.empty()) {
+    return "--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key";
+  }
+  return "";
+}
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tailgate: %s\n", message.c_str());
   return 2;
 }
 
+std::string RetentionSummary(const tailgate::store::RetentionRule& rule) {
+  return absl::StrCat(
+      rule.max_age == absl::ZeroDuration() ? std::string("no age limit")
+                                           : absl::FormatDuration(rule.max_age),
+      "/", rule.max_events == 0 ? std::string("no count limit")
+                                : absl::StrCat(rule.max_events, " events"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --help lists this file's flags (absl's default looks for a file named
+  // after the binary); --version prints the version.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "gateway/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  usage_config.version_string = [] { return std::string("tailgate ") + tailgate::kVersion + "\n"; };
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "tailgate: publish events over gRPC, stream them to browsers as Server-Sent Events.\n"
       "Usage: tailgate [--flag=value ...]");
+  // Unknown flags and unparsable values exit 2 with the flag named (absl
+  // alone would exit 1).
+  if (absl::Status s = tailgate::PrecheckFlags(argc, argv); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
   absl::ParseCommandLine(argc, argv);
 
   absl::StatusOr<tailgate::LogLevel> level = tailgate::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) return Fail("--log_level: " + std::string(level.status().message()));
-  tailgate::SetLogOptions({*level, absl::GetFlag(FLAGS_log_json)});
+  const std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (log_format != "text" && log_format != "json") {
+    return Fail("--log_format must be text or json, got '" + log_format + "'");
+  }
+  tailgate::SetLogOptions({*level, log_format == "json" || absl::GetFlag(FLAGS_log_json)});
 
   tailgate::Config config;
   config.http.listen = absl::GetFlag(FLAGS_http_listen);
@@ -127,6 +286,54 @@ int main(int argc, char** argv) {
   config.sse.tail_cache_events = static_cast<size_t>(cache_events);
   config.sse.tail_cache_bytes = static_cast<size_t>(cache_bytes);
   if (config.drain_timeout < absl::ZeroDuration()) return Fail("--drain_timeout must be >= 0");
+  if (config.grpc.listen.empty()) return Fail("--grpc_listen must not be empty");
+  if (config.http.listen.empty()) return Fail("--http_listen must not be empty");
+  if (config.store.data_dir.empty()) return Fail("--data_dir must not be empty");
+
+  // Operations.
+  config.ops.admin = absl::GetFlag(FLAGS_admin);
+  config.ops.metrics_topics = absl::GetFlag(FLAGS_metrics_topics);
+  const int64_t topics_limit = absl::GetFlag(FLAGS_metrics_topics_limit);
+  if (topics_limit < 1 || topics_limit > 10000) {
+    return Fail("--metrics_topics_limit must be in [1, 10000]");
+  }
+  config.ops.metrics_topics_limit = static_cast<size_t>(topics_limit);
+  config.ops.stats_interval = absl::GetFlag(FLAGS_metrics_interval);
+  if (config.ops.stats_interval <= absl::ZeroDuration()) {
+    return Fail("--metrics_interval must be > 0");
+  }
+  config.ops.slow_commit = absl::GetFlag(FLAGS_slow_commit);
+  if (config.ops.slow_commit < absl::ZeroDuration()) return Fail("--slow_commit must be >= 0");
+  config.ops.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  if (config.ops.drain_grace < absl::ZeroDuration()) return Fail("--drain_grace must be >= 0");
+
+  // Retention.
+  absl::StatusOr<std::vector<tailgate::store::RetentionRule>> rules =
+      tailgate::ParseRetentionRules(absl::GetFlag(FLAGS_retention));
+  if (!rules.ok()) return Fail("--retention: " + std::string(rules.status().message()));
+  config.store.retention_rules = *std::move(rules);
+  absl::StatusOr<absl::Duration> default_age =
+      tailgate::ParseRetentionAge(absl::GetFlag(FLAGS_retention_default_age));
+  if (!default_age.ok()) {
+    return Fail("--retention_default_age: " + std::string(default_age.status().message()));
+  }
+  const int64_t default_events = absl::GetFlag(FLAGS_retention_default_events);
+  if (default_events < 0) return Fail("--retention_default_events must be >= 0");
+  const int64_t max_bytes = absl::GetFlag(FLAGS_retention_max_bytes);
+  if (max_bytes < 0) return Fail("--retention_max_bytes must be >= 0");
+  config.store.default_retention = tailgate::store::RetentionRule{
+      ">", static_cast<uint64_t>(default_events), *default_age};
+  config.store.max_total_bytes = static_cast<uint64_t>(max_bytes);  // 0 = no cap
+  config.store.retention_interval = absl::GetFlag(FLAGS_retention_interval);
+  if (config.store.retention_interval <= absl::ZeroDuration()) {
+    return Fail("--retention_interval must be > 0");
+  }
+
+  config.http.header_timeout = absl::GetFlag(FLAGS_http_header_timeout);
+  if (config.http.header_timeout <= absl::ZeroDuration()) {
+    return Fail("--http_header_timeout must be > 0");
+  }
+  if (std::string error = SecurityFlags(&config); !error.empty()) return Fail(error);
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;
@@ -137,6 +344,17 @@ int main(int argc, char** argv) {
   // A peer that goes away mid-write must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
+  TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: data_dir=" << config.store.data_dir
+               << " durability=" << tailgate::store::DurabilityName(config.store.durability)
+               << " http_listen=" << config.http.listen << " grpc_listen=" << config.grpc.listen
+               << " max_connections=" << config.http.max_connections
+               << " admin=" << (config.ops.admin ? "on" : "off") << " retention: default "
+               << RetentionSummary(config.store.default_retention) << ", "
+               << config.store.retention_rules.size() << " rule(s)"
+               << (absl::GetFlag(FLAGS_retention).empty() ? ""
+                                                          : " " + absl::GetFlag(FLAGS_retention))
+               << ", max_bytes="
+               << (max_bytes == 0 ? std::string("none") : std::to_string(max_bytes));
   absl::StatusOr<std::unique_ptr<tailgate::Gateway>> gateway = tailgate::Gateway::Start(config);
   if (!gateway.ok()) return Fail(std::string(gateway.status().ToString()));
   TG_LOG(INFO) << "tailgate ready http=" << (*gateway)->http_address()

@@ -109,7 +109,7 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(const std::string& name, Typ
 
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help,
                                      const Labels& labels) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto& slot = FamilyFor(name, Type::kCounter, help).counters[labels];
   if (!slot) slot = std::make_unique<Counter>();
   return slot.get();
@@ -117,7 +117,7 @@ Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string&
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help,
                                  const Labels& labels) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto& slot = FamilyFor(name, Type::kGauge, help).gauges[labels];
   if (!slot) slot = std::make_unique<Gauge>();
   return slot.get();
@@ -126,7 +126,7 @@ Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& hel
 Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help,
                                          const std::vector<double>& bounds,
                                          const Labels& labels) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto& slot = FamilyFor(name, Type::kHistogram, help).histograms[labels];
   if (!slot) slot = std::make_unique<Histogram>(bounds);
   return slot.get();
@@ -142,12 +142,12 @@ void MetricsRegistry::AddCallbackGauge(const std::string& name, const std::strin
 void MetricsRegistry::AddCallbackGaugeFamily(
     const std::string& name, const std::string& help,
     std::function<std::vector<std::pair<Labels, double>>()> fn) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   FamilyFor(name, Type::kGauge, help).callback = std::move(fn);
 }
 
 std::string MetricsRegistry::Render() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   out.reserve(16 * 1024);
   for (const auto& [name, f] : families_) {

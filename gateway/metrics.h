@@ -15,11 +15,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "absl/synchronization/mutex.h"
 
 namespace tailgate {
 
@@ -101,11 +100,12 @@ class MetricsRegistry {
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
     std::function<std::vector<std::pair<Labels, double>>()> callback;
   };
-  Family& FamilyFor(const std::string& name, Type type, const std::string& help)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Family& FamilyFor(const std::string& name, Type type, const std::string& help);  // mu_ held
 
-  mutable absl::Mutex mu_;
-  std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+  // std::mutex, not absl::Mutex: Debian's Abseil is not built for
+  // ThreadSanitizer, so only std:: locking is visible to it.
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;  // Guarded by mu_.
 };
 
 }  // namespace tailgate

@@ -11,6 +11,7 @@
 #include <grpcpp/impl/serialization_traits.h>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
 #include "store/topic.h"
@@ -89,10 +90,21 @@ absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data
 // calls Finish (finished_ decides), and only that caller touches the response.
 class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(grpc::ByteBuffer* response, bool batch) : response_(response), batch_(batch) {}
+  UnaryCall(grpc::ByteBuffer* response, bool batch, PublishMetrics* metrics)
+      : response_(response), batch_(batch), metrics_(metrics) {}
+
+  // Events the request carries, for the metrics (1 until known).
+  void set_events(size_t n) { events_ = n > 0 ? n : 1; }
 
   void Reject(const grpc::Status& status) {
-    if (TryFinish()) Finish(status);
+    if (!TryFinish()) return;
+    Count(status.error_code());
+    if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      TG_LOG(DEBUG) << (batch_ ? "PublishBatch" : "Publish")
+                    << " rejected: " << status.error_message();
+    }
+    Finish(status);
   }
 
   void Append(store::Log* log, std::vector<store::EventInput> events) {
@@ -107,6 +119,7 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
   void OnCancel() override {
     // The append (if any) still commits; the client just gets no ack.
     if (TryFinish()) {
+      Count(grpc::StatusCode::CANCELLED);
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled before the ack"));
     }
   }
@@ -117,6 +130,9 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
   ~UnaryCall() override = default;
 
   bool TryFinish() { return !finished_.exchange(true, std::memory_order_acq_rel); }
+  void Count(int code) {
+    if (metrics_ != nullptr) metrics_->CountCode(code, events_);
+  }
   void Ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
   void Unref() {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -126,9 +142,11 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
     if (!TryFinish()) return;  // Cancelled: the response may be gone.
     if (!results.ok()) {
       LogIfServerFault(results.status());
+      Count(static_cast<int>(results.status().code()));
       Finish(ToGrpcStatus(results.status()));
       return;
     }
+    if (metrics_ != nullptr) metrics_->CountAppended(*results);
     if (batch_) {
       v1::PublishBatchResponse out;
       out.mutable_results()->Reserve(static_cast<int>(results->size()));
@@ -150,6 +168,8 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
 
   grpc::ByteBuffer* const response_;  // Owned by gRPC; valid until Finish.
   const bool batch_;
+  PublishMetrics* const metrics_;  // May be null.
+  size_t events_ = 1;
   std::atomic<bool> finished_{false};
   std::atomic<int> refs_{1};  // gRPC's, dropped in OnDone.
 };
@@ -171,17 +191,22 @@ const grpc::Status& DeadlineStatus() {
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
                                                     const grpc::ByteBuffer* request,
                                                     grpc::ByteBuffer* response) {
-  auto* call = new UnaryCall(response, /*batch=*/false);
+  auto* call = new UnaryCall(response, /*batch=*/false, metrics_);
   WireRequest wire;
   grpc::ByteBuffer bytes(*request);  // Shares the slices; parsing consumes the copy.
   if (draining()) {
     call->Reject(DrainingStatus());
   } else if (DeadlinePassed(context)) {
     call->Reject(DeadlineStatus());
+  } else if (absl::StatusOr<std::optional<Grants>> grants = Authenticate(*context); !grants.ok()) {
+    call->Reject(ToGrpcStatus(grants.status()));
   } else if (!Parse(&bytes, &wire)) {
     call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "request is not a valid tailgate.v1.PublishRequest"));
   } else if (absl::Status s = ValidatePublishFields(Fields(wire), config_.max_data_bytes);
+             !s.ok()) {
+    call->Reject(ToGrpcStatus(s));
+  } else if (absl::Status s = *grants ? AuthorizePublish(**grants, wire.topic()) : absl::OkStatus();
              !s.ok()) {
     call->Reject(ToGrpcStatus(s));
   } else {
@@ -195,13 +220,18 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerContext* context,
                                                          const grpc::ByteBuffer* request,
                                                          grpc::ByteBuffer* response) {
-  auto* call = new UnaryCall(response, /*batch=*/true);
+  auto* call = new UnaryCall(response, /*batch=*/true, metrics_);
   if (draining()) {
     call->Reject(DrainingStatus());
     return call;
   }
   if (DeadlinePassed(context)) {
     call->Reject(DeadlineStatus());
+    return call;
+  }
+  absl::StatusOr<std::optional<Grants>> grants = Authenticate(*context);
+  if (!grants.ok()) {
+    call->Reject(ToGrpcStatus(grants.status()));
     return call;
   }
   WireBatch wire;
@@ -212,6 +242,7 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
     return call;
   }
   const size_t n = static_cast<size_t>(wire.events_size());
+  call->set_events(n);
   if (n == 0) {
     call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "events: a batch must have at least one event"));
@@ -229,6 +260,10 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
     absl::Status s = ValidatePublishFields(Fields(wire.events(static_cast<int>(i))),
                                            config_.max_data_bytes,
                                            absl::StrCat("events[", i, "]."));
+    if (s.ok() && *grants) {
+      s = AuthorizePublish(**grants, wire.events(static_cast<int>(i)).topic());
+      if (!s.ok()) s = absl::PermissionDeniedError(absl::StrCat("events[", i, "]: ", s.message()));
+    }
     if (!s.ok()) {
       call->Reject(ToGrpcStatus(s));
       return call;
@@ -270,7 +305,20 @@ class PublisherService::StreamCall final
   explicit StreamCall(PublisherService* service) : service_(service) {}
 
   // Called once, right after construction, from the method handler.
-  void Start() {
+  void Start(grpc::CallbackServerContext* context) {
+    // Authenticated once for the whole stream; each request's topic is
+    // checked against these grants.
+    if (absl::StatusOr<std::optional<Grants>> grants = service_->Authenticate(*context);
+        !grants.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        finished_ = true;
+      }
+      Finish(ToGrpcStatus(grants.status()));
+      return;
+    } else {
+      grants_ = *std::move(grants);
+    }
     if (!service_->AddStream(this)) {
       {
         absl::MutexLock lock(&mu_);
@@ -320,8 +368,16 @@ class PublisherService::StreamCall final
                                         absl::StrCat("request[", index, "]."))
                 : absl::InvalidArgumentError(absl::StrCat(
                       "request[", index, "]: not a valid tailgate.v1.PublishRequest"));
+        if (s.ok() && grants_) {
+          s = AuthorizePublish(*grants_, wire.topic());
+          if (!s.ok()) {
+            s = absl::PermissionDeniedError(absl::StrCat("request[", index, "]: ", s.message()));
+          }
+        }
         queue_.emplace_back();
         if (!s.ok()) {
+          if (service_->metrics_ != nullptr) service_->metrics_->CountCode(static_cast<int>(s.code()));
+          TG_LOG(DEBUG) << "PublishStream rejected: " << s.message();
           queue_.back().done = true;
           queue_.back().status = std::move(s);
           stop_reading_ = true;
@@ -405,7 +461,12 @@ class PublisherService::StreamCall final
       p.done = true;
       if (results.ok() && results->size() == 1) {
         p.result = (*results)[0];
+        if (service_->metrics_ != nullptr) service_->metrics_->CountAppended(*results);
       } else {
+        if (service_->metrics_ != nullptr) {
+          service_->metrics_->CountCode(static_cast<int>(
+              results.ok() ? absl::StatusCode::kInternal : results.status().code()));
+        }
         absl::Status s = results.ok()
                              ? absl::InternalError("log returned an unexpected result count")
                              : results.status();
@@ -484,6 +545,7 @@ class PublisherService::StreamCall final
   }
 
   PublisherService* const service_;
+  std::optional<Grants> grants_;  // Set in Start when auth is on; read-only after.
   std::atomic<int> refs_{1};  // gRPC's, dropped in OnDone; +1 per append in flight.
 
   absl::Mutex mu_;
@@ -503,17 +565,29 @@ class PublisherService::StreamCall final
 };
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PublisherService::PublishStream(
-    grpc::CallbackServerContext* /*context*/) {
+    grpc::CallbackServerContext* context) {
   // Deadlines and cancellation arrive as OnCancel.
   auto* call = new StreamCall(this);
-  call->Start();
+  call->Start(context);
   return call;
 }
 
 // ---------------------------------------------------------------------------
 
-PublisherService::PublisherService(store::Log* log, const PublishConfig& config)
-    : log_(log), config_(config) {}
+PublisherService::PublisherService(store::Log* log, const PublishConfig& config,
+                                   const JwtVerifier* verifier)
+    : log_(log), config_(config), verifier_(verifier) {}
+
+absl::StatusOr<std::optional<Grants>> PublisherService::Authenticate(
+    const grpc::CallbackServerContext& context) const {
+  if (verifier_ == nullptr) return std::optional<Grants>();
+  absl::StatusOr<Grants> grants = AuthenticateGrpc(*verifier_, context);
+  if (!grants.ok()) {
+    TG_LOG(DEBUG) << "publish: " << grants.status().message();
+    return grants.status();
+  }
+  return std::optional<Grants>(*std::move(grants));
+}
 
 PublisherService::~PublisherService() = default;
 

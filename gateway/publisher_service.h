@@ -34,7 +34,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "gateway/auth.h"
 #include "gateway/config.h"
+#include "gateway/ops_metrics.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 
@@ -66,7 +68,12 @@ class PublisherService final : public PublisherRawCallbackService {
   // `log` must outlive the service. Destroy the service only after the gRPC
   // server that serves it has shut down (every RPC reached OnDone) and the
   // log is closed (every append callback ran).
-  PublisherService(store::Log* log, const PublishConfig& config);
+  // `verifier` non-null: every RPC needs a token (UNAUTHENTICATED), verified
+  // once per RPC, whose publish grants match each event's topic
+  // (PERMISSION_DENIED naming the topic and, in a batch or stream, the
+  // index). It must outlive the service.
+  PublisherService(store::Log* log, const PublishConfig& config,
+                   const JwtVerifier* verifier = nullptr);
   ~PublisherService() override;
 
   PublisherService(const PublisherService&) = delete;
@@ -78,6 +85,10 @@ class PublisherService final : public PublisherRawCallbackService {
   // Idempotent.
   void StartDraining();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+
+  // Counts every request's outcome (tailgate_publish_total). Call before the
+  // server starts; `metrics` must outlive the service. Optional.
+  void set_metrics(PublishMetrics* metrics) { metrics_ = metrics; }
 
   // Request: a serialized tailgate.v1.PublishRequest; response: PublishResponse.
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -95,11 +106,16 @@ class PublisherService final : public PublisherRawCallbackService {
   class UnaryCall;
   class StreamCall;
 
+  // No grants when auth is off; UNAUTHENTICATED without a valid token.
+  absl::StatusOr<std::optional<Grants>> Authenticate(
+      const grpc::CallbackServerContext& context) const;
   bool AddStream(StreamCall* stream);  // False when draining.
   void RemoveStream(StreamCall* stream);
 
   store::Log* const log_;
   const PublishConfig config_;
+  const JwtVerifier* const verifier_;
+  PublishMetrics* metrics_ = nullptr;
   std::atomic<bool> draining_{false};
   absl::Mutex mu_;
   std::unordered_set<StreamCall*> streams_ ABSL_GUARDED_BY(mu_);

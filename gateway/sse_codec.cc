@@ -10,6 +10,16 @@ namespace {
 
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
+// At most 64 bytes of `s` for an error message, control and non-ASCII
+// bytes shown as '?': a reason stays one printable line.
+std::string Shown(std::string_view s) {
+  std::string out(s.substr(0, 64));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -110,9 +120,9 @@ absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view fi
   bool digits = !s.empty();
   for (char c : s) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
   if (!digits || !absl::SimpleAtoi(s, &id)) {
-    std::string shown(s.substr(0, 64));
-    return absl::InvalidArgumentError(absl::StrCat(
-        Av(field), ": want a decimal event id (0 to 18446744073709551615), got \"", shown, "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Av(field), ": want a decimal event id (0 to 18446744073709551615), got \"",
+                     Shown(std::string_view(s.data(), s.size())), "\""));
   }
   return id;
 }
@@ -125,10 +135,12 @@ absl::StatusOr<ResumeSpec> ParseSince(std::string_view text, std::string_view fi
   }
   std::string err;
   absl::Time t;
-  if (!absl::ParseTime(absl::RFC3339_full, Av(text), &t, &err)) {
+  // absl::ParseTime also takes "infinite-future"/"infinite-past": not RFC 3339.
+  if (!absl::ParseTime(absl::RFC3339_full, Av(text), &t, &err) || t == absl::InfiniteFuture() ||
+      t == absl::InfinitePast()) {
     return absl::InvalidArgumentError(absl::StrCat(
         Av(field), ": want \"earliest\" or an RFC 3339 time like 2024-05-01T12:00:00Z, got \"",
-        Av(text.substr(0, 64)), "\""));
+        Shown(text), "\""));
   }
   spec.kind = ResumeSpec::Kind::kTime;
   spec.time = t;

@@ -12,8 +12,10 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/logging.h"
+#include "gateway/sse_request.h"
 #include "store/topic.h"
 
 namespace tailgate {
@@ -50,10 +52,10 @@ std::string StatusLine(int code, std::string_view reason) {
 // One SSE stream. Lives on its connection's strand.
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
-  SseSession(tcp::socket socket, std::shared_ptr<ConnectionSlot> slot, Hub* hub,
+  SseSession(HttpStream stream, std::shared_ptr<ConnectionSlot> slot, Hub* hub,
              const SseConfig& config, std::shared_ptr<std::atomic<int>> active,
              std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec)
-      : socket_(std::move(socket)),
+      : socket_(std::move(stream)),
         slot_(std::move(slot)),
         hub_(hub),
         config_(config),
@@ -66,7 +68,19 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     active_->fetch_add(1);
   }
 
-  ~SseSession() { active_->fetch_sub(1); }
+  ~SseSession() {
+    active_->fetch_sub(1);
+    if (metrics_ != nullptr) {
+      metrics_->connections->Add(-1);
+      metrics_->CountClosed(close_reason_.value_or(SseMetrics::CloseReason::kClientClosed));
+    }
+  }
+
+  // Before Start. `metrics` must outlive the session. Optional.
+  void set_metrics(SseMetrics* metrics) {
+    metrics_ = metrics;
+    if (metrics_ != nullptr) metrics_->connections->Add(1);
+  }
 
   void Start() {
     slot_->OnDrain([weak = weak_from_this()] {
@@ -88,6 +102,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (closed_) return;
     if (!start.ok()) {
       TG_LOG(WARNING) << "sse: cannot resolve resume point: " << start.status().ToString();
+      SetCloseReason(start.status().code() == absl::StatusCode::kUnavailable
+                         ? SseMetrics::CloseReason::kDraining
+                         : SseMetrics::CloseReason::kServerError);
       // Nothing was sent yet: a plain error response.
       const bool shutting_down = start.status().code() == absl::StatusCode::kUnavailable;
       std::string body = absl::StrCat(shutting_down ? "server is draining" : "storage error: ",
@@ -105,6 +122,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       return StartWrite(std::string(), {});
     }
     started_ = true;
+    if (metrics_ != nullptr) metrics_->opened->Increment();
     cursor_ = std::make_shared<Cursor>(hub_, socket_.get_executor(), filter_, *std::move(start));
     // Headers and retry: go out at once, so the client sees the stream open
     // even when nothing matches for a while.
@@ -132,6 +150,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (!batch.status.ok()) {
       // Hub stopped or the store failed: end cleanly; the client resumes
       // from its last id elsewhere or later.
+      SetCloseReason(batch.status.code() == absl::StatusCode::kUnavailable
+                         ? SseMetrics::CloseReason::kDraining
+                         : SseMetrics::CloseReason::kServerError);
       return End();
     }
     if (writing_) {
@@ -144,6 +165,18 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   void WriteBatch(Cursor::Batch batch) {
     std::string text;
     if (batch.reset) text = EncodeResetFrame(*batch.reset);
+    if (metrics_ != nullptr) {
+      // Per batch, not per event: a few relaxed atomics.
+      if (batch.reset) metrics_->resets->Increment();
+      if (!batch.events.empty()) {
+        const uint64_t watermark = hub_->log()->Watermark();
+        const uint64_t cursor = batch.events.back()->event.id;
+        metrics_->lag_events->Observe(
+            static_cast<double>(watermark > cursor ? watermark - cursor : 0));
+      }
+      in_flight_from_store_ = batch.from_store;
+      in_flight_bytes_ = batch.bytes;
+    }
     StartWrite(std::move(text), std::move(batch.events));
   }
 
@@ -181,11 +214,17 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
+    if (metrics_ != nullptr && !ec && !in_flight_.empty()) {
+      (in_flight_from_store_ ? metrics_->events_store : metrics_->events_cache)
+          ->Increment(in_flight_.size());
+      metrics_->bytes->Increment(in_flight_bytes_);
+    }
     in_flight_.clear();
     last_activity_ = Clock::now();
     if (closed_) return;
     if (ec) {
       TG_LOG(DEBUG) << "sse write: " << ec.message();
+      SetCloseReason(SseMetrics::CloseReason::kWriteError);
       return Close();
     }
     if (ending_) return final_written_ ? Close() : End();
@@ -212,6 +251,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   void OnDrain() {
     if (closed_) return;
+    SetCloseReason(SseMetrics::CloseReason::kDraining);
     draining_ = true;
     if (!started_) return Close();
     End();
@@ -245,9 +285,11 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       if (now - write_started_ >= absl::ToChronoNanoseconds(config_.write_timeout)) {
         TG_LOG(DEBUG) << "sse: write timed out after " << config_.write_timeout
                       << "; dropping the peer";
+        SetCloseReason(SseMetrics::CloseReason::kWriteTimeout);
         return Close();
       }
     } else if (!ending_ && now - last_activity_ >= absl::ToChronoNanoseconds(config_.heartbeat)) {
+      if (metrics_ != nullptr) metrics_->heartbeats->Increment();
       StartWrite(std::string(": hb\n\n"), {});
     }
     ArmTimer();
@@ -264,6 +306,11 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
                             });
   }
 
+  // The first reason given is the one counted when the session ends.
+  void SetCloseReason(SseMetrics::CloseReason reason) {
+    if (!close_reason_) close_reason_ = reason;
+  }
+
   void Close() {
     if (closed_) return;
     closed_ = true;
@@ -271,11 +318,11 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     queued_.reset();
     beast::error_code ec;
     timer_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    socket_.tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close();
   }
 
-  tcp::socket socket_;
+  HttpStream socket_;  // Plain or TLS.
   std::shared_ptr<ConnectionSlot> slot_;
   Hub* const hub_;
   const SseConfig& config_;
@@ -303,12 +350,21 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   Clock::time_point write_started_;
   Clock::time_point last_activity_ = Clock::now();
   std::array<char, 256> read_buf_;
+  SseMetrics* metrics_ = nullptr;
+  std::optional<SseMetrics::CloseReason> close_reason_;
+  bool in_flight_from_store_ = false;
+  size_t in_flight_bytes_ = 0;
 };
 
 }  // namespace
 
-SseService::SseService(Hub* hub, const SseConfig& config)
-    : hub_(hub), config_(config), active_(std::make_shared<std::atomic<int>>(0)) {
+SseService::SseService(Hub* hub, const SseConfig& config, const JwtVerifier* verifier,
+                       TokenSources token_sources)
+    : hub_(hub),
+      config_(config),
+      verifier_(verifier),
+      token_sources_(std::move(token_sources)),
+      active_(std::make_shared<std::atomic<int>>(0)) {
   any_origin_ =
       std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") !=
       config_.cors_origins.end();
@@ -377,7 +433,8 @@ HttpResponse SseService::HandleNonGet(const HttpRequest& request) const {
   for (auto& [name, value] : CorsHeaders(request)) res.set(name, value);
   if (AllowedOrigin(request)) {
     res.set(http::field::access_control_allow_methods, "GET, OPTIONS");
-    res.set(http::field::access_control_allow_headers, "Last-Event-ID, Cache-Control, Accept");
+    res.set(http::field::access_control_allow_headers,
+            "Authorization, Last-Event-ID, Cache-Control, Accept");
     res.set(http::field::access_control_max_age, "600");
   }
   res.keep_alive(request.keep_alive());
@@ -388,63 +445,39 @@ HttpResponse SseService::HandleNonGet(const HttpRequest& request) const {
 StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   StreamDecision decision;
   const std::string_view target(request.target().data(), request.target().size());
-  const size_t q = target.find('?');
-  const std::string_view query =
-      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-
-  std::vector<std::string> topics;
-  std::optional<std::string> last_event_id_param;
-  std::optional<std::string> since_param;
-  for (auto& [name, value] : ParseQuery(query)) {
-    if (name == "topic") {
-      topics.push_back(std::move(value));
-    } else if (name == "lastEventId") {
-      if (!last_event_id_param) last_event_id_param = std::move(value);
-    } else if (name == "since") {
-      if (!since_param) since_param = std::move(value);
+  SseRequestPolicy policy;
+  policy.max_topics = config_.max_topics;
+  policy.verifier = verifier_;
+  policy.token_sources = token_sources_;
+  absl::StatusOr<SseRequest> parsed = ParseSseRequest(
+      SseRequestInput{target, HeaderValue(request, "Last-Event-ID"),
+                      HeaderValue(request, "Authorization"), HeaderValue(request, "Cookie")},
+      policy, absl::Now());
+  if (!parsed.ok()) {
+    const absl::Status& s = parsed.status();
+    const std::string reason(s.message());
+    // The target may carry ?access_token=: only ever log it redacted.
+    TG_LOG(DEBUG) << "sse: refused " << RedactAccessToken(target) << ": " << reason;
+    if (absl::IsUnauthenticated(s)) {
+      decision.refusal = Refuse(request, http::status::unauthorized, reason);
+      // RFC 6750 3: no error code when the request carried no token at all.
+      const bool had_token = !absl::StartsWith(Av(reason), "a token is required");
+      decision.refusal->set(http::field::www_authenticate,
+                            had_token ? "Bearer realm=\"tailgate\", error=\"invalid_token\""
+                                      : "Bearer realm=\"tailgate\"");
+    } else if (absl::IsPermissionDenied(s)) {
+      decision.refusal = Refuse(request, http::status::forbidden, reason);
+      decision.refusal->set(http::field::www_authenticate,
+                            "Bearer realm=\"tailgate\", error=\"insufficient_scope\"");
+    } else {
+      decision.refusal = Refuse(request, http::status::bad_request, reason);
     }
-    // Other parameters (e.g. cache busters) are ignored.
+    return decision;
   }
-  auto refuse = [&](std::string reason) {
-    decision.refusal = Refuse(request, http::status::bad_request, std::move(reason));
-    return std::move(decision);
-  };
-  if (topics.empty()) {
-    return refuse("topic: at least one topic=PATTERN parameter is required");
-  }
-  if (topics.size() > config_.max_topics) {
-    return refuse(absl::StrCat("topic: at most ", config_.max_topics,
-                               " patterns per subscription, got ", topics.size()));
-  }
-  std::vector<store::TopicPattern> patterns;
-  for (size_t i = 0; i < topics.size(); ++i) {
-    const std::string field =
-        Echoable(topics[i]) ? absl::StrCat("topic=", topics[i])
-                            : absl::StrCat("topic #", i + 1);
-    absl::StatusOr<store::TopicPattern> p = store::TopicPattern::Parse(topics[i], field);
-    if (!p.ok()) return refuse(std::string(p.status().message()));
-    patterns.push_back(*std::move(p));
-  }
-
-  // Every resume parameter given must be well-formed; the first present wins.
-  std::optional<ResumeSpec> spec;
-  const std::string_view header_id = HeaderValue(request, "Last-Event-ID");
-  if (!header_id.empty()) {
-    absl::StatusOr<uint64_t> id = ParseEventId(header_id, "Last-Event-ID header");
-    if (!id.ok()) return refuse(std::string(id.status().message()));
-    spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
-  }
-  if (last_event_id_param) {
-    absl::StatusOr<uint64_t> id = ParseEventId(*last_event_id_param, "lastEventId");
-    if (!id.ok()) return refuse(std::string(id.status().message()));
-    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
-  }
-  if (since_param) {
-    absl::StatusOr<ResumeSpec> since = ParseSince(*since_param, "since");
-    if (!since.ok()) return refuse(std::string(since.status().message()));
-    if (!spec) spec = *since;
-  }
-  if (!spec) spec = ResumeSpec{};  // Live only.
+  std::vector<store::TopicPattern> patterns = std::move(parsed->patterns);
+  std::optional<ResumeSpec> spec = parsed->resume;
+  TG_LOG(DEBUG) << "sse: stream " << RedactAccessToken(target)
+                << (parsed->subject.empty() ? "" : " for ") << parsed->subject;
 
   const bool chunked = request.version() >= 11;
   std::string head = StatusLine(200, "OK");
@@ -460,13 +493,16 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   }
   head += "\r\n";
 
-  decision.takeover = [hub = hub_, config = &config_, active = active_, head = std::move(head),
+  decision.takeover = [hub = hub_, config = &config_, active = active_, metrics = metrics_,
+                       head = std::move(head),
                        chunked, filter = store::TopicFilter(std::move(patterns)),
-                       spec = *spec](tcp::socket socket,
+                       spec = *spec](HttpStream stream,
                                      std::shared_ptr<ConnectionSlot> slot) mutable {
-    std::make_shared<SseSession>(std::move(socket), std::move(slot), hub, *config, active,
-                                 std::move(head), chunked, std::move(filter), spec)
-        ->Start();
+    auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), hub, *config,
+                                                active, std::move(head), chunked,
+                                                std::move(filter), spec);
+    session->set_metrics(metrics);
+    session->Start();
   };
   return decision;
 }

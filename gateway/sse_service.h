@@ -15,9 +15,11 @@
 #include <optional>
 #include <string>
 
+#include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
+#include "gateway/ops_metrics.h"
 
 namespace tailgate {
 
@@ -25,13 +27,21 @@ inline constexpr std::string_view kEventsPath = "/v1/events";
 
 class SseService {
  public:
-  SseService(Hub* hub, const SseConfig& config);
+  // `verifier` non-null: every request needs a token granting its patterns
+  // (401 / 403 otherwise), found as `token_sources` says. It must outlive the
+  // service.
+  SseService(Hub* hub, const SseConfig& config, const JwtVerifier* verifier = nullptr,
+             TokenSources token_sources = {});
 
   // Adds GET/OPTIONS /v1/events to the router.
   void Register(HttpRouter* router);
 
   // Streams open right now.
   int active_streams() const { return active_->load(); }
+
+  // Stream metrics (tailgate_sse_*). Call before the server starts;
+  // `metrics` must outlive every session. Optional.
+  void set_metrics(SseMetrics* metrics) { metrics_ = metrics; }
 
  private:
   HttpResponse HandleNonGet(const HttpRequest& request) const;
@@ -45,8 +55,11 @@ class SseService {
 
   Hub* const hub_;
   const SseConfig config_;
+  const JwtVerifier* const verifier_;
+  const TokenSources token_sources_;
   bool any_origin_ = false;
   std::shared_ptr<std::atomic<int>> active_;
+  SseMetrics* metrics_ = nullptr;
 };
 
 }  // namespace tailgate

@@ -7,6 +7,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
 #include "gateway/sse_codec.h"
@@ -176,8 +177,9 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   bool finished_ = false;
 };
 
-SubscriberService::SubscriberService(Hub* hub, const SseConfig& config)
-    : hub_(hub), config_(config), pool_(std::make_unique<net::thread_pool>(2)) {}
+SubscriberService::SubscriberService(Hub* hub, const SseConfig& config,
+                                     const JwtVerifier* verifier)
+    : hub_(hub), config_(config), verifier_(verifier), pool_(std::make_unique<net::thread_pool>(2)) {}
 
 SubscriberService::~SubscriberService() {
   pool_->join();
@@ -201,10 +203,19 @@ void SubscriberService::Drain() {
 }
 
 grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
-    grpc::CallbackServerContext* /*context*/, const v1::SubscribeRequest* request) {
+    grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
   auto invalid = [](std::string message) {
     return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
+  std::optional<Grants> grants;
+  if (verifier_ != nullptr) {
+    absl::StatusOr<Grants> g = AuthenticateGrpc(*verifier_, *context);
+    if (!g.ok()) {
+      TG_LOG(DEBUG) << "subscribe: " << g.status().message();
+      return new FailedReactor(ToGrpcStatus(g.status()));
+    }
+    grants = *std::move(g);
+  }
   if (request->topics().empty()) return invalid("topics: at least one pattern is required");
   if (static_cast<size_t>(request->topics_size()) > config_.max_topics) {
     return invalid(absl::StrCat("topics: at most ", config_.max_topics,
@@ -216,6 +227,11 @@ grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
         store::TopicPattern::Parse(request->topics(i), absl::StrCat("topics[", i, "]"));
     if (!p.ok()) return invalid(std::string(p.status().message()));
     patterns.push_back(*std::move(p));
+  }
+  if (grants) {
+    if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) {
+      return new FailedReactor(ToGrpcStatus(s));
+    }
   }
   ResumeSpec spec;
   if (request->has_after_id()) {

@@ -18,6 +18,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
@@ -26,7 +27,9 @@ namespace tailgate {
 
 class SubscriberService final : public tailgate::v1::Subscriber::CallbackService {
  public:
-  SubscriberService(Hub* hub, const SseConfig& config);
+  // `verifier` non-null: a token (authorization metadata, verified once per
+  // RPC) must grant every requested pattern; it must outlive the service.
+  SubscriberService(Hub* hub, const SseConfig& config, const JwtVerifier* verifier = nullptr);
   ~SubscriberService() override;
 
   grpc::ServerWriteReactor<tailgate::v1::Event>* Subscribe(
@@ -45,6 +48,7 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
 
   Hub* const hub_;
   const SseConfig config_;
+  const JwtVerifier* const verifier_;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::mutex mu_;  // Guards draining_ and streams_.
   bool draining_ = false;

@@ -199,6 +199,7 @@ class JetStreamLog final : public Log {
     bool publishing = true;  // the publisher may still add messages; guarded by ack_mu_
     absl::Status error;      // guarded by ack_mu_
     uint64_t wait_for = 0;   // highest new id: released once the watermark covers it
+    absl::Time published;    // when the publisher started on it
   };
   using BatchPtr = std::shared_ptr<Batch>;
   struct InFlight {
@@ -568,6 +569,7 @@ void JetStreamLog::PublisherLoop() {
 }
 
 void JetStreamLog::PublishBatch(const BatchPtr& b) {
+  b->published = absl::Now();
   for (size_t i = 0; i < b->events.size(); ++i) {
     EventInput& e = b->events[i];
     const std::string subject = Subject(e.topic);
@@ -680,6 +682,15 @@ void JetStreamLog::Settle(const BatchPtr& b, size_t index, const absl::Status& e
 }
 
 void JetStreamLog::Release(const BatchPtr& b) {
+  // Observers see each append as one "commit": its stored (non-duplicate)
+  // events and the time from publishing to the last JetStream ack.
+  if (b->error.ok() && options_.commit_observer) {
+    size_t stored = 0;
+    for (const AppendResult& r : b->results) stored += r.duplicate ? 0 : 1;
+    if (stored > 0) options_.commit_observer(stored, absl::Now() - b->published);
+  } else if (!b->error.ok() && options_.commit_error_observer) {
+    options_.commit_error_observer(b->error);
+  }
   {
     absl::MutexLock lock(&ack_mu_);
     if (!b->error.ok()) {

@@ -201,12 +201,20 @@ TEST_F(JetStreamLogTest, ReopenedNodeFollowsFromTheStreamEnd) {
 }
 
 TEST_F(JetStreamLogTest, BatchGetsConsecutiveIdsWhenNoOtherNodePublishes) {
+  std::atomic<size_t> observed{0};
+  options_.commit_observer = [&](size_t events, absl::Duration latency) {
+    EXPECT_GE(latency, absl::ZeroDuration());
+    observed += events;
+  };
   auto log = Open();
-  auto r = log->Append({Ev("a", "1"), Ev("b", "2"), Ev("a", "3")});
+  auto r = log->Append({Ev("a", "1"), Ev("b", "2", "k"), Ev("a", "3")});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)[0].id, 1u);
   EXPECT_EQ((*r)[1].id, 2u);
   EXPECT_EQ((*r)[2].id, 3u);
+  // Observers count stored events, not duplicates.
+  ASSERT_TRUE(log->Append({Ev("b", "2", "k"), Ev("c", "4")}).ok());
+  EXPECT_EQ(observed.load(), 4u);
 }
 
 TEST_F(JetStreamLogTest, CheckpointIsUnimplemented) {

@@ -67,6 +67,12 @@ struct Options {
   absl::Duration retention_interval = absl::Seconds(10);
   // Events gathered into one commit at most (group commit).
   size_t max_commit_events = 4096;
+  // Observability hooks (e.g. metrics), run on the committer thread: they
+  // must be cheap and never block. commit_observer gets each successful
+  // commit's stored events (duplicates excluded) and how long its write took
+  // (the WAL sync included); commit_error_observer gets a failed write.
+  std::function<void(size_t events, absl::Duration latency)> commit_observer;
+  std::function<void(const absl::Status& error)> commit_error_observer;
 };
 
 // One event to append. publish_time defaults to the commit time when unset.

@@ -47,10 +47,11 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::kRocksDb ? "RocksDb" : "JetStream";
 }
 
-// One nats-server for the whole binary; each test gets its own stream.
+// One nats-server for the whole binary (stopped at exit); each test gets its
+// own stream.
 testing_nats::NatsServer& SharedNatsServer() {
-  static testing_nats::NatsServer* server = new testing_nats::NatsServer();
-  return *server;
+  static testing_nats::NatsServer server;
+  return server;
 }
 
 // The log under test: RocksDB (with a fake clock) or JetStream (real time,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -675,7 +676,16 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
     std::string last_value;
     internal::PutFixed64(&last_value, last);
     batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), last_value);
+    const auto write_start = std::chrono::steady_clock::now();
     failure = WriteBatch(&batch);
+    if (failure.ok()) {
+      if (options_.commit_observer) {
+        options_.commit_observer(committed.size(),
+                                 absl::FromChrono(std::chrono::steady_clock::now() - write_start));
+      }
+    } else if (options_.commit_error_observer) {
+      options_.commit_error_observer(failure);
+    }
     // Ids handed to a failed write are never reused: the write may have
     // reached the disk even though it reported an error.
     last_id_.store(last, std::memory_order_release);

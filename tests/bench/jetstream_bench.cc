@@ -23,8 +23,8 @@ namespace {
 constexpr size_t kEventBytes = 200;
 
 testing::NatsServer& Server() {
-  static testing::NatsServer* server = new testing::NatsServer();
-  return *server;
+  static testing::NatsServer server;  // stopped at exit
+  return server;
 }
 
 std::unique_ptr<Log> OpenOrDie(const std::string& stream) {

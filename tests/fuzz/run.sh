@@ -23,6 +23,9 @@ TARGETS=(
   "jwt_fuzz           | store/topic.cc gateway/auth.cc | $AUTH_LIBS"
   "jwt_signature_fuzz | store/topic.cc gateway/auth.cc | $AUTH_LIBS"
   "token_fuzz         | store/topic.cc gateway/auth.cc | $AUTH_LIBS"
+  "sse_request_fuzz   | store/topic.cc gateway/auth.cc gateway/sse_codec.cc gateway/sse_request.cc | $AUTH_LIBS"
+  "resume_fuzz        | gateway/sse_codec.cc           | absl_status absl_statusor absl_strings absl_str_format absl_time"
+  "sse_codec_fuzz     | store/topic.cc gateway/sse_codec.cc | absl_status absl_statusor absl_strings absl_str_format absl_time"
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

@@ -1,0 +1,110 @@
+#include "gateway/sse_request.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace tailgate {
+
+namespace {
+
+// Printable ASCII without quotes: safe to echo in a one-line reason.
+bool Echoable(std::string_view s) {
+  if (s.size() > 80) return false;
+  for (char c : s) {
+    if (c < 0x21 || c > 0x7e || c == '"') return false;
+  }
+  return true;
+}
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(message);
+}
+
+// The token's grants, or UNAUTHENTICATED.
+absl::StatusOr<Grants> Authenticate(const SseRequestInput& input, const SseRequestPolicy& policy,
+                                    absl::Time now) {
+  absl::StatusOr<std::optional<ExtractedToken>> token =
+      ExtractHttpToken(input.authorization, input.cookie, input.target, policy.token_sources);
+  if (!token.ok()) return token.status();
+  if (!token->has_value()) {
+    std::string where = "an Authorization: Bearer header";
+    if (!policy.token_sources.cookie_name.empty()) {
+      absl::StrAppend(&where, ", the '", policy.token_sources.cookie_name, "' cookie");
+    }
+    if (policy.token_sources.allow_query_param) absl::StrAppend(&where, ", ?access_token=");
+    return absl::UnauthenticatedError(absl::StrCat("a token is required (", where, ")"));
+  }
+  return policy.verifier->Verify((*token)->token, now);
+}
+
+}  // namespace
+
+absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
+                                           const SseRequestPolicy& policy, absl::Time now) {
+  SseRequest out;
+  std::optional<Grants> grants;
+  if (policy.verifier != nullptr) {
+    absl::StatusOr<Grants> g = Authenticate(input, policy, now);
+    if (!g.ok()) return g.status();
+    grants = *std::move(g);
+    out.subject = grants->subject;
+  }
+
+  const std::string_view target = input.target;
+  const size_t q = target.find('?');
+  const std::string_view query =
+      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  std::vector<std::string> topics;
+  std::optional<std::string> last_event_id_param;
+  std::optional<std::string> since_param;
+  for (auto& [name, value] : ParseQuery(query)) {
+    if (name == "topic") {
+      topics.push_back(std::move(value));
+    } else if (name == "lastEventId") {
+      if (!last_event_id_param) last_event_id_param = std::move(value);
+    } else if (name == "since") {
+      if (!since_param) since_param = std::move(value);
+    }
+    // Other parameters (e.g. cache busters, access_token) are ignored here.
+  }
+  if (topics.empty()) return Invalid("topic: at least one topic=PATTERN parameter is required");
+  if (topics.size() > policy.max_topics) {
+    return Invalid(absl::StrCat("topic: at most ", policy.max_topics,
+                                " patterns per subscription, got ", topics.size()));
+  }
+  for (size_t i = 0; i < topics.size(); ++i) {
+    const std::string field =
+        Echoable(topics[i]) ? absl::StrCat("topic=", topics[i]) : absl::StrCat("topic #", i + 1);
+    absl::StatusOr<store::TopicPattern> p = store::TopicPattern::Parse(topics[i], field);
+    if (!p.ok()) return Invalid(p.status().message());
+    out.patterns.push_back(*std::move(p));
+  }
+
+  // Every resume parameter given must be well-formed; the first present wins.
+  std::optional<ResumeSpec> spec;
+  if (!input.last_event_id.empty()) {
+    absl::StatusOr<uint64_t> id = ParseEventId(input.last_event_id, "Last-Event-ID header");
+    if (!id.ok()) return Invalid(id.status().message());
+    spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
+  }
+  if (last_event_id_param) {
+    absl::StatusOr<uint64_t> id = ParseEventId(*last_event_id_param, "lastEventId");
+    if (!id.ok()) return Invalid(id.status().message());
+    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
+  }
+  if (since_param) {
+    absl::StatusOr<ResumeSpec> since = ParseSince(*since_param, "since");
+    if (!since.ok()) return Invalid(since.status().message());
+    if (!spec) spec = *since;
+  }
+  out.resume = spec.value_or(ResumeSpec{});  // None: live only.
+
+  if (grants) {
+    if (absl::Status s = AuthorizeSubscribe(*grants, out.patterns); !s.ok()) return s;
+  }
+  return out;
+}
+
+}  // namespace tailgate

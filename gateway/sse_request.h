@@ -1,0 +1,56 @@
+// The checks of one GET /v1/events request, as a pure function of its target
+// and headers: the SSE service calls it before taking a connection over, and
+// tests/fuzz/sse_request_fuzz feeds it arbitrary input.
+//
+// Thread-safe (the verifier is).
+#ifndef TAILGATE_GATEWAY_SSE_REQUEST_H_
+#define TAILGATE_GATEWAY_SSE_REQUEST_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gateway/auth.h"
+#include "gateway/sse_codec.h"
+#include "store/topic.h"
+
+namespace tailgate {
+
+// What the request says; absent headers are empty.
+struct SseRequestInput {
+  std::string_view target;  // "/v1/events?topic=...", as received
+  std::string_view last_event_id;  // Last-Event-ID header
+  std::string_view authorization;  // Authorization header
+  std::string_view cookie;         // Cookie header
+};
+
+struct SseRequestPolicy {
+  size_t max_topics = 16;
+  // Non-null: a token is required and must grant every requested pattern.
+  const JwtVerifier* verifier = nullptr;
+  TokenSources token_sources;
+};
+
+// A request that passed every check.
+struct SseRequest {
+  std::vector<store::TopicPattern> patterns;
+  ResumeSpec resume;
+  std::string subject;  // The token's `sub` (empty without auth).
+};
+
+// The subscription, or the refusal with a one-line reason that never
+// contains the token: UNAUTHENTICATED (-> 401: token required but missing,
+// malformed or invalid), INVALID_ARGUMENT (-> 400: topics or resume point),
+// PERMISSION_DENIED (-> 403: a pattern outside the token's subscribe grants,
+// named). Authentication is checked first, so an anonymous client learns
+// nothing about the request's validity. Resume point, first match wins:
+// Last-Event-ID header, lastEventId, since; each one present must be valid.
+absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
+                                           const SseRequestPolicy& policy, absl::Time now);
+
+}  // namespace tailgate
+
+#endif  // TAILGATE_GATEWAY_SSE_REQUEST_H_

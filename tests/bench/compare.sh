@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# tailgate vs nchan, side by side, in one run: every scenario against both
+# servers, each pinned to the same core, driven by the same load generator
+# (tests/bench/loadgen.cc) pinned to another core. Writes docs/benchmarks.md
+# (hardware, versions, commands, results, ratios) and docs/bench-*.png.
+#
+#   tests/bench/compare.sh            # the full run (≈ 10 minutes)
+#   tests/bench/compare.sh --quick    # short runs, to try the machinery
+#
+# Environment: SERVER_CPU (default 1) and CLIENT_CPU (default 0) are the
+# cores for the servers and the load generator; OUT (default docs) is where
+# the report goes; TAILGATE_BIN and LOADGEN_BIN (both) skip the build. Needs nginx, libnginx-mod-nchan and gnuplot-nox
+# (bazel/setup installs them). Loopback only; every process started here is
+# stopped here.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+OUT=${OUT:-docs}
+WORK=$(mktemp -d /tmp/tailgate-compare.XXXXXX)
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+command -v nginx >/dev/null || die "nginx not found (run bazel/setup)"
+[ -f "$NCHAN_MODULE" ] || die "$NCHAN_MODULE not found (apt-get install libnginx-mod-nchan)"
+command -v gnuplot >/dev/null || die "gnuplot not found (apt-get install gnuplot-nox)"
+
+if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ]; then
+  cp "$TAILGATE_BIN" "$WORK/tailgate"  # Prebuilt binaries (development).
+  cp "$LOADGEN_BIN" "$WORK/loadgen"
+else
+  echo "compare.sh: building (bazel -c opt) ..."
+  bazel build -c opt //gateway:tailgate //tests/bench:loadgen >"$WORK/build.log" 2>&1 ||
+    { tail -20 "$WORK/build.log" >&2; die "build failed"; }
+  # Private copies: other builds may replace bazel-out while this runs.
+  cp bazel-out/k8-opt/bin/gateway/tailgate bazel-out/k8-opt/bin/tests/bench/loadgen "$WORK/"
+fi
+TAILGATE=$WORK/tailgate
+LOADGEN=$WORK/loadgen
+
+SERVER_PID=""   # Process measured (tailgate, or the nginx worker).
+STOP_PID=""     # Process to stop (tailgate, or the nginx master).
+HTTP=""
+GRPC=""
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+cleanup() {
+  if [ -n "$STOP_PID" ]; then kill "$STOP_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+  die "no free port"
+}
+
+start_tailgate() {
+  local dir=$WORK/tailgate.$RANDOM
+  mkdir -p "$dir"
+  : >"$dir/log"
+  taskset -c "$SERVER_CPU" "$TAILGATE" --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
+    --data_dir="$dir/data" --durability=none --http_threads=1 --max_connections=20000 \
+    2>"$dir/log" &
+  STOP_PID=$!
+  SERVER_PID=$STOP_PID
+  local ready=""
+  for _ in $(seq 100); do
+    ready=$(grep -m1 "tailgate ready" "$dir/log" || true)
+    [ -n "$ready" ] && break
+    sleep 0.1
+  done
+  [ -n "$ready" ] || { cat "$dir/log" >&2; die "tailgate did not start"; }
+  HTTP=$(sed 's/.*http=\([^ ]*\).*/\1/' <<<"$ready")
+  GRPC=$(sed 's/.*grpc=\([^ ]*\).*/\1/' <<<"$ready")
+}
+
+# One worker, memory store, a message buffer that holds the replay scenario;
+# publisher and EventSource subscriber locations like tailgate's endpoints.
+start_nchan() {
+  local dir=$WORK/nchan.$RANDOM port
+  mkdir -p "$dir/tmp"
+  port=$(free_port)
+  cat >"$dir/nginx.conf" <<EOF
+load_module $NCHAN_MODULE;
+user root;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 20000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp;
+  nchan_shared_memory_size 512M;
+  nchan_message_buffer_length 1000;
+  nchan_message_timeout 1h;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    location ~ ^/sub/(\w+)\$ {
+      nchan_subscriber eventsource;
+      nchan_subscriber_first_message newest;
+      nchan_channel_id \$1;
+    }
+    location ~ ^/pub/(\w+)\$ {
+      nchan_publisher;
+      nchan_channel_id \$1;
+    }
+  }
+}
+EOF
+  taskset -c "$SERVER_CPU" nginx -c "$dir/nginx.conf" -p "$dir/" &
+  STOP_PID=$!
+  SERVER_PID=""
+  for _ in $(seq 100); do
+    SERVER_PID=$(pgrep -P "$STOP_PID" | head -1 || true)
+    [ -n "$SERVER_PID" ] && ss -Htln "sport = :$port" | grep -q . && break
+    sleep 0.1
+  done
+  [ -n "$SERVER_PID" ] || { cat "$dir/error.log" >&2; die "nginx did not start"; }
+  HTTP=127.0.0.1:$port
+  GRPC=""
+}
+
+stop_server() {
+  kill "$STOP_PID" 2>/dev/null || true
+  wait "$STOP_PID" 2>/dev/null || true
+  STOP_PID=""
+}
+
+# run SERVER LABEL LOADGEN-ARGS...: a fresh server, one loadgen run, stop.
+run() {
+  local server=$1 label=$2
+  shift 2
+  "start_$server"
+  local args=(--server="$server" --http="$HTTP" --pid="$SERVER_PID" --label="$label" "$@")
+  [ -n "$GRPC" ] && args+=(--grpc="$GRPC")
+  echo "+ loadgen ${args[*]}" | sed "s/--http=[^ ]* //; s/--pid=[^ ]* //; s/--grpc=[^ ]* //" >>"$WORK/commands.txt"
+  if ! timeout 300 taskset -c "$CLIENT_CPU" "$LOADGEN" "${args[@]}" >>"$RESULTS" 2>"$WORK/loadgen.err"; then
+    echo "RESULT server=$server scenario=failed label=$label" >>"$RESULTS"
+    echo "compare.sh: $server $label failed: $(tail -1 "$WORK/loadgen.err")" >&2
+  fi
+  stop_server
+  grep "label=$label " "$RESULTS" | grep "server=$server " | tail -1 | cut -c1-200
+}
+
+both() {
+  run tailgate "$@"
+  run nchan "$@"
+}
+
+if [ "$QUICK" = 1 ]; then
+  F1=(300 60) ; F100=(1000 300); LAT_S=2; IDLE=3000; INGEST_S=2
+  FAN_SUBS=(1000 5000); LAT_RATES=(100 1000)
+else
+  F1=(1000 200); F100=(5000 1000); LAT_S=4; IDLE=19000; INGEST_S=5
+  FAN_SUBS=(1000 2000 5000 10000); LAT_RATES=(100 250 500 1000 2000)
+fi
+
+echo "compare.sh: scenarios (results in $RESULTS)"
+# (1) Fan-out: one topic, 200-byte events; single events (publish one, wait
+# until every subscriber has it) and bursts of 100.
+both fan1-1k --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
+both fan1-5k --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
+for n in "${FAN_SUBS[@]}"; do
+  events=$((5000000 / n)); [ "$QUICK" = 1 ] && events=$((1000000 / n))
+  both "fan100-$n" --scenario=fanout --subscribers="$n" --events="$events" --burst=100
+done
+# (2) Ingest: acknowledged publishes per second, no subscribers.
+run tailgate ingest --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+# nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
+# connection with 1,000 pipelined POSTs.
+run nchan ingest --scenario=ingest --seconds="$INGEST_S" --connections=1 --window=1000
+# (3) Replay storm: 5,000 clients reconnect at once, 100 events behind.
+both storm --scenario=storm --subscribers=5000 --behind=100
+# (4) Idle connections: memory per connection.
+both idle --scenario=idle --subscribers="$IDLE" --topics=1000
+# (5) Latency at 1k subscribers, paced publishing (the 1,000 events/s row is the target).
+for r in "${LAT_RATES[@]}"; do
+  both "lat-$r" --scenario=latency --subscribers=1000 --rate="$r" --seconds="$LAT_S"
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------------------
+# Report.
+
+# get SERVER LABEL KEY: a field of a RESULT line.
+get() {
+  awk -v s="$1" -v l="$2" -v k="$3" '
+    $0 ~ (" server=" s " ") && $0 ~ (" label=" l " ") {
+      for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) v = substr($i, n + 1) }
+    }
+    END { print (v == "" ? "nan" : v) }' "$RESULTS"
+}
+fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "—"; else printf("%.2f×\n", a / b) }'; }
+verdict() {  # verdict RATIO-TEXT TARGET
+  awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—") print "—"; else if (r + 0 >= t) print "met"; else print "**missed**" }'
+}
+
+mkdir -p "$OUT"
+{
+  printf "# subscribers tailgate_dps nchan_dps tailgate_dpcpu nchan_dpcpu\n"
+  for n in "${FAN_SUBS[@]}"; do
+    echo "$n $(get tailgate fan100-$n deliveries_per_s) $(get nchan fan100-$n deliveries_per_s)" \
+      "$(get tailgate fan100-$n deliveries_per_cpu_s) $(get nchan fan100-$n deliveries_per_cpu_s)"
+  done
+} >"$WORK/fanout.dat"
+{
+  printf "# rate deliveries_per_s tg_p50 tg_p99 nchan_p50 nchan_p99\n"
+  for r in "${LAT_RATES[@]}"; do
+    echo "$((r * 1000)) $(get tailgate lat-$r p50_ms) $(get tailgate lat-$r p99_ms)" \
+      "$(get nchan lat-$r p50_ms) $(get nchan lat-$r p99_ms)"
+  done
+} >"$WORK/latency.dat"
+gnuplot <<EOF
+set terminal pngcairo size 900,540 font "sans,11"
+set grid
+set key top left
+set output "$OUT/bench-fanout.png"
+set title "Fan-out, bursts of 100 events (200 B), one topic; server pinned to one core"
+set xlabel "subscribers"
+set ylabel "deliveries per second"
+set yrange [0:*]
+set logscale x
+set xrange [700:14000]
+set xtics (1000, 2000, 5000, 10000)
+plot "$WORK/fanout.dat" using 1:2 with linespoints lw 2 title "tailgate: deliveries/s (wall clock)", \
+     "" using 1:3 with linespoints lw 2 title "nchan: deliveries/s (wall clock)", \
+     "" using 1:4 with linespoints lw 2 dt 2 title "tailgate: deliveries per server CPU-second", \
+     "" using 1:5 with linespoints lw 2 dt 2 title "nchan: deliveries per server CPU-second"
+set output "$OUT/bench-latency.png"
+set title "Publish-to-receive latency, 1,000 subscribers, paced publishing"
+set xlabel "offered load (deliveries per second = events/s × 1,000)"
+set ylabel "latency (ms, log scale)"
+set yrange [*:*]
+set xrange [*:*]
+set logscale xy
+set xtics auto
+set format x "%.0f"
+plot "$WORK/latency.dat" using 1:2 with linespoints lw 2 title "tailgate p50", \
+     "" using 1:3 with linespoints lw 2 title "tailgate p99", \
+     "" using 1:4 with linespoints lw 2 dt 2 title "nchan p50", \
+     "" using 1:5 with linespoints lw 2 dt 2 title "nchan p99"
+EOF
+
+T=tailgate
+N=nchan
+r_f1_1k=$(ratio "$(get $T fan1-1k deliveries_per_cpu_s)" "$(get $N fan1-1k deliveries_per_cpu_s)")
+r_f1_5k=$(ratio "$(get $T fan1-5k deliveries_per_cpu_s)" "$(get $N fan1-5k deliveries_per_cpu_s)")
+r_f100_1k=$(ratio "$(get $T fan100-1000 deliveries_per_cpu_s)" "$(get $N fan100-1000 deliveries_per_cpu_s)")
+r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-5000 deliveries_per_cpu_s)")
+r_ingest=$(ratio "$(get $T ingest acked_per_s)" "$(get $N ingest acked_per_s)")
+r_ingest_cpu=$(ratio "$(get $N ingest server_us_per_event)" "$(get $T ingest server_us_per_event)")
+r_storm=$(ratio "$(get $N storm seconds)" "$(get $T storm seconds)")
+r_idle=$(ratio "$(get $T idle rss_per_conn_bytes)" "$(get $N idle rss_per_conn_bytes)")
+r_lat=$(ratio "$(get $T lat-1000 p99_ms)" "$(get $N lat-1000 p99_ms)")
+idle_verdict=$(awk -v r="${r_idle%×}" 'BEGIN { if (r == "—") print "—"; else if (r + 0 <= 0.5) print "met"; else print "**missed**" }')
+lat_verdict=$(awk -v r="${r_lat%×}" 'BEGIN { if (r == "—") print "—"; else if (r + 0 <= 1) print "met"; else print "**missed**" }')
+
+row_fan() {  # row_fan LABEL TITLE
+  echo "| $2 | $(fmt "$(get $T "$1" deliveries_per_s)") | $(fmt "$(get $N "$1" deliveries_per_s)") |" \
+    "$(fmt "$(get $T "$1" server_us_per_delivery)" 2) | $(fmt "$(get $N "$1" server_us_per_delivery)" 2) |" \
+    "$(ratio "$(get $T "$1" deliveries_per_cpu_s)" "$(get $N "$1" deliveries_per_cpu_s)") |" \
+    "$(fmt "$(get $T "$1" loadgen_cpu_pct)") / $(fmt "$(get $N "$1" loadgen_cpu_pct)") |"
+}
+
+{
+  cat <<EOF
+# Benchmarks: tailgate and nchan side by side
+
+Generated by \`tests/bench/compare.sh\`$([ "$QUICK" = 1 ] && echo " --quick (short runs: indicative only)") on $(date -u +"%Y-%m-%d %H:%M UTC").
+Both servers ran one after the other in the same run, each **pinned to core $SERVER_CPU**
+(\`taskset -c $SERVER_CPU\`), with the same load generator (\`tests/bench/loadgen.cc\`) pinned to core
+$CLIENT_CPU. Every row starts a fresh server. How to read the numbers, what was profiled and fixed,
+and what remains: see "Notes" below.
+
+## Machine and versions
+
+| | |
+|---|---|
+| CPU | $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) vCPU ($(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1) guest) |
+| memory | $(free -g | awk '/^Mem:/ {print $2}') GiB |
+| kernel | $(uname -r) |
+| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |
+| tailgate | $(git rev-parse --short HEAD 2>/dev/null || echo "?")$(git diff --quiet 2>/dev/null || echo " + uncommitted changes"), \`bazel build -c opt\`, \`--durability=none --http_threads=1\` |
+| nchan | nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), 1 worker, memory store |
+| compiler | $(gcc --version | head -1) |
+| load average (1/5/15 min) | before $LOAD_BEFORE, after $LOAD_AFTER |
+
+The machine is shared: when the load average is above ~1, other processes take CPU time from
+both servers and the load generator, so wall-clock rates (deliveries/s, seconds) are lower
+bounds and vary between runs; CPU time per delivery, measured from \`/proc/PID/stat\`, is the
+steadier figure and is what the fan-out targets compare.
+
+## Results
+
+### Ratios (tailgate / nchan, this run)
+
+| scenario | measure | ratio | target | |
+|---|---|---:|---:|---|
+| fan-out 1k subscribers, single events | deliveries per server CPU-second | $r_f1_1k | ≥ 1× | $(verdict "$r_f1_1k" 1) |
+| fan-out 5k subscribers, single events | deliveries per server CPU-second | $r_f1_5k | ≥ 1× | $(verdict "$r_f1_5k" 1) |
+| fan-out 1k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_1k | ≥ 2× | $(verdict "$r_f100_1k" 2) |
+| fan-out 5k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_5k | ≥ 2× | $(verdict "$r_f100_5k" 2) |
+| ingest | acknowledged publishes/s | $r_ingest | ≥ 3× | $(verdict "$r_ingest" 3) |
+| ingest | publishes per server CPU-second | $r_ingest_cpu | — | |
+| replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
+| 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
+| latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
+
+### (1) Fan-out: one topic, 200-byte events
+
+"Single": publish one event, wait until every subscriber has it, repeat. "Bursts": 100 events
+published back to back (tailgate: 100 requests on one \`PublishStream\`; nchan: 100 pipelined
+POSTs on one connection), wait until every subscriber has all of them, repeat.
+
+| run | tailgate deliveries/s | nchan deliveries/s | tailgate server µs/delivery | nchan server µs/delivery | ratio per CPU-s | loadgen CPU % (tg / nchan) |
+|---|---:|---:|---:|---:|---:|---:|
+$(row_fan fan1-1k "1k subscribers, single events")
+$(row_fan fan1-5k "5k subscribers, single events")
+$(for n in "${FAN_SUBS[@]}"; do row_fan "fan100-$n" "$n subscribers, bursts of 100"; done)
+
+![deliveries/s vs subscribers](bench-fanout.png)
+
+### (2) Ingest: maximum acknowledged publish rate (no subscribers)
+
+tailgate: 2 \`PublishStream\`s, up to 1,000 unacknowledged requests each, \`--durability=none\`
+(nchan's memory store keeps nothing on disk either). nchan: one keep-alive connection with up to
+1,000 pipelined \`POST /pub/CHANNEL\` (its best of the shapes tried: 1–16 connections, 16–1,000
+in flight each). 200-byte events.
+
+| | tailgate | nchan |
+|---|---:|---:|
+| acknowledged/s | $(fmt "$(get $T ingest acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
+| server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
+| server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
+| load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
+
+### (3) Replay storm: 5,000 clients reconnect at once, 100 events behind
+
+Each client sends \`Last-Event-ID\` of the event 100 before the newest (tailgate: the integer id;
+nchan: its \`time:tag\` id); measured from the first connect until every client has received the
+newest event.
+
+| | tailgate | nchan |
+|---|---:|---:|
+| all caught up after (s) | $(fmt "$(get $T storm seconds)" 3) | $(fmt "$(get $N storm seconds)" 3) |
+| all connected after (s) | $(fmt "$(get $T storm all_connected_s)" 3) | $(fmt "$(get $N storm all_connected_s)" 3) |
+| deliveries (expected $(get $T storm expected)) | $(get $T storm deliveries) | $(get $N storm deliveries) |
+| server CPU (s) | $(fmt "$(get $T storm server_cpu_s)" 2) | $(fmt "$(get $N storm server_cpu_s)" 2) |
+| connect/read errors | $(get $T storm errors) | $(get $N storm errors) |
+
+### (4) Idle connections: $IDLE SSE streams over 1,000 topics
+
+| | tailgate | nchan (worker) |
+|---|---:|---:|
+| RSS before (MiB) | $(fmt "$(get $T idle rss_before_mb)" 1) | $(fmt "$(get $N idle rss_before_mb)" 1) |
+| RSS with all connected (MiB) | $(fmt "$(get $T idle rss_after_mb)" 1) | $(fmt "$(get $N idle rss_after_mb)" 1) |
+| RSS per connection (bytes) | $(fmt "$(get $T idle rss_per_conn_bytes)") | $(fmt "$(get $N idle rss_per_conn_bytes)") |
+| server CPU while idle (%) | $(fmt "$(get $T idle idle_server_cpu_pct)" 1) | $(fmt "$(get $N idle idle_server_cpu_pct)" 1) |
+| time to connect all (s) | $(fmt "$(get $T idle connect_s)" 2) | $(fmt "$(get $N idle connect_s)" 2) |
+
+### (5) Latency: 1,000 subscribers, events published at a fixed rate
+
+Each event's data starts with its publish time (\`CLOCK_MONOTONIC\`, same machine); the subscriber
+subtracts it on arrival. $LAT_S s of publishing per row, every delivery counted.
+
+| events/s | deliveries/s offered | tailgate p50 / p99 / p99.9 (ms) | nchan p50 / p99 / p99.9 (ms) | server CPU % (tg / nchan) |
+|---:|---:|---:|---:|---:|
+$(for r in "${LAT_RATES[@]}"; do
+  echo "| $r | $((r * 1000)) | $(fmt "$(get $T lat-$r p50_ms)" 2) / $(fmt "$(get $T lat-$r p99_ms)" 2) / $(fmt "$(get $T lat-$r p999_ms)" 2) |" \
+    "$(fmt "$(get $N lat-$r p50_ms)" 2) / $(fmt "$(get $N lat-$r p99_ms)" 2) / $(fmt "$(get $N lat-$r p999_ms)" 2) |" \
+    "$(fmt "$(get $T lat-$r server_cpu_pct)") / $(fmt "$(get $N lat-$r server_cpu_pct)") |"
+done)
+
+![latency vs load](bench-latency.png)
+
+## Exact commands
+
+\`\`\`
+tests/bench/compare.sh$([ "$QUICK" = 1 ] && echo " --quick")
+\`\`\`
+
+which builds \`bazel build -c opt //gateway:tailgate //tests/bench:loadgen\` and runs, each against a
+fresh server (\`--http\`, \`--grpc\` and \`--pid\` filled in per run):
+
+\`\`\`
+taskset -c $SERVER_CPU tailgate --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --data_dir=DIR --durability=none --http_threads=1 --max_connections=20000
+taskset -c $SERVER_CPU nginx -c DIR/nginx.conf -p DIR/     # config: see start_nchan in tests/bench/compare.sh
+$(sed "s|^+ loadgen|taskset -c $CLIENT_CPU loadgen|" "$WORK/commands.txt")
+\`\`\`
+
+## Notes
+
+EOF
+  cat tests/bench/benchmarks_notes.md
+} >"$OUT/benchmarks.md"
+
+cp "$RESULTS" "$OUT/bench-results.txt"
+echo "compare.sh: wrote $OUT/benchmarks.md, $OUT/bench-fanout.png, $OUT/bench-latency.png, $OUT/bench-results.txt"
+rm -rf "$WORK"

@@ -1,0 +1,968 @@
+// loadgen: one SSE load generator for tailgate and for nchan, so both are
+// measured by the same client code (tests/bench/compare.sh runs it; see
+// tests/bench/README.md, "Side by side with nchan").
+//
+//   loadgen --server=tailgate --http=127.0.0.1:8080 --grpc=127.0.0.1:50051 --pid=PID
+//           --scenario=fanout --subscribers=1000 --events=2000 --burst=100
+//   loadgen --server=nchan --http=127.0.0.1:8090 --pid=WORKER_PID --scenario=latency ...
+//
+// Subscribers are raw-socket SSE clients on ONE io_context thread: readiness
+// waits (no per-connection read buffer; one shared buffer), a chunked decoder
+// and a line scanner (memchr) that looks only at "id:" and "data: t=" lines.
+// Each event's data starts with "t=<CLOCK_MONOTONIC ns at publish>" and is
+// padded to --data_bytes, so a receiver computes publish-to-receive latency.
+// Publishing: tailgate over gRPC PublishStream (one persistent stream, or
+// --connections streams for ingest), nchan over its HTTP POST publisher API
+// (pipelined keep-alive connections). Server CPU and RSS come from
+// /proc/PID/{stat,status} of --pid (for nginx: the worker process).
+//
+// Every run prints one "RESULT key=value ..." line (compare.sh parses it),
+// including loadgen_cpu_pct: this process's own CPU over the run, the check
+// that the load generator was not the bottleneck.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tailgate/v1/publisher.grpc.pb.h"
+
+ABSL_FLAG(std::string, server, "tailgate", "tailgate or nchan");
+ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HOST:PORT of the SSE endpoint (nchan: also /pub)");
+ABSL_FLAG(std::string, grpc, "127.0.0.1:50051", "tailgate's gRPC address");
+ABSL_FLAG(int, pid, 0, "server process measured for CPU and RSS (nginx: the worker)");
+ABSL_FLAG(std::string, scenario, "fanout", "fanout, ingest, storm, idle or latency");
+ABSL_FLAG(int, subscribers, 1000, "SSE connections (fanout, storm, idle, latency)");
+ABSL_FLAG(int, events, 2000, "fanout: events published in all");
+ABSL_FLAG(int, burst, 1, "fanout: events published back to back per round");
+ABSL_FLAG(int, rate, 1000, "latency: events/s, paced");
+ABSL_FLAG(double, seconds, 5, "latency, ingest: publishing time");
+ABSL_FLAG(int, behind, 100, "storm: events each client is behind");
+ABSL_FLAG(int, data_bytes, 200, "bytes of data per event");
+ABSL_FLAG(int, connections, 2, "ingest: publishing streams (tailgate) / connections (nchan)");
+ABSL_FLAG(int, window, 1000, "ingest: unacknowledged requests per stream / connection");
+ABSL_FLAG(int, topics, 1000, "idle: the connections spread over this many topics");
+ABSL_FLAG(int, connect_window, 1000, "connections being set up at once (storm: all)");
+ABSL_FLAG(bool, quickack, true, "subscribers ACK every read at once (TCP_QUICKACK)");
+ABSL_FLAG(std::string, label, "", "copied into the RESULT line");
+
+namespace tailgate::bench {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+int64_t MonoNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// utime + stime of a process, seconds.
+double ServerCpu(int pid) {
+  if (pid <= 0) return 0;
+  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
+  int64_t ut = 0, st = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[11], &ut) || !absl::SimpleAtoi(f[12], &st)) return 0;
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// VmRSS of a process, bytes.
+int64_t ServerRss(int pid) {
+  if (pid <= 0) return 0;
+  for (absl::string_view line :
+       absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/status")), '\n')) {
+    if (absl::ConsumePrefix(&line, "VmRSS:")) {
+      int64_t kb = 0;
+      line = absl::StripAsciiWhitespace(line);
+      (void)absl::SimpleAtoi(line.substr(0, line.find(' ')), &kb);
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+double SelfCpu() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU of the server and of this process over one measured interval.
+struct Meter {
+  int pid;
+  int64_t t0 = MonoNanos();
+  double server0 = ServerCpu(pid);
+  double self0 = SelfCpu();
+  explicit Meter(int p) : pid(p) {}
+  double seconds() const { return static_cast<double>(MonoNanos() - t0) / 1e9; }
+  double server_cpu() const { return ServerCpu(pid) - server0; }
+  double self_cpu() const { return SelfCpu() - self0; }
+};
+
+// Latency histogram: 10 us buckets up to 30 s.
+struct Histogram {
+  std::vector<uint64_t> buckets = std::vector<uint64_t>(3'000'001, 0);
+  uint64_t count = 0;
+  int64_t max_ns = 0;
+  void Add(int64_t ns) {
+    const int64_t b = std::clamp<int64_t>(ns / 10'000, 0, 3'000'000);
+    ++buckets[static_cast<size_t>(b)];
+    ++count;
+    max_ns = std::max(max_ns, ns);
+  }
+  double PercentileMs(double p) const {
+    const uint64_t want = static_cast<uint64_t>(p * static_cast<double>(count));
+    uint64_t seen = 0;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      seen += buckets[i];
+      if (seen > want) return static_cast<double>(i + 1) * 0.01;
+    }
+    return 30000;
+  }
+};
+
+std::string EventData(size_t bytes) {
+  std::string d = absl::StrCat("t=", MonoNanos(), "x");
+  if (d.size() < bytes) d.resize(bytes, 'x');
+  return d;
+}
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+HostPort ParseHostPort(const std::string& s) {
+  HostPort hp;
+  const size_t colon = s.rfind(':');
+  hp.host = s.substr(0, colon);
+  (void)absl::SimpleAtoi(s.substr(colon + 1), &hp.port);
+  return hp;
+}
+
+// ---------------------------------------------------------------------------
+// SSE subscribers.
+
+class Subscribers {
+ public:
+  explicit Subscribers(const HostPort& server)
+      : endpoint_(net::ip::make_address(server.host), static_cast<uint16_t>(server.port)) {}
+  ~Subscribers() { Stop(); }
+
+  // Opens `n` connections; `target(i)` is connection i's request target.
+  // At most `window` are being set up at once (the next starts when one has
+  // its response head). Runs on the io thread once Run() was called.
+  void Connect(int n, std::function<std::string(int)> target, std::string extra_headers,
+               int window) {
+    net::post(ioc_, [this, n, target = std::move(target), extra = std::move(extra_headers),
+                     window] {
+      target_ = target;
+      extra_ = extra;
+      to_connect_ = n;
+      connect_started_ns_ = MonoNanos();
+      for (int i = 0; i < std::min(n, window); ++i) ConnectOne();
+    });
+  }
+
+  void Run() {
+    thread_ = std::thread([this] {
+      auto guard = net::make_work_guard(ioc_);
+      ioc_.run();
+    });
+  }
+  void Stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Set before Run/Connect.
+  void set_record_latency(bool on) { record_latency_ = on; }
+  void set_record_ids(bool on) { record_ids_ = on; }
+  // Counts connections that have received event `id` (set before Connect).
+  void Watch(std::string id, int want) {
+    watch_id_ = std::move(id);
+    watch_want_ = want;
+  }
+
+  int heads() const { return heads_.load(); }
+  int errors() const { return errors_.load(); }
+  int bad_status() const { return bad_status_.load(); }
+  int watched() const { return watched_.load(); }
+  uint64_t deliveries() const { return deliveries_.load(std::memory_order_relaxed); }
+  // When all connections had their head / the watched id (ns, MonoNanos); 0 before.
+  int64_t all_heads_ns() const { return all_heads_ns_.load(); }
+  int64_t all_watched_ns() const { return all_watched_ns_.load(); }
+  int64_t connect_started_ns() const { return connect_started_ns_; }
+  std::vector<std::string> ids() {
+    std::lock_guard<std::mutex> l(mu_);
+    return ids_;
+  }
+
+  // Blocks until deliveries() >= want or `timeout`; returns whether reached.
+  bool WaitDeliveries(uint64_t want, absl::Duration timeout) {
+    std::unique_lock<std::mutex> l(mu_);
+    wait_for_.store(want);
+    return cv_.wait_for(l, absl::ToChronoNanoseconds(timeout),
+                        [&] { return deliveries() >= want; });
+  }
+
+  Histogram& histogram() { return hist_; }  // After Stop().
+
+ private:
+  struct Conn {
+    explicit Conn(net::io_context& ioc) : socket(ioc) {}
+    enum class Phase : uint8_t { kHead, kChunkSize, kChunkData, kChunkEnd, kRaw, kDone };
+    tcp::socket socket;
+    std::string request;
+    std::string head;
+    uint64_t chunk_left = 0;
+    Phase phase = Phase::kHead;
+    bool chunk_ext = false;
+    bool watched = false;
+    uint8_t line_len = 0;
+    char line[46];
+  };
+
+  void ConnectOne() {
+    if (to_connect_ == 0) return;
+    const int i = static_cast<int>(conns_.size());
+    --to_connect_;
+    auto c = std::make_shared<Conn>(ioc_);
+    c->request = absl::StrCat("GET ", target_(i), " HTTP/1.1\r\nHost: 127.0.0.1\r\n", extra_,
+                              "Accept: text/event-stream\r\n\r\n");
+    conns_.push_back(c);
+    c->socket.async_connect(endpoint_, [this, c](boost::system::error_code ec) {
+      if (ec) return Fail(*c);
+      c->socket.set_option(tcp::no_delay(true), ec);
+      c->socket.non_blocking(true, ec);
+      net::async_write(c->socket, net::buffer(c->request),
+                       [this, c](boost::system::error_code ec2, size_t) {
+                         if (ec2) return Fail(*c);
+                         std::string().swap(c->request);
+                         WaitRead(c);
+                       });
+    });
+  }
+
+  void Fail(Conn& c) {
+    ++errors_;
+    const bool setting_up = c.phase == Conn::Phase::kHead;
+    c.phase = Conn::Phase::kDone;
+    if (setting_up) ConnectOne();  // Keep the set-up window full.
+  }
+
+  void WaitRead(const std::shared_ptr<Conn>& c) {
+    c->socket.async_wait(tcp::socket::wait_read, [this, c](boost::system::error_code ec) {
+      if (ec) return Fail(*c);
+      // Drain what is there (bounded, so one busy connection cannot starve others).
+      for (int round = 0; round < 4; ++round) {
+        boost::system::error_code rec;
+        const size_t n = c->socket.read_some(net::buffer(buf_), rec);
+        if (rec == net::error::would_block) break;
+        if (rec || n == 0) {
+          if (c->phase != Conn::Phase::kDone) Fail(*c);
+          return;
+        }
+        Feed(*c, buf_.data(), n);
+        if (n < buf_.size()) break;
+      }
+      if (quickack_) {
+        // ACK at once: a server that leaves Nagle on (nginx does on SSE
+        // sockets) would otherwise wait for our delayed ACK (~40 ms) before
+        // each small write, and measure the ACK timer instead of itself.
+        const int one = 1;
+        ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+      }
+      uint64_t want = wait_for_.load();
+      if (deliveries() >= want && wait_for_.compare_exchange_strong(want, UINT64_MAX)) {
+        std::lock_guard<std::mutex> l(mu_);
+        cv_.notify_all();
+      }
+      WaitRead(c);
+    });
+  }
+
+  void Feed(Conn& c, const char* p, size_t n) {
+    while (n > 0) {
+      switch (c.phase) {
+        case Conn::Phase::kHead: {
+          const char ch = *p++;
+          --n;
+          c.head.push_back(ch);
+          if (ch == '\n' && c.head.size() >= 4 && c.head.compare(c.head.size() - 4, 4, "\r\n\r\n") == 0) {
+            if (c.head.compare(0, 12, "HTTP/1.1 200") != 0) ++bad_status_;
+            const std::string lower = absl::AsciiStrToLower(c.head);
+            c.phase = lower.find("transfer-encoding: chunked") != std::string::npos
+                          ? Conn::Phase::kChunkSize
+                          : Conn::Phase::kRaw;
+            std::string().swap(c.head);
+            if (++heads_ == static_cast<int>(conns_.size()) && to_connect_ == 0) {
+              all_heads_ns_ = MonoNanos();
+            }
+            ConnectOne();
+          }
+          break;
+        }
+        case Conn::Phase::kChunkSize: {
+          const char ch = *p++;
+          --n;
+          if (ch == '\n') {
+            c.chunk_ext = false;
+            c.phase = c.chunk_left == 0 ? Conn::Phase::kDone : Conn::Phase::kChunkData;
+          } else if (ch == ';') {
+            c.chunk_ext = true;
+          } else if (!c.chunk_ext && ch != '\r') {
+            const int v = ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+            c.chunk_left = c.chunk_left * 16 + static_cast<uint64_t>(v);
+          }
+          break;
+        }
+        case Conn::Phase::kChunkData: {
+          const size_t m = static_cast<size_t>(std::min<uint64_t>(n, c.chunk_left));
+          Body(c, p, m);
+          p += m;
+          n -= m;
+          c.chunk_left -= m;
+          if (c.chunk_left == 0) c.phase = Conn::Phase::kChunkEnd;
+          break;
+        }
+        case Conn::Phase::kChunkEnd: {
+          const char ch = *p++;
+          --n;
+          if (ch == '\n') c.phase = Conn::Phase::kChunkSize;
+          break;
+        }
+        case Conn::Phase::kRaw:
+          Body(c, p, n);
+          return;
+        case Conn::Phase::kDone:
+          return;
+      }
+    }
+  }
+
+  // SSE body bytes: only the first sizeof(line) bytes of each line are kept.
+  void Body(Conn& c, const char* p, size_t n) {
+    while (n > 0) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', n));
+      const size_t len = nl ? static_cast<size_t>(nl - p) : n;
+      const size_t k = std::min(len, sizeof(c.line) - c.line_len);
+      std::memcpy(c.line + c.line_len, p, k);
+      c.line_len = static_cast<uint8_t>(c.line_len + k);
+      if (nl == nullptr) return;
+      Line(c);
+      c.line_len = 0;
+      p = nl + 1;
+      n -= len + 1;
+    }
+  }
+
+  void Line(Conn& c) {
+    absl::string_view l(c.line, c.line_len);
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (absl::ConsumePrefix(&l, "id:")) {
+      absl::ConsumePrefix(&l, " ");
+      deliveries_.fetch_add(1, std::memory_order_relaxed);
+      if (record_ids_) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ids_.emplace_back(l);
+      }
+      if (!c.watched && !watch_id_.empty() && l == watch_id_) {
+        c.watched = true;
+        if (++watched_ == watch_want_) all_watched_ns_ = MonoNanos();
+      }
+    } else if (record_latency_ && absl::ConsumePrefix(&l, "data: t=")) {
+      int64_t t = 0;
+      if (absl::SimpleAtoi(l.substr(0, l.find('x')), &t)) hist_.Add(MonoNanos() - t);
+    }
+  }
+
+  tcp::endpoint endpoint_;
+  net::io_context ioc_{1};
+  std::thread thread_;
+  std::array<char, 64 * 1024> buf_;
+  std::vector<std::shared_ptr<Conn>> conns_;
+  std::function<std::string(int)> target_;
+  std::string extra_;
+  int to_connect_ = 0;
+  int64_t connect_started_ns_ = 0;
+  bool record_latency_ = false;
+  bool record_ids_ = false;
+  const bool quickack_ = absl::GetFlag(FLAGS_quickack);
+  std::string watch_id_;
+  int watch_want_ = 0;
+  Histogram hist_;
+
+  std::atomic<int> heads_{0};
+  std::atomic<int> errors_{0};
+  std::atomic<int> bad_status_{0};
+  std::atomic<int> watched_{0};
+  std::atomic<uint64_t> deliveries_{0};
+  std::atomic<int64_t> all_heads_ns_{0};
+  std::atomic<int64_t> all_watched_ns_{0};
+  std::atomic<uint64_t> wait_for_{UINT64_MAX};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> ids_;
+};
+
+// ---------------------------------------------------------------------------
+// Publishers.
+
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  // Publishes `n` events back to back (one request each) and returns when
+  // all are acknowledged.
+  virtual void Burst(const std::string& topic, int n) = 0;
+  // One event every 1/rate s for `seconds`, not waiting for acks between
+  // them; returns the number acknowledged.
+  virtual uint64_t Paced(const std::string& topic, int rate, double seconds) = 0;
+  // As fast as acks come back, `conns` streams/connections with `window`
+  // requests in flight each; returns the number acknowledged.
+  virtual uint64_t Flood(const std::string& topic, double seconds, int conns, int window) = 0;
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "loadgen: %s\n", what.c_str());
+  std::exit(1);
+}
+
+class TailgatePublisher : public Publisher {
+ public:
+  using Stream = grpc::ClientReaderWriter<v1::PublishRequest, v1::PublishResponse>;
+  explicit TailgatePublisher(std::string address) : address_(std::move(address)) {}
+  ~TailgatePublisher() override {
+    if (stream_) {
+      stream_->WritesDone();
+      (void)stream_->Finish();
+    }
+  }
+
+  void Burst(const std::string& topic, int n) override {
+    if (!stream_) {
+      stub_ = NewStub(0);
+      ctx_ = std::make_unique<grpc::ClientContext>();
+      stream_ = stub_->PublishStream(ctx_.get());
+    }
+    v1::PublishRequest req;
+    req.set_topic(topic);
+    for (int i = 0; i < n; ++i) {
+      req.set_data(EventData(data_bytes_));
+      grpc::WriteOptions options;
+      if (i + 1 < n) options.set_buffer_hint();
+      if (!stream_->Write(req, options)) Die("PublishStream write failed");
+    }
+    v1::PublishResponse res;
+    for (int i = 0; i < n; ++i) {
+      if (!stream_->Read(&res)) Die("PublishStream ended: " + stream_->Finish().error_message());
+    }
+  }
+
+  uint64_t Paced(const std::string& topic, int rate, double seconds) override {
+    auto stub = NewStub(1);
+    grpc::ClientContext ctx;
+    auto stream = stub->PublishStream(&ctx);
+    std::atomic<uint64_t> acked{0};
+    std::thread reader([&] {
+      v1::PublishResponse res;
+      while (stream->Read(&res)) acked.fetch_add(1, std::memory_order_relaxed);
+    });
+    const int64_t total = static_cast<int64_t>(rate * seconds);
+    const int64_t start = MonoNanos();
+    v1::PublishRequest req;
+    req.set_topic(topic);
+    for (int64_t i = 0; i < total; ++i) {
+      SleepUntil(start + i * 1'000'000'000 / rate);
+      req.set_data(EventData(data_bytes_));
+      if (!stream->Write(req)) break;
+    }
+    stream->WritesDone();
+    reader.join();
+    grpc::Status s = stream->Finish();
+    if (!s.ok()) Die("paced stream: " + s.error_message());
+    return acked.load();
+  }
+
+  uint64_t Flood(const std::string& topic, double seconds, int conns, int window) override {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> acked{0};
+    std::vector<std::thread> threads;
+    for (int s = 0; s < conns; ++s) {
+      threads.emplace_back([&, s] {
+        auto stub = NewStub(100 + s);
+        grpc::ClientContext ctx;
+        auto stream = stub->PublishStream(&ctx);
+        std::mutex mu;
+        std::condition_variable cv;
+        int inflight = 0;
+        std::thread writer([&] {
+          v1::PublishRequest req;
+          req.set_topic(topic);
+          while (!stop.load(std::memory_order_relaxed)) {
+            bool more_room = false;
+            {
+              std::unique_lock<std::mutex> l(mu);
+              cv.wait(l, [&] { return inflight < window; });
+              ++inflight;
+              more_room = inflight + 1 < window;
+            }
+            req.set_data(EventData(data_bytes_));
+            grpc::WriteOptions options;
+            if (more_room) options.set_buffer_hint();  // Coalesce while the window has room.
+            if (!stream->Write(req, options)) break;
+          }
+          stream->WritesDone();
+        });
+        v1::PublishResponse res;
+        while (stream->Read(&res)) {
+          {
+            std::lock_guard<std::mutex> l(mu);
+            --inflight;
+          }
+          cv.notify_one();
+          acked.fetch_add(1, std::memory_order_relaxed);
+        }
+        writer.join();
+        grpc::Status st = stream->Finish();
+        if (!st.ok()) Die("flood stream: " + st.error_message());
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const uint64_t in_time = acked.load();
+    stop = true;
+    for (std::thread& t : threads) t.join();
+    return in_time;
+  }
+
+  void set_data_bytes(size_t n) { data_bytes_ = n; }
+
+ private:
+  static void SleepUntil(int64_t at_ns) {
+    const int64_t wait = at_ns - MonoNanos();
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+  }
+
+  std::unique_ptr<v1::Publisher::Stub> NewStub(int id) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", id);  // Distinct args: a connection of its own.
+    return v1::Publisher::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  std::string address_;
+  size_t data_bytes_ = 200;
+  std::unique_ptr<v1::Publisher::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<Stream> stream_;
+};
+
+// A blocking HTTP/1.1 connection for nchan's publisher location: pipelined
+// POSTs, responses counted as they complete.
+class HttpConn {
+ public:
+  explicit HttpConn(const HostPort& hp) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(hp.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) Die("connect to nchan");
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~HttpConn() { ::close(fd_); }
+
+  static void AppendPost(std::string* out, const std::string& topic, const std::string& data) {
+    absl::StrAppend(out, "POST /pub/", topic, " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ",
+                    data.size(), "\r\n\r\n", data);
+  }
+  void Send(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) Die("send to nchan failed");
+      off += static_cast<size_t>(n);
+    }
+  }
+  // Blocks until at least one more response is complete; returns how many
+  // completed (0 at EOF). Non-2xx responses are fatal.
+  int ReadResponses() {
+    for (;;) {
+      const int done = ParseResponses();
+      if (done > 0) return done;
+      char tmp[16384];
+      const ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+      if (n <= 0) return 0;
+      in_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int ParseResponses() {
+    int done = 0;
+    size_t pos = 0;
+    for (;;) {
+      const size_t end = in_.find("\r\n\r\n", pos);
+      if (end == std::string::npos) break;
+      const absl::string_view head(in_.data() + pos, end - pos);
+      if (!absl::StartsWith(head, "HTTP/1.1 2")) {
+        Die(absl::StrCat("nchan publish: ", head.substr(0, head.find('\r'))));
+      }
+      size_t body = 0;
+      const size_t cl = absl::AsciiStrToLower(head).find("content-length:");
+      if (cl != std::string::npos) {
+        absl::string_view v = head.substr(cl + 15);
+        v = absl::StripLeadingAsciiWhitespace(v.substr(0, v.find('\r')));
+        (void)absl::SimpleAtoi(v, &body);
+      }
+      if (in_.size() < end + 4 + body) break;
+      pos = end + 4 + body;
+      ++done;
+    }
+    in_.erase(0, pos);
+    return done;
+  }
+
+  int fd_ = -1;
+  std::string in_;
+};
+
+class NchanPublisher : public Publisher {
+ public:
+  explicit NchanPublisher(HostPort hp) : hp_(std::move(hp)) {}
+
+  void Burst(const std::string& topic, int n) override {
+    if (!conn_) conn_ = std::make_unique<HttpConn>(hp_);
+    std::string out;
+    for (int i = 0; i < n; ++i) HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+    conn_->Send(out);
+    for (int got = 0; got < n;) {
+      const int k = conn_->ReadResponses();
+      if (k == 0) Die("nchan closed the publisher connection");
+      got += k;
+    }
+  }
+
+  uint64_t Paced(const std::string& topic, int rate, double seconds) override {
+    HttpConn conn(hp_);
+    const int64_t total = static_cast<int64_t>(rate * seconds);
+    std::atomic<uint64_t> acked{0};
+    std::thread reader([&] {
+      while (acked.load() < static_cast<uint64_t>(total)) {
+        const int k = conn.ReadResponses();
+        if (k == 0) break;
+        acked += static_cast<uint64_t>(k);
+      }
+    });
+    const int64_t start = MonoNanos();
+    for (int64_t i = 0; i < total; ++i) {
+      const int64_t wait = start + i * 1'000'000'000 / rate - MonoNanos();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+      std::string out;
+      HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+      conn.Send(out);
+    }
+    reader.join();
+    return acked.load();
+  }
+
+  uint64_t Flood(const std::string& topic, double seconds, int conns, int window) override {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> acked{0};
+    std::vector<std::thread> threads;
+    for (int s = 0; s < conns; ++s) {
+      threads.emplace_back([&] {
+        HttpConn conn(hp_);
+        int inflight = 0;
+        for (;;) {
+          if (!stop.load(std::memory_order_relaxed)) {
+            std::string out;
+            for (; inflight < window; ++inflight) {
+              HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+            }
+            conn.Send(out);
+          } else if (inflight == 0) {
+            break;
+          }
+          const int k = conn.ReadResponses();
+          if (k == 0) Die("nchan closed a publisher connection");
+          inflight -= k;
+          acked += static_cast<uint64_t>(k);
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const uint64_t in_time = acked.load();
+    stop = true;
+    for (std::thread& t : threads) t.join();
+    return in_time;
+  }
+
+  void set_data_bytes(size_t n) { data_bytes_ = n; }
+
+ private:
+  HostPort hp_;
+  size_t data_bytes_ = 200;
+  std::unique_ptr<HttpConn> conn_;
+};
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+
+struct Env {
+  bool nchan = false;
+  HostPort http;
+  int pid = 0;
+  std::unique_ptr<Publisher> publisher;
+  std::string SubTarget(const std::string& topic) const {
+    return nchan ? "/sub/" + topic : "/v1/events?topic=" + topic;
+  }
+};
+
+void PrintResult(const Env& env, const std::string& scenario, const std::string& fields) {
+  std::printf("RESULT server=%s scenario=%s label=%s %s\n", env.nchan ? "nchan" : "tailgate",
+              scenario.c_str(), absl::GetFlag(FLAGS_label).empty() ? "-"
+                                                                    : absl::GetFlag(FLAGS_label).c_str(),
+              fields.c_str());
+  std::fflush(stdout);
+}
+
+void ConnectAll(Subscribers& subs, int n, const std::function<std::string(int)>& target,
+                const std::string& headers, int window, absl::Duration timeout) {
+  subs.Connect(n, target, headers, window);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (subs.heads() + subs.errors() < n) {
+    if (absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (subs.heads() != n || subs.bad_status() != 0) {
+    Die(absl::StrCat("only ", subs.heads(), " of ", n, " subscribers connected (", subs.errors(),
+                     " errors, ", subs.bad_status(), " non-200)"));
+  }
+}
+
+void FanOut(Env& env) {
+  const int n = absl::GetFlag(FLAGS_subscribers);
+  const int burst = std::max(1, absl::GetFlag(FLAGS_burst));
+  const int rounds = std::max(1, absl::GetFlag(FLAGS_events) / burst);
+  Subscribers subs(env.http);
+  subs.Run();
+  ConnectAll(subs, n, [&](int) { return env.SubTarget("fan"); }, "",
+             absl::GetFlag(FLAGS_connect_window), absl::Seconds(120));
+  Meter m(env.pid);
+  uint64_t want = 0;
+  bool complete = true;
+  for (int r = 0; r < rounds && complete; ++r) {
+    want += static_cast<uint64_t>(n) * static_cast<uint64_t>(burst);
+    env.publisher->Burst("fan", burst);
+    complete = subs.WaitDeliveries(want, absl::Seconds(30));
+  }
+  const double secs = m.seconds(), cpu = m.server_cpu(), self = m.self_cpu();
+  const uint64_t d = subs.deliveries();
+  subs.Stop();
+  PrintResult(env, "fanout",
+              absl::StrCat("subscribers=", n, " burst=", burst, " events=", rounds * burst,
+                           " complete=", complete ? 1 : 0, " deliveries=", d,
+                           " seconds=", secs, " deliveries_per_s=", static_cast<double>(d) / secs,
+                           " server_cpu_s=", cpu,
+                           " server_us_per_delivery=", cpu * 1e6 / static_cast<double>(std::max<uint64_t>(d, 1)),
+                           " deliveries_per_cpu_s=", static_cast<double>(d) / std::max(cpu, 1e-9),
+                           " server_cpu_pct=", 100 * cpu / secs,
+                           " loadgen_cpu_pct=", 100 * self / secs));
+}
+
+void Ingest(Env& env) {
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  Meter m(env.pid);
+  const uint64_t acked = env.publisher->Flood("ingest", seconds, absl::GetFlag(FLAGS_connections),
+                                              absl::GetFlag(FLAGS_window));
+  // Rates over the flood period (the drain of the last windows is excluded).
+  const double cpu = m.server_cpu(), self = m.self_cpu(), secs = m.seconds();
+  PrintResult(env, "ingest",
+              absl::StrCat("connections=", absl::GetFlag(FLAGS_connections),
+                           " window=", absl::GetFlag(FLAGS_window), " acked=", acked,
+                           " seconds=", seconds, " acked_per_s=", static_cast<double>(acked) / seconds,
+                           " server_us_per_event=", cpu * 1e6 / static_cast<double>(std::max<uint64_t>(acked, 1)),
+                           " server_cpu_pct=", 100 * cpu / secs,
+                           " loadgen_cpu_pct=", 100 * self / secs));
+}
+
+void Storm(Env& env) {
+  const int n = absl::GetFlag(FLAGS_subscribers);
+  const int behind = absl::GetFlag(FLAGS_behind);
+  // A recorder learns the server's ids of 2 x behind events.
+  Subscribers recorder(env.http);
+  recorder.set_record_ids(true);
+  recorder.Run();
+  ConnectAll(recorder, 1, [&](int) { return env.SubTarget("storm"); }, "", 1, absl::Seconds(10));
+  for (int sent = 0; sent < 2 * behind; sent += std::min(100, 2 * behind - sent)) {
+    env.publisher->Burst("storm", std::min(100, 2 * behind - sent));
+  }
+  if (!recorder.WaitDeliveries(static_cast<uint64_t>(2 * behind), absl::Seconds(10))) {
+    Die("storm: the recorder did not see the events");
+  }
+  const std::vector<std::string> ids = recorder.ids();
+  const std::string resume = ids[ids.size() - static_cast<size_t>(behind) - 1];
+  Subscribers subs(env.http);
+  subs.Watch(ids.back(), n);
+  subs.Run();
+  Meter m(env.pid);
+  subs.Connect(n, [&](int) { return env.SubTarget("storm"); },
+               absl::StrCat("Last-Event-ID: ", resume, "\r\n"), n);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (subs.watched() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(2));
+  const bool done = subs.watched() == n;
+  const int64_t end = done ? subs.all_watched_ns() : MonoNanos();
+  const double secs = static_cast<double>(end - subs.connect_started_ns()) / 1e9;
+  const double heads_s =
+      subs.all_heads_ns() ? static_cast<double>(subs.all_heads_ns() - subs.connect_started_ns()) / 1e9
+                          : -1;
+  const double cpu = m.server_cpu(), self = m.self_cpu(), wall = m.seconds();
+  const uint64_t d = subs.deliveries();
+  subs.Stop();
+  recorder.Stop();
+  PrintResult(env, "storm",
+              absl::StrCat("subscribers=", n, " behind=", behind, " complete=", done ? 1 : 0,
+                           " caught_up=", subs.watched(), " seconds=", secs,
+                           " all_connected_s=", heads_s, " deliveries=", d,
+                           " expected=", static_cast<uint64_t>(n) * static_cast<uint64_t>(behind),
+                           " errors=", subs.errors(), " server_cpu_s=", cpu,
+                           " loadgen_cpu_pct=", 100 * self / wall));
+}
+
+void Idle(Env& env) {
+  const int n = absl::GetFlag(FLAGS_subscribers);
+  const int topics = std::max(1, absl::GetFlag(FLAGS_topics));
+  const int64_t rss0 = ServerRss(env.pid);
+  Subscribers subs(env.http);
+  subs.Run();
+  const int64_t t0 = MonoNanos();
+  ConnectAll(subs, n, [&](int i) { return env.SubTarget(absl::StrCat("idle_", i % topics)); }, "",
+             absl::GetFlag(FLAGS_connect_window), absl::Seconds(180));
+  const double connect_s = static_cast<double>(MonoNanos() - t0) / 1e9;
+  absl::SleepFor(absl::Seconds(2));
+  const int64_t rss1 = ServerRss(env.pid);
+  // Idle means idle: the server's CPU over 5 quiet seconds.
+  Meter m(env.pid);
+  absl::SleepFor(absl::Seconds(5));
+  const double idle_cpu_pct = 100 * m.server_cpu() / m.seconds();
+  subs.Stop();
+  PrintResult(env, "idle",
+              absl::StrCat("connections=", n, " topics=", topics, " connect_s=", connect_s,
+                           " rss_before_mb=", static_cast<double>(rss0) / 1048576.0,
+                           " rss_after_mb=", static_cast<double>(rss1) / 1048576.0,
+                           " rss_per_conn_bytes=", static_cast<double>(rss1 - rss0) / n,
+                           " idle_server_cpu_pct=", idle_cpu_pct));
+}
+
+void Latency(Env& env) {
+  const int n = absl::GetFlag(FLAGS_subscribers);
+  const int rate = absl::GetFlag(FLAGS_rate);
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  Subscribers subs(env.http);
+  subs.set_record_latency(true);
+  subs.Run();
+  ConnectAll(subs, n, [&](int) { return env.SubTarget("lat"); }, "",
+             absl::GetFlag(FLAGS_connect_window), absl::Seconds(120));
+  Meter m(env.pid);
+  const uint64_t published = env.publisher->Paced("lat", rate, seconds);
+  const bool complete = subs.WaitDeliveries(static_cast<uint64_t>(n) * published, absl::Seconds(30));
+  const double secs = m.seconds(), cpu = m.server_cpu(), self = m.self_cpu();
+  const uint64_t d = subs.deliveries();
+  subs.Stop();
+  const Histogram& h = subs.histogram();
+  PrintResult(env, "latency",
+              absl::StrCat("subscribers=", n, " rate=", rate, " seconds=", seconds,
+                           " published=", published, " complete=", complete ? 1 : 0,
+                           " deliveries=", d, " deliveries_per_s=", static_cast<double>(d) / secs,
+                           " p50_ms=", h.PercentileMs(0.5), " p99_ms=", h.PercentileMs(0.99),
+                           " p999_ms=", h.PercentileMs(0.999),
+                           " max_ms=", static_cast<double>(h.max_ns) / 1e6,
+                           " server_cpu_pct=", 100 * cpu / secs,
+                           " server_us_per_delivery=", cpu * 1e6 / static_cast<double>(std::max<uint64_t>(d, 1)),
+                           " loadgen_cpu_pct=", 100 * self / secs));
+}
+
+}  // namespace
+}  // namespace tailgate::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  using namespace tailgate::bench;
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+
+  Env env;
+  env.nchan = absl::GetFlag(FLAGS_server) == "nchan";
+  if (!env.nchan && absl::GetFlag(FLAGS_server) != "tailgate") Die("--server: tailgate or nchan");
+  env.http = ParseHostPort(absl::GetFlag(FLAGS_http));
+  env.pid = absl::GetFlag(FLAGS_pid);
+  const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_data_bytes));
+  if (env.nchan) {
+    auto p = std::make_unique<NchanPublisher>(env.http);
+    p->set_data_bytes(bytes);
+    env.publisher = std::move(p);
+  } else {
+    auto p = std::make_unique<TailgatePublisher>(absl::GetFlag(FLAGS_grpc));
+    p->set_data_bytes(bytes);
+    env.publisher = std::move(p);
+  }
+  const std::string scenario = absl::GetFlag(FLAGS_scenario);
+  if (scenario == "fanout") {
+    FanOut(env);
+  } else if (scenario == "ingest") {
+    Ingest(env);
+  } else if (scenario == "storm") {
+    Storm(env);
+  } else if (scenario == "idle") {
+    Idle(env);
+  } else if (scenario == "latency") {
+    Latency(env);
+  } else {
+    Die("--scenario: fanout, ingest, storm, idle or latency");
+  }
+  env.publisher.reset();
+  return 0;
+}
