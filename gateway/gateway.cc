@@ -106,7 +106,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
 
 absl::Status Gateway::OpenLog() {
   store::Options options = config_.store;
-  if (options.data_dir.empty()) return absl::InvalidArgumentError("--data_dir must not be empty");
+  const bool jetstream = config_.store_backend == Config::StoreBackend::kJetStream;
+  if (!jetstream && options.data_dir.empty()) {
+    return absl::InvalidArgumentError("--data_dir must not be empty");
+  }
   options.max_data_bytes = config_.publish.max_data_bytes;
   // Metrics and readiness from the committer (cheap: relaxed atomics; a
   // slow-commit warning at most every 10 s).
@@ -146,27 +149,47 @@ absl::Status Gateway::OpenLog() {
     commit_failed_.store(true, std::memory_order_relaxed);
     TG_LOG(ERROR) << "commit failed: " << error.ToString();
   };
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--data_dir=", options.data_dir, ": cannot create: ", ec.message()));
+  if (jetstream) {
+    // No data dir: the stream is the log.
+    absl::StatusOr<std::unique_ptr<store::Log>> log =
+        store::OpenJetStreamLog(options, config_.jetstream);
+    if (!log.ok()) {
+      return absl::Status(log.status().code(),
+                          absl::StrCat("--store=jetstream --nats_url=", config_.jetstream.url,
+                                       " stream ", config_.jetstream.stream, ": ",
+                                       log.status().message()));
+    }
+    log_ = *std::move(log);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--data_dir=", options.data_dir, ": cannot create: ", ec.message()));
+    }
+    // The log locks the directory itself: one process per data dir.
+    absl::StatusOr<std::unique_ptr<store::Log>> log = store::OpenRocksDbLog(options);
+    if (!log.ok()) {
+      return absl::Status(log.status().code(), absl::StrCat("--data_dir=", options.data_dir, ": ",
+                                                            log.status().message()));
+    }
+    log_ = *std::move(log);
   }
-  // The log locks the directory itself: one process per data dir.
-  absl::StatusOr<std::unique_ptr<store::Log>> log = store::OpenRocksDbLog(options);
-  if (!log.ok()) {
-    return absl::Status(log.status().code(), absl::StrCat("--data_dir=", options.data_dir, ": ",
-                                                          log.status().message()));
-  }
-  log_ = *std::move(log);
   HubOptions hub_options;
   hub_options.cache_events = config_.sse.tail_cache_events;
   hub_options.cache_bytes = config_.sse.tail_cache_bytes;
   hub_options.store_threads = config_.sse.store_threads;
   hub_ = std::make_unique<Hub>(log_.get(), hub_options);
-  TG_LOG(INFO) << "log open in " << options.data_dir << " (durability "
-               << store::DurabilityName(options.durability) << ", watermark "
-               << log_->Watermark() << ")";
+  if (jetstream) {
+    TG_LOG(INFO) << "log open: backend jetstream, stream " << config_.jetstream.stream
+                 << " (subjects " << config_.jetstream.subject_prefix << ".>, replicas "
+                 << config_.jetstream.replicas << ") at " << config_.jetstream.url
+                 << " (watermark " << log_->Watermark() << ")";
+  } else {
+    TG_LOG(INFO) << "log open: backend rocksdb in " << options.data_dir << " (durability "
+                 << store::DurabilityName(options.durability) << ", watermark "
+                 << log_->Watermark() << ")";
+  }
   return absl::OkStatus();
 }
 
@@ -295,6 +318,7 @@ std::string Gateway::grpc_address() const { return FormatHostPort(grpc_host_, gr
 absl::Status Gateway::Readiness() const {
   if (draining_.load(std::memory_order_relaxed)) return absl::UnavailableError("draining");
   if (log_ == nullptr) return absl::UnavailableError("the log is closed");
+  if (!log_->Healthy()) return absl::UnavailableError("the log's storage is unreachable");
   if (commit_failed_.load(std::memory_order_relaxed)) {
     std::lock_guard<std::mutex> lock(commit_error_mu_);
     return absl::UnavailableError(absl::StrCat("the last commit failed: ", commit_error_));

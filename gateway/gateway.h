@@ -60,8 +60,8 @@ class Gateway {
   // The metrics behind GET /metrics (owned by the Gateway; valid until it is
   // destroyed).
   MetricsRegistry* metrics() const { return metrics_.get(); }
-  // OK when ready to serve (GET /readyz, gRPC health): the log is open, its
-  // last commit did not fail, and the gateway is not draining; otherwise
+  // OK when ready to serve (GET /readyz, gRPC health): the log is open and
+  // reaches its storage (store::Log::Healthy), its last commit did not fail, and the gateway is not draining; otherwise
   // UNAVAILABLE with the reason. Cheap and thread-safe.
   absl::Status Readiness() const;
 

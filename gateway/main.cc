@@ -30,7 +30,19 @@ ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "HTTP/SSE listen address, HOST:PORT or [IPV6]:PORT; port 0 picks a free port");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "gRPC listen address, HOST:PORT or [IPV6]:PORT; port 0 picks a free port");
-ABSL_FLAG(std::string, data_dir, "./tailgate-data", "directory of the event log (created if missing)");
+ABSL_FLAG(std::string, data_dir, "./tailgate-data",
+          "directory of the event log (created if missing); --store=rocksdb only");
+ABSL_FLAG(std::string, store, "rocksdb",
+          "where events live: rocksdb (embedded, in --data_dir) or jetstream (a NATS JetStream "
+          "stream shared by every gateway node; needs --nats_url)");
+ABSL_FLAG(std::string, nats_url, "",
+          "--store=jetstream: NATS server URL(s), comma-separated, e.g. "
+          "nats://10.0.0.1:4222,nats://10.0.0.2:4222");
+ABSL_FLAG(std::string, nats_stream, "TAILGATE",
+          "--store=jetstream: the stream holding every topic (created or updated on start)");
+ABSL_FLAG(std::string, nats_subject_prefix, "tailgate",
+          "--store=jetstream: topic t is stored under subject PREFIX.t");
+ABSL_FLAG(int, nats_replicas, 1, "--store=jetstream: stream replicas (3 in a 3-node cluster)");
 ABSL_FLAG(int, http_threads, 0, "HTTP event-loop threads; 0 = one per core");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "longest graceful shutdown before remaining connections are cut");
@@ -191,6 +203,43 @@ std::string SecurityFlags(tailgate::Config* config) {
   return "";
 }
 
+// --store and the --nats_* flags into `config`; an error message naming the
+// flag, or "".
+std::string StoreFlags(tailgate::Config* config) {
+  const std::string store = absl::GetFlag(FLAGS_store);
+  tailgate::store::JetStreamOptions& js = config->jetstream;
+  js.url = std::string(absl::StripAsciiWhitespace(absl::GetFlag(FLAGS_nats_url)));
+  js.stream = absl::GetFlag(FLAGS_nats_stream);
+  js.subject_prefix = absl::GetFlag(FLAGS_nats_subject_prefix);
+  js.replicas = absl::GetFlag(FLAGS_nats_replicas);
+  if (store == "rocksdb") {
+    config->store_backend = tailgate::Config::StoreBackend::kRocksDb;
+    return "";
+  }
+  if (store != "jetstream") return "--store must be rocksdb or jetstream, got '" + store + "'";
+  config->store_backend = tailgate::Config::StoreBackend::kJetStream;
+  if (js.url.empty()) {
+    return "--store=jetstream needs --nats_url (e.g. --nats_url=nats://127.0.0.1:4222)";
+  }
+  // JetStream stream names: no whitespace, '.', '*', '>', path separators.
+  if (js.stream.empty() || js.stream.find_first_of(" \t\r\n.*>/\\") != std::string::npos) {
+    return "--nats_stream must be a non-empty name without spaces, '.', '*', '>', '/' or '\\', "
+           "got '" + js.stream + "'";
+  }
+  // A literal subject prefix: tokens separated by '.', no wildcards.
+  bool prefix_ok = !js.subject_prefix.empty() &&
+                   js.subject_prefix.find_first_of(" \t\r\n*>") == std::string::npos;
+  for (absl::string_view token : absl::StrSplit(js.subject_prefix, '.')) {
+    if (token.empty()) prefix_ok = false;
+  }
+  if (!prefix_ok) {
+    return "--nats_subject_prefix must be a literal NATS subject (tokens joined by '.', no "
+           "spaces or wildcards), got '" + js.subject_prefix + "'";
+  }
+  if (js.replicas < 1 || js.replicas > 5) return "--nats_replicas must be in [1, 5]";
+  return "";
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "tailgate: %s\n", message.c_str());
   return 2;
@@ -240,6 +289,7 @@ int main(int argc, char** argv) {
   if (config.http.threads < 0) return Fail("--http_threads must be >= 0");
   config.grpc.listen = absl::GetFlag(FLAGS_grpc_listen);
   config.store.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (std::string error = StoreFlags(&config); !error.empty()) return Fail(error);
   absl::StatusOr<tailgate::store::Durability> durability =
       tailgate::store::ParseDurability(absl::GetFlag(FLAGS_durability));
   if (!durability.ok()) return Fail("--" + std::string(durability.status().message()));
@@ -288,7 +338,10 @@ int main(int argc, char** argv) {
   if (config.drain_timeout < absl::ZeroDuration()) return Fail("--drain_timeout must be >= 0");
   if (config.grpc.listen.empty()) return Fail("--grpc_listen must not be empty");
   if (config.http.listen.empty()) return Fail("--http_listen must not be empty");
-  if (config.store.data_dir.empty()) return Fail("--data_dir must not be empty");
+  if (config.store_backend == tailgate::Config::StoreBackend::kRocksDb &&
+      config.store.data_dir.empty()) {
+    return Fail("--data_dir must not be empty");
+  }
 
   // Operations.
   config.ops.admin = absl::GetFlag(FLAGS_admin);
@@ -344,7 +397,12 @@ int main(int argc, char** argv) {
   // A peer that goes away mid-write must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
-  TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: data_dir=" << config.store.data_dir
+  TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: store="
+               << absl::GetFlag(FLAGS_store)
+               << (config.store_backend == tailgate::Config::StoreBackend::kJetStream
+                       ? " nats_url=" + config.jetstream.url + " nats_stream=" +
+                             config.jetstream.stream
+                       : " data_dir=" + config.store.data_dir)
                << " durability=" << tailgate::store::DurabilityName(config.store.durability)
                << " http_listen=" << config.http.listen << " grpc_listen=" << config.grpc.listen
                << " max_connections=" << config.http.max_connections

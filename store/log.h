@@ -196,6 +196,11 @@ class Log {
 
   virtual absl::StatusOr<LogStats> Stats() = 0;
 
+  // False while the log cannot currently reach its storage (the JetStream log
+  // while its NATS connection is down and reconnecting). Cheap, non-blocking:
+  // readiness checks call it. The embedded log is always healthy.
+  virtual bool Healthy() const { return true; }
+
   // Stops accepting appends (UNAVAILABLE), completes those already accepted,
   // and stops background work. Idempotent; the destructor calls it.
   virtual void Close() = 0;
