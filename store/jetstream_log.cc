@@ -29,6 +29,8 @@
 //   shared; Close takes it exclusively to tear the connection down.
 #include "store/jetstream_log.h"
 
+#include "store/internal/commit_listeners.h"
+
 #include <nats/nats.h>
 
 #include <algorithm>
@@ -241,7 +243,6 @@ class JetStreamLog final : public Log {
 
   void TailLoop();
   void Deliver(std::vector<MsgPtr>& msgs);
-  void NotifyListeners(absl::Span<const Event> events, uint64_t watermark);
 
   // Reads helpers (conn_mu_ held shared).
   absl::StatusOr<StreamInfoPtr> GetInfo(const char* subjects_filter, bool deleted_details)
@@ -312,10 +313,7 @@ class JetStreamLog final : public Log {
   std::thread tail_;
   std::thread::id tail_id_;
 
-  absl::Mutex listeners_mu_;
-  std::map<uint64_t, std::shared_ptr<CommitListener>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
-  uint64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
-  absl::Mutex listener_call_mu_;
+  internal::CommitListeners listeners_;
 
   absl::Mutex maint_mu_;  // serializes retention, trim and delete
   absl::Mutex retention_mu_;
@@ -806,7 +804,7 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
   uint64_t cur = last_assigned_.load(std::memory_order_relaxed);
   while (cur < wm && !last_assigned_.compare_exchange_weak(cur, wm, std::memory_order_acq_rel)) {
   }
-  NotifyListeners(events, wm);
+  listeners_.Notify(events, wm);
   std::vector<BatchPtr> ready;
   {
     absl::MutexLock lock(&commit_mu_);
@@ -844,33 +842,11 @@ bool JetStreamLog::Decode(natsMsg* m, uint64_t seq, int64_t store_nanos, Event* 
 }
 
 uint64_t JetStreamLog::AddCommitListener(CommitListener listener) {
-  absl::MutexLock lock(&listeners_mu_);
-  uint64_t handle = next_listener_++;
-  listeners_.emplace(handle, std::make_shared<CommitListener>(std::move(listener)));
-  return handle;
+  return listeners_.Add(std::move(listener));
 }
 
 void JetStreamLog::RemoveCommitListener(uint64_t handle) {
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    listeners_.erase(handle);
-  }
-  // Once this returns the listener is never called again. From inside a
-  // listener (the tail thread) there is no wait.
-  if (std::this_thread::get_id() != tail_id_) {
-    absl::MutexLock wait(&listener_call_mu_);
-  }
-}
-
-void JetStreamLog::NotifyListeners(absl::Span<const Event> events, uint64_t watermark) {
-  absl::MutexLock calling(&listener_call_mu_);
-  std::vector<std::shared_ptr<CommitListener>> listeners;
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    listeners.reserve(listeners_.size());
-    for (const auto& [handle, l] : listeners_) listeners.push_back(l);
-  }
-  for (const auto& l : listeners) (*l)(events, watermark);
+  listeners_.Remove(handle, std::this_thread::get_id() == tail_id_);
 }
 
 // ---------------------------------------------------------------------------

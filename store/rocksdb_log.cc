@@ -33,6 +33,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "store/internal/codec.h"
+#include "store/internal/commit_listeners.h"
 
 namespace tailgate::store {
 
@@ -171,7 +172,6 @@ class RocksDbLog final : public Log {
 
   void CommitterLoop();
   void CommitAppends(std::vector<AppendOp>& ops);
-  void NotifyListeners(absl::Span<const Event> events, uint64_t watermark);
   // Advances the watermark, tells listeners, and runs the callbacks.
   void Acknowledge(AckGroup& group);
   // Runs `fn` on the committer thread and waits for it; UNAVAILABLE once
@@ -234,11 +234,7 @@ class RocksDbLog final : public Log {
 
   std::thread::id committer_id_;
 
-  absl::Mutex listeners_mu_;
-  std::map<uint64_t, std::shared_ptr<CommitListener>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
-  uint64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
-  // Held while listeners run, so RemoveCommitListener can wait them out.
-  absl::Mutex listener_call_mu_;
+  internal::CommitListeners listeners_;
 
   // Serializes retention, TrimTopic and DeleteTopic: each plans deletes from
   // a snapshot and that plan stays valid only if no other delete intervenes.
@@ -723,7 +719,7 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
 void RocksDbLog::Acknowledge(AckGroup& g) {
   if (g.failure.ok() && !g.committed.empty()) {
     watermark_.store(g.last, std::memory_order_release);
-    NotifyListeners(g.committed, g.last);
+    listeners_.Notify(g.committed, g.last);
   }
   for (size_t o = 0; o < g.ops.size(); ++o) {
     AppendOp& op = g.ops[o];
@@ -738,33 +734,11 @@ void RocksDbLog::Acknowledge(AckGroup& g) {
 }
 
 uint64_t RocksDbLog::AddCommitListener(CommitListener listener) {
-  absl::MutexLock lock(&listeners_mu_);
-  uint64_t handle = next_listener_++;
-  listeners_.emplace(handle, std::make_shared<CommitListener>(std::move(listener)));
-  return handle;
+  return listeners_.Add(std::move(listener));
 }
 
 void RocksDbLog::RemoveCommitListener(uint64_t handle) {
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    listeners_.erase(handle);
-  }
-  // Once this returns the listener is never called again, so its owner may
-  // be destroyed. From inside a listener (the committer) there is no wait.
-  if (std::this_thread::get_id() != committer_id_) {
-    absl::MutexLock wait(&listener_call_mu_);
-  }
-}
-
-void RocksDbLog::NotifyListeners(absl::Span<const Event> events, uint64_t watermark) {
-  absl::MutexLock calling(&listener_call_mu_);
-  std::vector<std::shared_ptr<CommitListener>> listeners;
-  {
-    absl::MutexLock lock(&listeners_mu_);
-    listeners.reserve(listeners_.size());
-    for (const auto& [handle, l] : listeners_) listeners.push_back(l);
-  }
-  for (const auto& l : listeners) (*l)(events, watermark);
+  listeners_.Remove(handle, std::this_thread::get_id() == committer_id_);
 }
 
 // ---------------------------------------------------------------------------
