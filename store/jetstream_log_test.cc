@@ -1,5 +1,6 @@
 // JetStream-only behaviour: several nodes on one stream, server crashes,
 // deduplication across nodes. The shared Log behaviour is in log_test.cc.
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -149,6 +150,7 @@ TEST_F(JetStreamLogTest, IdempotencyKeyDeduplicatesAcrossNodes) {
 }
 
 TEST_F(JetStreamLogTest, ServerCrashLosesAndDuplicatesNothingForListeners) {
+  js_.ack_timeout = absl::Seconds(5);  // a lost ack is reported sooner
   auto log = Open();
   Recorder seen;
   log->AddCommitListener(seen.Listener());
@@ -157,32 +159,57 @@ TEST_F(JetStreamLogTest, ServerCrashLosesAndDuplicatesNothingForListeners) {
   ASSERT_TRUE(seen.WaitFor(50));
 
   server_.Kill();
-  // Appends while the server is down wait in the client's reconnect buffer
-  // and complete once it is back.
+  // Appends while the server is down either complete once it is back (the
+  // client's reconnect buffer) or fail UNAVAILABLE ("may or may not be
+  // stored"): a write on the dead socket (EPIPE) or a lost ack. Publishers
+  // retry those with their idempotency key, as DESIGN.md tells them to.
   std::atomic<int> done{0};
   absl::Mutex mu;
   std::vector<uint64_t> late;
+  std::vector<int> failed;
   for (int i = 0; i < 20; ++i) {
-    log->AppendAsync({Ev("t", absl::StrCat("down", i))},
-                     [&](absl::StatusOr<std::vector<AppendResult>> r) {
+    log->AppendAsync({Ev("t", absl::StrCat("down", i), absl::StrCat("key-down", i))},
+                     [&, i](absl::StatusOr<std::vector<AppendResult>> r) {
                        absl::MutexLock l(&mu);
-                       EXPECT_TRUE(r.ok()) << r.status();
-                       if (r.ok()) late.push_back((*r)[0].id);
+                       if (r.ok()) {
+                         late.push_back((*r)[0].id);
+                       } else {
+                         EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+                         failed.push_back(i);
+                       }
                        done++;
                      });
   }
   server_.Restart();
-  for (int i = 0; i < 30; ++i) acked.push_back(AppendOne(*log, Ev("t", absl::StrCat("up", i))));
+  auto append_retrying = [&](const EventInput& e) -> uint64_t {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      absl::StatusOr<std::vector<AppendResult>> r = log->Append({e});
+      if (r.ok()) return (*r)[0].id;
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    }
+    ADD_FAILURE() << "append of " << e.data << " failed 10 times";
+    return 0;
+  };
+  for (int i = 0; i < 30; ++i) {
+    acked.push_back(append_retrying(Ev("t", absl::StrCat("up", i), absl::StrCat("key-up", i))));
+  }
   {
     absl::MutexLock l(&mu);
     auto all_done = [&] { return done.load() == 20; };
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(60)));
     acked.insert(acked.end(), late.begin(), late.end());
   }
+  for (int i : failed) {
+    acked.push_back(append_retrying(Ev("t", absl::StrCat("down", i), absl::StrCat("key-down", i))));
+  }
   std::sort(acked.begin(), acked.end());
+  // A retry of a stored event is a duplicate and names the same id.
+  acked.erase(std::unique(acked.begin(), acked.end()), acked.end());
+  EXPECT_EQ(acked.size(), 100u);
   ASSERT_TRUE(seen.WaitFor(acked.size()));
   EXPECT_TRUE(seen.ok());
-  // Every acknowledged event reached the listener exactly once, in id order.
+  // Every acknowledged event reached the listener exactly once, in id order,
+  // and nothing else did (a retried event is stored once).
   EXPECT_EQ(seen.ids(), acked);
   EXPECT_EQ(ReadAll(*log, {"t"}).size(), acked.size());
   EXPECT_EQ(log->Watermark(), acked.back());
