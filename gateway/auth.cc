@@ -485,6 +485,7 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
 
   Grants grants;
   grants.expires = *exp;
+  grants.valid_until = *exp + config_.leeway;
   if (const json_t* sub = json_object_get(claims.get(), "sub"); sub != nullptr) {
     if (!json_is_string(sub)) return Unauthenticated("'sub' claim must be a string");
     grants.subject = std::string(JsonString(sub));

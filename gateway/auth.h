@@ -68,7 +68,11 @@ struct Grants {
   // `admin: true` in the claim object: may call tailgate.v1.Admin.
   bool admin = false;
   std::string subject;  // `sub`, empty when absent
-  absl::Time expires = absl::InfinitePast();
+  absl::Time expires = absl::InfinitePast();  // `exp`
+  // `exp` plus the verifier's leeway: the first instant Verify refuses the
+  // token. Whatever the token opened (an SSE stream, a Subscribe call) ends
+  // here, so a stream never outlives the token that authorized it.
+  absl::Time valid_until = absl::InfinitePast();
 
   // True when every topic `requested` can match is matched by some pattern
   // in `subscribe` (see PatternsCover).

@@ -176,6 +176,17 @@ TEST_F(JwtVerifierTest, ExpiredTokenIsRefusedAfterLeeway) {
   EXPECT_THAT(std::string(g.status().message()), HasSubstr("expired at 2023-11-14T22:12:50Z"));
 }
 
+TEST_F(JwtVerifierTest, ValidUntilIsTheFirstInstantVerifyRefuses) {
+  // Streams end at valid_until: it must be exactly where Verify flips.
+  auto v = Verifier(HmacConfig());  // leeway 30 s
+  const std::string token = Sign(JWT_ALG_HS256, kSecret, Claims(600));
+  absl::StatusOr<Grants> g = v->Verify(token, kNow);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->valid_until, kNow + absl::Seconds(630));
+  EXPECT_TRUE(v->Verify(token, g->valid_until - absl::Nanoseconds(1)).ok());
+  EXPECT_FALSE(v->Verify(token, g->valid_until).ok());
+}
+
 TEST_F(JwtVerifierTest, NotYetValidTokenIsRefused) {
   auto v = Verifier(HmacConfig());
   const int64_t now = absl::ToUnixSeconds(kNow);

@@ -46,6 +46,10 @@ Gateway::Gateway(const Config& config)
 
 namespace {
 
+// How long a failed commit keeps the node unready when no good commit
+// follows (see Readiness).
+constexpr absl::Duration kCommitFailureHold = absl::Seconds(10);
+
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -122,8 +126,8 @@ absl::Status Gateway::OpenLog() {
     cm->commits->Increment();
     cm->batch_events->Observe(static_cast<double>(events));
     cm->latency_seconds->Observe(absl::ToDoubleSeconds(latency));
-    if (commit_failed_.load(std::memory_order_relaxed)) {
-      commit_failed_.store(false, std::memory_order_relaxed);
+    if (commit_failed_at_.load(std::memory_order_relaxed) != 0 &&
+        commit_failed_at_.exchange(0, std::memory_order_relaxed) != 0) {
       TG_LOG(INFO) << "commits succeed again";
     }
     if (slow > absl::ZeroDuration() && latency > slow) {
@@ -146,7 +150,7 @@ absl::Status Gateway::OpenLog() {
       std::lock_guard<std::mutex> lock(commit_error_mu_);
       commit_error_ = std::string(error.message());
     }
-    commit_failed_.store(true, std::memory_order_relaxed);
+    commit_failed_at_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
     TG_LOG(ERROR) << "commit failed: " << error.ToString();
   };
   if (jetstream) {
@@ -319,7 +323,14 @@ absl::Status Gateway::Readiness() const {
   if (draining_.load(std::memory_order_relaxed)) return absl::UnavailableError("draining");
   if (log_ == nullptr) return absl::UnavailableError("the log is closed");
   if (!log_->Healthy()) return absl::UnavailableError("the log's storage is unreachable");
-  if (commit_failed_.load(std::memory_order_relaxed)) {
+  // A failed commit makes the node unready until a good commit, but only
+  // for a while: without publishes no good commit ever comes (a load
+  // balancer that took every node out would keep them out for good), and a
+  // failure can be old news (on JetStream an append lost in a failover times
+  // out after --store's ack timeout, long after commits work again). A
+  // storage that keeps failing renews it with every failed commit.
+  const int64_t failed_at = commit_failed_at_.load(std::memory_order_relaxed);
+  if (failed_at != 0 && absl::Now() - absl::FromUnixNanos(failed_at) < kCommitFailureHold) {
     std::lock_guard<std::mutex> lock(commit_error_mu_);
     return absl::UnavailableError(absl::StrCat("the last commit failed: ", commit_error_));
   }

@@ -85,7 +85,9 @@ class Gateway {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<GatewayMetrics> gateway_metrics_;
   std::atomic<bool> draining_{false};
-  std::atomic<bool> commit_failed_{false};
+  // When the last failed commit happened (Unix ns), until a good commit
+  // clears it; 0: none. Readiness counts it for kCommitFailureHold only.
+  std::atomic<int64_t> commit_failed_at_{0};
   mutable std::mutex commit_error_mu_;
   std::string commit_error_;  // Guarded by commit_error_mu_.
   std::mutex health_mu_;      // Serializes UpdateHealth.

@@ -13,6 +13,11 @@
 #ifndef TAILGATE_GATEWAY_HTTP_STREAM_H_
 #define TAILGATE_GATEWAY_HTTP_STREAM_H_
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstddef>
 #include <memory>
 #include <utility>
 
@@ -94,6 +99,47 @@ class HttpStream {
       boost::asio::post(get_executor(),
                         boost::beast::bind_handler(std::forward<Handler>(handler), ec));
     }
+  }
+
+  // Plaintext only (check can_write_now()): sends what the kernel accepts
+  // right now, with no event-loop round trip and no completion handler
+  // (sendmsg with MSG_DONTWAIT). Returns the bytes written: all of them in the
+  // common case, fewer when the socket buffer filled up (the caller finishes
+  // with async_write_some), 0 with `ec` set on a broken connection. Must not
+  // overlap an outstanding write.
+  bool can_write_now() const { return plain_ != nullptr; }
+  template <class BufferIterator>
+  std::size_t write_now(BufferIterator begin, BufferIterator end, boost::beast::error_code& ec) {
+    ec.clear();
+    const int fd = plain_->socket().native_handle();
+    std::size_t total = 0;
+    iovec iov[64];
+    while (begin != end) {
+      // Batches of 64 iovecs keep the array on the stack; a batch the kernel
+      // took whole is followed by the next.
+      std::size_t n = 0, want = 0;
+      for (; begin != end && n < 64; ++begin, ++n) {
+        iov[n].iov_base = const_cast<void*>(begin->data());
+        iov[n].iov_len = begin->size();
+        want += begin->size();
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      ssize_t sent;
+      do {
+        sent = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (sent < 0 && errno == EINTR);
+      if (sent < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          ec = boost::beast::error_code(errno, boost::asio::error::get_system_category());
+        }
+        return total;
+      }
+      total += static_cast<std::size_t>(sent);
+      if (static_cast<std::size_t>(sent) < want) return total;
+    }
+    return total;
   }
 
   // Closes the socket at once (outstanding operations complete with

@@ -1,11 +1,15 @@
 #include "gateway/hub.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/logging.h"
@@ -26,7 +30,10 @@ std::string EncodedEvent::Frame() const {
 
 EncodedEventPtr EncodeEvent(store::Event event) {
   auto out = std::make_shared<EncodedEvent>();
-  if (event.data.find_first_of("\r\n") == std::string::npos) {
+  // Two vectorised scans; find_first_of("\r\n") calls memchr once per byte.
+  const std::string& d = event.data;
+  if (std::memchr(d.data(), '\n', d.size()) == nullptr &&
+      std::memchr(d.data(), '\r', d.size()) == nullptr) {
     // The common case: the frame's data line is the event's data itself.
     out->head = absl::StrCat("id: ", event.id, "\n");
     if (!event.type.empty()) absl::StrAppend(&out->head, "event: ", event.type, "\n");
@@ -69,10 +76,18 @@ void Hub::Stop() {
     if (!stopped_) {
       stopped_ = true;
       if (wake_timer_) wake_timer_->cancel();
-      for (auto& [ptr, waiter] : waiters_) stopped.push_back(std::move(waiter.cursor));
-      waiters_.clear();
-      by_topic_.clear();
-      wildcard_.clear();
+      // Every waiting cursor ends; busy ones see kStopped at their next Wait.
+      auto take = [&](Cursor* c) {
+        if (!c->hub_waiting_.exchange(false)) return;
+        waiting_count_--;
+        if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) {
+          stopped.push_back(std::move(alive));
+        }
+      };
+      for (auto& [topic, slots] : by_topic_) {
+        for (const Slot& slot : slots) take(slot.cursor);
+      }
+      for (Cursor* c : wildcard_) take(c);
     }
   }
   for (std::shared_ptr<Cursor>& c : stopped) {
@@ -103,7 +118,7 @@ Hub::CacheStats Hub::cache_stats() const {
   s.events = cache_.size();
   s.bytes = cache_bytes_;
   s.first_id = cache_base_;
-  s.waiting = waiters_.size();
+  s.waiting = waiting_count_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -121,14 +136,31 @@ void Hub::ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
       done(Start{watermark(), std::nullopt});
       return;
     case ResumeSpec::Kind::kAfterId: {
-      // An id above anything ever assigned: a different log (wiped data dir,
-      // another deployment) or a forged id. Say so and continue live.
-      if (spec.after_id > log_->LastAssignedId()) {
-        const uint64_t w = watermark();
-        done(Start{w, Reset{Reset::Reason::kUnknownId, spec.after_id, w}});
+      if (spec.after_id <= log_->LastAssignedId()) {
+        done(Start{spec.after_id, std::nullopt});
         return;
       }
-      done(Start{spec.after_id, std::nullopt});
+      // An id above anything this process has seen assigned: a different
+      // log (wiped data dir, another deployment) or a forged id, which gets
+      // a reset and continues live. But with several nodes on one JetStream
+      // stream, a client failing over from a node that was ahead brings an
+      // id this node has not followed yet: the log asks its storage (off the
+      // event loop), and a real id is resumed from without a reset, which
+      // would replay events the client already has.
+      auto shared_done =
+          std::make_shared<std::function<void(absl::StatusOr<Start>)>>(std::move(done));
+      const bool queued = RunOnStore([this, spec, shared_done] {
+        absl::StatusOr<bool> assigned = log_->IdAssigned(spec.after_id);
+        if (!assigned.ok()) {
+          (*shared_done)(assigned.status());
+        } else if (*assigned) {
+          (*shared_done)(Start{spec.after_id, std::nullopt});
+        } else {
+          const uint64_t w = watermark();
+          (*shared_done)(Start{w, Reset{Reset::Reason::kUnknownId, spec.after_id, w}});
+        }
+      });
+      if (!queued) (*shared_done)(absl::UnavailableError("server is shutting down"));
       return;
     }
     case ResumeSpec::Kind::kEarliest:
@@ -178,7 +210,7 @@ void Hub::OnCommit(absl::Span<const store::Event> committed, uint64_t watermark)
       cache_.pop_front();
     }
     watermark_ = std::max(watermark_, watermark);
-    if (watermark_ == previous || waiters_.empty()) return;
+    if (watermark_ == previous || waiting_count_.load(std::memory_order_relaxed) == 0) return;
 
     // Distinct topics of the commit.
     std::vector<std::string> topics;
@@ -235,34 +267,77 @@ void Hub::OnWakeTimer() {
 }
 
 void Hub::PostWakes(std::vector<std::shared_ptr<Cursor>> wake, uint64_t previous) {
+  // One post per cursor would cost a handler allocation made on this
+  // (committer) thread and freed on an event-loop thread, for every
+  // delivery. Instead, cursors on io_context strands go in chunks: one post
+  // per chunk to the io_context, whose handler dispatches into each strand
+  // (inline when the strand is free, which is the common case). Chunks let
+  // every event-loop thread take a share of a large round.
+  using IoStrand = net::strand<net::io_context::executor_type>;
+  constexpr size_t kChunk = 64;
+  struct Chunk {
+    net::io_context::executor_type executor;
+    std::vector<std::shared_ptr<Cursor>> cursors;
+  };
+  std::vector<Chunk> open;  // At most one open chunk per io_context.
+  auto flush = [previous](Chunk chunk) {
+    net::post(chunk.executor, [cursors = std::move(chunk.cursors), previous]() mutable {
+      for (std::shared_ptr<Cursor>& c : cursors) {
+        Cursor* cursor = c.get();
+        net::dispatch(cursor->strand_, [c = std::move(c), previous] { c->OnWake(previous); });
+      }
+    });
+  };
   for (std::shared_ptr<Cursor>& c : wake) {
-    Cursor* cursor = c.get();  // Kept alive by the handler's reference.
-    net::post(cursor->strand_, [c = std::move(c), previous] { c->OnWake(previous); });
+    const IoStrand* strand = c->strand_.target<IoStrand>();
+    if (strand == nullptr) {
+      Cursor* cursor = c.get();  // Kept alive by the handler's reference.
+      net::post(cursor->strand_, [c = std::move(c), previous] { c->OnWake(previous); });
+      continue;
+    }
+    const net::io_context::executor_type inner = strand->get_inner_executor();
+    auto it = std::find_if(open.begin(), open.end(),
+                           [&](const Chunk& chunk) { return chunk.executor == inner; });
+    if (it == open.end()) {
+      open.push_back(Chunk{inner, {}});
+      open.back().cursors.reserve(std::min(kChunk, wake.size()));
+      it = open.end() - 1;
+    }
+    it->cursors.push_back(std::move(c));
+    if (it->cursors.size() == kChunk) {
+      flush(std::move(*it));
+      open.erase(it);
+    }
   }
+  for (Chunk& chunk : open) flush(std::move(chunk));
 }
 
 void Hub::CollectWakeLocked(const std::vector<std::string>& topics,
                             std::vector<std::shared_ptr<Cursor>>* wake) {
-  // Wake exactly the waiting cursors that have an event on one of `topics`:
-  // O(topics + woken cursors + wildcard cursors x topics), never a scan of
-  // every subscriber.
-  std::vector<Cursor*> candidates;
+  // Wake the waiting cursors that have an event on one of `topics`:
+  // O(topics + cursors registered on them + wildcard cursors x topics),
+  // never a scan of every subscriber. A cursor on several of the topics is
+  // woken once (the flag's exchange).
+  auto wake_one = [&](Cursor* c) {
+    if (!c->hub_waiting_.exchange(false)) return;
+    waiting_count_--;
+    // Null when the cursor is being destroyed (its destructor waits on mu_
+    // to leave the registry).
+    if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) wake->push_back(std::move(alive));
+  };
   for (const std::string& topic : topics) {
     auto it = by_topic_.find(topic);
-    if (it != by_topic_.end()) {
-      candidates.insert(candidates.end(), it->second.begin(), it->second.end());
-    }
+    if (it == by_topic_.end()) continue;
+    for (const Slot& slot : it->second) wake_one(slot.cursor);
   }
   for (Cursor* c : wildcard_) {
+    if (!c->hub_waiting_.load(std::memory_order_relaxed)) continue;
     for (const std::string& topic : topics) {
       if (c->filter_.Matches(topic)) {
-        candidates.push_back(c);
+        wake_one(c);
         break;
       }
     }
-  }
-  for (Cursor* c : candidates) {
-    if (std::shared_ptr<Cursor> woken = UnregisterLocked(c)) wake->push_back(std::move(woken));
   }
 }
 
@@ -293,36 +368,69 @@ Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
   return Poll::kEvents;
 }
 
-Hub::WaitResult Hub::Wait(const std::shared_ptr<Cursor>& cursor, uint64_t position) {
+Hub::WaitResult Hub::Wait(Cursor* c, uint64_t position) {
+  {
+    // The common case, a registered cursor: a flag under the shared lock.
+    // Commits take the lock exclusively, so a commit either precedes this
+    // (position < watermark_: kBehind) or sees the flag.
+    std::shared_lock lock(mu_);
+    if (stopped_) return WaitResult::kStopped;
+    if (position < watermark_) return WaitResult::kBehind;
+    if (c->registered_) {
+      c->hub_waiting_.store(true);
+      waiting_count_++;
+      return WaitResult::kWaiting;
+    }
+  }
   std::unique_lock lock(mu_);
   if (stopped_) return WaitResult::kStopped;
   if (position < watermark_) return WaitResult::kBehind;
-  Cursor* c = cursor.get();
-  waiters_[c] = Waiter{cursor, cursor->has_wildcard_};
-  for (const std::string& t : c->exact_topics_) by_topic_[t].insert(c);
-  if (c->has_wildcard_) wildcard_.insert(c);
+  RegisterLocked(c);
+  c->hub_waiting_.store(true);
+  waiting_count_++;
   return WaitResult::kWaiting;
 }
 
-void Hub::CancelWait(Cursor* cursor) {
-  std::shared_ptr<Cursor> keep;  // Released after the lock.
+void Hub::Leave(Cursor* c) {
   std::unique_lock lock(mu_);
-  keep = UnregisterLocked(cursor);
+  UnregisterLocked(c);
 }
 
-std::shared_ptr<Cursor> Hub::UnregisterLocked(Cursor* c) {
-  auto it = waiters_.find(c);
-  if (it == waiters_.end()) return nullptr;
-  std::shared_ptr<Cursor> out = std::move(it->second.cursor);
-  waiters_.erase(it);
-  for (const std::string& t : c->exact_topics_) {
-    auto bt = by_topic_.find(t);
-    if (bt == by_topic_.end()) continue;
-    bt->second.erase(c);
-    if (bt->second.empty()) by_topic_.erase(bt);
+void Hub::RegisterLocked(Cursor* c) {
+  if (c->registered_) return;
+  c->topic_slots_.resize(c->exact_topics_.size());
+  for (size_t k = 0; k < c->exact_topics_.size(); ++k) {
+    std::vector<Slot>& slots = by_topic_[c->exact_topics_[k]];
+    c->topic_slots_[k] = static_cast<uint32_t>(slots.size());
+    slots.push_back(Slot{c, static_cast<uint32_t>(k)});
   }
-  if (c->has_wildcard_) wildcard_.erase(c);
-  return out;
+  if (c->has_wildcard_) {
+    c->wildcard_slot_ = wildcard_.size();
+    wildcard_.push_back(c);
+  }
+  c->registered_ = true;
+}
+
+void Hub::UnregisterLocked(Cursor* c) {
+  if (!c->registered_) return;
+  if (c->hub_waiting_.exchange(false)) waiting_count_--;
+  for (size_t k = 0; k < c->exact_topics_.size(); ++k) {
+    auto it = by_topic_.find(c->exact_topics_[k]);
+    std::vector<Slot>& slots = it->second;
+    const uint32_t at = c->topic_slots_[k];
+    const Slot last = slots.back();
+    slots[at] = last;
+    last.cursor->topic_slots_[last.topic_index] = at;
+    slots.pop_back();
+    if (slots.empty()) by_topic_.erase(it);
+  }
+  if (c->has_wildcard_) {
+    Cursor* last = wildcard_.back();
+    wildcard_[c->wildcard_slot_] = last;
+    last->wildcard_slot_ = c->wildcard_slot_;
+    wildcard_.pop_back();
+  }
+  c->registered_ = false;
 }
 
 // ---------------------------------------------------------------------------
@@ -344,7 +452,11 @@ Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter,
   }
 }
 
-Cursor::~Cursor() = default;
+Cursor::~Cursor() {
+  // registered_ is written only by this cursor's own calls, all of which
+  // happened before its last reference went away.
+  if (registered_) hub_->Leave(this);
+}
 
 void Cursor::Next(Callback done) {
   if (closed_) return;
@@ -356,10 +468,8 @@ void Cursor::Close() {
   if (closed_) return;
   closed_ = true;
   pending_ = nullptr;
-  if (waiting_) {
-    waiting_ = false;
-    hub_->CancelWait(this);
-  }
+  waiting_ = false;
+  if (registered_) hub_->Leave(this);
 }
 
 void Cursor::Deliver(Batch batch, bool direct) {
@@ -392,7 +502,7 @@ void Cursor::Pump(bool direct) {
       net::post(strand_, [self = shared_from_this()] { self->Pump(); });
       return;
     }
-    switch (hub_->Wait(shared_from_this(), position_)) {
+    switch (hub_->Wait(this, position_)) {
       case Hub::WaitResult::kWaiting:
         waiting_ = true;
         return;

@@ -18,10 +18,12 @@
 // Thread-safety: Hub methods are thread-safe. A Cursor is driven from its
 // strand only (Next, Close) and calls back on that strand.
 // Lifetime: Stop() before destroying the executors cursors post to; the Log
-// must outlive the Hub.
+// must outlive the Hub, and the Hub every Cursor (a cursor leaves the hub's
+// registry when it is closed or destroyed).
 #ifndef TAILGATE_GATEWAY_HUB_H_
 #define TAILGATE_GATEWAY_HUB_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -135,14 +137,10 @@ class Hub {
 
  private:
   friend class Cursor;
-  struct Waiter {
-    std::shared_ptr<Cursor> cursor;
-    bool wildcard = false;
-  };
 
   void OnCommit(absl::Span<const store::Event> committed, uint64_t watermark);
-  // mu_ held. Unregisters the waiting cursors with an event on one of
-  // `topics` (distinct) into *wake.
+  // mu_ held exclusively. Moves the waiting cursors with an event on one of
+  // `topics` (distinct) out of the waiting state into *wake.
   void CollectWakeLocked(const std::vector<std::string>& topics,
                          std::vector<std::shared_ptr<Cursor>>* wake);
   // The held-back wake-up round (see HubOptions::wake_interval).
@@ -159,10 +157,14 @@ class Hub {
   // Registers the cursor to be woken by the next commit with a matching
   // event, unless events above `position` already exist (returns false).
   enum class WaitResult { kWaiting, kBehind, kStopped };
-  WaitResult Wait(const std::shared_ptr<Cursor>& cursor, uint64_t position);
-  void CancelWait(Cursor* cursor);
-  // mu_ held. Returns the registration's reference (release it after unlocking).
-  std::shared_ptr<Cursor> UnregisterLocked(Cursor* cursor);
+  WaitResult Wait(Cursor* cursor, uint64_t position);
+  // Leaves the registry (waiting or not). Idempotent.
+  void Leave(Cursor* cursor);
+  // A cursor is registered (by topic, or as a wildcard) from its first Wait
+  // until it is closed or destroyed, so waiting and waking move a flag, not
+  // hash-table nodes. mu_ held exclusively.
+  void RegisterLocked(Cursor* cursor);
+  void UnregisterLocked(Cursor* cursor);
   bool RunOnStore(std::function<void()> fn);
 
   store::Log* const log_;
@@ -181,11 +183,18 @@ class Hub {
   uint64_t cache_base_ = 0;
   std::deque<EncodedEventPtr> cache_;
   size_t cache_bytes_ = 0;
-  // Waiting cursors: all of them, by exact topic, and those with a wildcard
-  // pattern (checked against every committed event).
-  std::unordered_map<Cursor*, Waiter> waiters_;
-  std::unordered_map<std::string, std::unordered_set<Cursor*>> by_topic_;
-  std::unordered_set<Cursor*> wildcard_;
+  // Registered cursors, by exact topic, and those with a wildcard pattern
+  // (checked against every committed event). Each entry knows which of the
+  // cursor's topics it is, so removal is a swap with the last entry.
+  struct Slot {
+    Cursor* cursor;
+    uint32_t topic_index;  // Into Cursor::exact_topics_ / topic_slots_.
+  };
+  std::unordered_map<std::string, std::vector<Slot>> by_topic_;
+  std::vector<Cursor*> wildcard_;
+  // Registered cursors with their waiting flag set; changed under the shared
+  // lock by Wait, hence atomic.
+  std::atomic<size_t> waiting_count_{0};
   // Wake-up coalescing: when the last round started; whether a held-back
   // round is scheduled, the topics it covers and the watermark before its
   // first commit.
@@ -216,7 +225,7 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
 
   Cursor(Hub* hub, boost::asio::any_io_executor strand, store::TopicFilter filter,
          Hub::Start start);
-  ~Cursor();
+  ~Cursor();  // Leaves the hub's registry (any thread).
 
   // On the strand: asks for the next non-empty batch; `done` runs later on
   // the strand (never inline). One request at a time; a new one replaces none.
@@ -245,6 +254,15 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   const store::TopicFilter filter_;
   std::vector<std::string> exact_topics_;  // Filter patterns without wildcards.
   bool has_wildcard_ = false;
+
+  // Hub registration; guarded by the hub's mu_. `hub_waiting_` is set by
+  // Wait (under the shared lock: only this cursor's strand writes it then)
+  // and cleared by a wake-up, Stop or Leave (exclusive lock). `registered_`
+  // and the slots are written only from this cursor's own Wait/Leave.
+  bool registered_ = false;
+  std::vector<uint32_t> topic_slots_;  // Index in by_topic_[exact_topics_[i]].
+  size_t wildcard_slot_ = 0;
+  std::atomic<bool> hub_waiting_{false};
 
   // Strand state.
   uint64_t position_ = 0;

@@ -69,9 +69,9 @@ SseMetrics::SseMetrics(MetricsRegistry* r) {
                          "SSE streams started (200 sent).");
   constexpr char kClosedHelp[] =
       "SSE streams ended, by reason: client_closed, write_error, write_timeout, draining, "
-      "server_error.";
+      "server_error, token_expired.";
   const char* const kReasons[] = {"client_closed", "write_error", "write_timeout", "draining",
-                                  "server_error"};
+                                  "server_error",  "token_expired"};
   for (size_t i = 0; i < closed.size(); ++i) {
     closed[i] = r->GetCounter("tailgate_sse_connections_closed_total", kClosedHelp,
                               {{"reason", kReasons[i]}});

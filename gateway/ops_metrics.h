@@ -58,6 +58,7 @@ struct SseMetrics {
     kWriteTimeout,  // A write did not complete within --write_timeout.
     kDraining,      // The server drained (SIGTERM).
     kServerError,   // The store failed, or the start could not be resolved.
+    kTokenExpired,  // The token that authorized the stream expired.
     kCount,
   };
   void CountClosed(CloseReason reason) { closed[static_cast<size_t>(reason)]->Increment(); }

@@ -18,6 +18,23 @@ bool Echoable(std::string_view s) {
   return true;
 }
 
+// RFC 6750 section 3: error_description is %x20-21 / %x23-5B / %x5D-7E.
+// Refusal messages quote topics with '"'; single quotes read the same.
+std::string ErrorDescription(absl::string_view message) {
+  constexpr size_t kMaxBytes = 200;  // A header line, not a body.
+  std::string out;
+  for (char c : message.substr(0, kMaxBytes)) {
+    if (c == '"') {
+      out += '\'';
+    } else if (c < 0x20 || c > 0x7e || c == '\\') {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
@@ -103,8 +120,27 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
 
   if (grants) {
     if (absl::Status s = AuthorizeSubscribe(*grants, out.patterns); !s.ok()) return s;
+    out.valid_until = grants->valid_until;
   }
   return out;
+}
+
+std::string BearerChallenge(const SseRequestInput& input, const SseRequestPolicy& policy,
+                            const absl::Status& refusal) {
+  constexpr absl::string_view kChallenge = "Bearer realm=\"tailgate\"";
+  if (absl::IsPermissionDenied(refusal)) {
+    return absl::StrCat(kChallenge, ", error=\"insufficient_scope\", error_description=\"",
+                        ErrorDescription(refusal.message()), "\"");
+  }
+  if (!absl::IsUnauthenticated(refusal)) return std::string();
+  // Asked again rather than told by ParseSseRequest: extraction is a cheap
+  // scan of three strings, and this runs only for refusals.
+  absl::StatusOr<std::optional<ExtractedToken>> token =
+      ExtractHttpToken(input.authorization, input.cookie, input.target, policy.token_sources);
+  // "SHOULD NOT include an error code" when the request had no credentials.
+  if (token.ok() && !token->has_value()) return std::string(kChallenge);
+  return absl::StrCat(kChallenge, ", error=\"invalid_token\", error_description=\"",
+                      ErrorDescription(refusal.message()), "\"");
 }
 
 }  // namespace tailgate

@@ -39,6 +39,9 @@ struct SseRequest {
   std::vector<store::TopicPattern> patterns;
   ResumeSpec resume;
   std::string subject;  // The token's `sub` (empty without auth).
+  // When the stream must end: the token's Grants::valid_until (exp plus
+  // leeway); InfiniteFuture without auth.
+  absl::Time valid_until = absl::InfiniteFuture();
 };
 
 // The subscription, or the refusal with a one-line reason that never
@@ -50,6 +53,17 @@ struct SseRequest {
 // Last-Event-ID header, lastEventId, since; each one present must be valid.
 absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
                                            const SseRequestPolicy& policy, absl::Time now);
+
+// The WWW-Authenticate value (RFC 6750 section 3) for a refusal of
+// ParseSseRequest with the same input and policy; empty when the refusal
+// needs none (INVALID_ARGUMENT).
+//   UNAUTHENTICATED, no token in the request:  Bearer realm="tailgate"
+//   UNAUTHENTICATED, a token that failed:      ..., error="invalid_token", error_description="..."
+//   PERMISSION_DENIED:                         ..., error="insufficient_scope", error_description="..."
+// The description is the refusal's message, reduced to the characters the
+// RFC allows in it (printable ASCII without '"' and '\').
+std::string BearerChallenge(const SseRequestInput& input, const SseRequestPolicy& policy,
+                            const absl::Status& refusal);
 
 }  // namespace tailgate
 

@@ -12,7 +12,6 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/logging.h"
 #include "gateway/sse_request.h"
@@ -49,12 +48,35 @@ std::string StatusLine(int code, std::string_view reason) {
   return absl::StrCat("HTTP/1.1 ", code, " ", Av(reason), "\r\n");
 }
 
+// The last frame of a stream whose token expired. No `id:` field, so the
+// client's Last-Event-ID stays at the last event it got and the reconnect
+// (with a fresh token) resumes exactly there.
+std::string TokenExpiredFrame() {
+  return absl::StrCat("event: ", Av(kTokenExpiredEventType),
+                      "\ndata: {\"reason\":\"token expired\"}\n\n");
+}
+
+// `valid_until` on the steady clock the session's timer runs on;
+// time_point::max() for never.
+Clock::time_point SteadyDeadline(absl::Time valid_until) {
+  if (valid_until == absl::InfiniteFuture()) return Clock::time_point::max();
+  // Beyond a century the deadline is "never" in practice, and the cap keeps
+  // now() + remaining inside the clock's range for any `exp` a token carries.
+  const absl::Duration remaining =
+      std::min(std::max(valid_until - absl::Now(), absl::ZeroDuration()), absl::Hours(24 * 36525));
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            absl::ToChronoNanoseconds(remaining));
+}
+
 // One SSE stream. Lives on its connection's strand.
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
+  // `auth_deadline`: when the token that authorized the stream stops being
+  // valid (time_point::max() without auth); the stream ends there.
   SseSession(HttpStream stream, std::shared_ptr<ConnectionSlot> slot, Hub* hub,
              const SseConfig& config, std::shared_ptr<std::atomic<int>> active,
-             std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec)
+             std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec,
+             Clock::time_point auth_deadline)
       : socket_(std::move(stream)),
         slot_(std::move(slot)),
         hub_(hub),
@@ -64,6 +86,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
         chunked_(chunked),
         filter_(std::move(filter)),
         spec_(spec),
+        auth_deadline_(auth_deadline),
         timer_(socket_.get_executor()) {
     active_->fetch_add(1);
   }
@@ -107,8 +130,10 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
                          : SseMetrics::CloseReason::kServerError);
       // Nothing was sent yet: a plain error response.
       const bool shutting_down = start.status().code() == absl::StatusCode::kUnavailable;
-      std::string body = absl::StrCat(shutting_down ? "server is draining" : "storage error: ",
-                                      shutting_down ? "" : start.status().message(), "\n");
+      // 503: draining, or the store cannot answer right now (e.g. whether a
+      // Last-Event-ID exists, while NATS is unreachable); say which.
+      std::string body = absl::StrCat(shutting_down ? "unavailable: " : "storage error: ",
+                                      start.status().message(), "\n");
       std::string head = absl::StrCat(
           shutting_down ? StatusLine(503, "Service Unavailable")
                         : StatusLine(500, "Internal Server Error"),
@@ -146,7 +171,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   void OnBatch(Cursor::Batch batch) {
     next_pending_ = false;
-    if (closed_) return;
+    if (closed_ || ending_) return;  // The end is decided: not one more event.
     if (!batch.status.ok()) {
       // Hub stopped or the store failed: end cleanly; the client resumes
       // from its last id elsewhere or later.
@@ -163,6 +188,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   }
 
   void WriteBatch(Cursor::Batch batch) {
+    // The timer may not have run yet at the deadline: check here too, so
+    // nothing read after the token expired goes out.
+    if (Clock::now() >= auth_deadline_) return OnTokenExpired();
     std::string text;
     if (batch.reset) text = EncodeResetFrame(*batch.reset);
     if (metrics_ != nullptr) {
@@ -182,10 +210,15 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   // One gathered write: [HTTP head][chunk size][text][shared frames...][CRLF][last chunk].
   void StartWrite(std::string text, std::vector<EncodedEventPtr> frames) {
-    size_t body = text.size();
-    for (const EncodedEventPtr& f : frames) body += f->frame_bytes;
-    prefix_ = std::move(response_head_);
-    response_head_.clear();
+    size_t frame_bytes = 0;
+    for (const EncodedEventPtr& f : frames) frame_bytes += f->frame_bytes;
+    const size_t body = text.size() + frame_bytes;
+    if (response_head_.empty()) {
+      prefix_.clear();  // Keeps its capacity.
+    } else {
+      prefix_ = std::move(response_head_);
+      response_head_.clear();
+    }
     suffix_.clear();
     if (chunked_ && body > 0) {
       absl::StrAppend(&prefix_, absl::Hex(body), "\r\n");
@@ -206,10 +239,29 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (started_) {
       ArmTimerBy(write_started_ + absl::ToChronoNanoseconds(config_.write_timeout));
     }
+    if (socket_.can_write_now()) {
+      // The fast path: the socket buffer almost always has room, so the write
+      // completes here without an event-loop round trip (which costs more
+      // than the syscall for one small frame). Only the rest of a partial
+      // write goes through async_write.
+      beast::error_code ec;
+      const size_t total = prefix_.size() + frame_bytes + suffix_.size();
+      const size_t sent = socket_.write_now(buffers_.begin(), buffers_.end(), ec);
+      if (ec || sent == total) return OnWrite(ec);
+      DropWritten(sent);
+    }
     net::async_write(socket_, buffers_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->OnWrite(ec);
                      });
+  }
+
+  // Removes the first `n` bytes from buffers_.
+  void DropWritten(size_t n) {
+    size_t i = 0;
+    while (i < buffers_.size() && n >= buffers_[i].size()) n -= buffers_[i++].size();
+    buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (n > 0) buffers_.front() += n;
   }
 
   void OnWrite(beast::error_code ec) {
@@ -244,9 +296,25 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     ending_ = true;
     if (writing_) return;  // OnWrite comes back here.
     if (cursor_) cursor_->Close();
-    if (!chunked_ || !started_ || final_written_) return Close();
+    if (!started_ || final_written_) return Close();
+    // The token-expired notice, then (chunked) the last chunk.
+    std::string last = token_expired_ ? TokenExpiredFrame() : std::string();
+    if (!chunked_ && last.empty()) return Close();
     final_written_ = true;
-    StartWrite(std::string(), {});
+    StartWrite(std::move(last), {});
+  }
+
+  // The token's valid_until passed: no more events or heartbeats; the
+  // write in flight (started before) completes, then the notice and the end.
+  // Events read but not sent are dropped: the client's Last-Event-ID still
+  // points before them, so its reconnect replays them.
+  void OnTokenExpired() {
+    if (closed_ || token_expired_) return;
+    token_expired_ = true;
+    SetCloseReason(SseMetrics::CloseReason::kTokenExpired);
+    TG_LOG(DEBUG) << "sse: token expired; ending the stream";
+    queued_.reset();
+    End();
   }
 
   void OnDrain() {
@@ -269,6 +337,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   }
 
   void ArmTimerAt(Clock::time_point at) {
+    if (!token_expired_) at = std::min(at, auth_deadline_);
     timer_armed_ = true;
     timer_.expires_at(at);
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -281,6 +350,10 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     timer_armed_ = false;
     if (closed_) return;
     const Clock::time_point now = Clock::now();
+    if (now >= auth_deadline_) {
+      OnTokenExpired();
+      if (closed_) return;
+    }
     if (writing_) {
       if (now - write_started_ >= absl::ToChronoNanoseconds(config_.write_timeout)) {
         TG_LOG(DEBUG) << "sse: write timed out after " << config_.write_timeout
@@ -291,6 +364,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     } else if (!ending_ && now - last_activity_ >= absl::ToChronoNanoseconds(config_.heartbeat)) {
       if (metrics_ != nullptr) metrics_->heartbeats->Increment();
       StartWrite(std::string(": hb\n\n"), {});
+      if (closed_) return;  // The write failed at once.
     }
     ArmTimer();
   }
@@ -331,6 +405,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   bool chunked_;
   store::TopicFilter filter_;
   ResumeSpec spec_;
+  const Clock::time_point auth_deadline_;
   std::shared_ptr<Cursor> cursor_;
   net::steady_timer timer_;
   bool timer_armed_ = false;
@@ -341,6 +416,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   bool draining_ = false;
   bool ending_ = false;
   bool final_written_ = false;  // The last chunk is (being) written.
+  bool token_expired_ = false;
   bool closed_ = false;
   std::optional<Cursor::Batch> queued_;
   std::string prefix_;
@@ -449,28 +525,22 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   policy.max_topics = config_.max_topics;
   policy.verifier = verifier_;
   policy.token_sources = token_sources_;
-  absl::StatusOr<SseRequest> parsed = ParseSseRequest(
-      SseRequestInput{target, HeaderValue(request, "Last-Event-ID"),
-                      HeaderValue(request, "Authorization"), HeaderValue(request, "Cookie")},
-      policy, absl::Now());
+  const SseRequestInput input{target, HeaderValue(request, "Last-Event-ID"),
+                              HeaderValue(request, "Authorization"),
+                              HeaderValue(request, "Cookie")};
+  absl::StatusOr<SseRequest> parsed = ParseSseRequest(input, policy, absl::Now());
   if (!parsed.ok()) {
     const absl::Status& s = parsed.status();
     const std::string reason(s.message());
     // The target may carry ?access_token=: only ever log it redacted.
     TG_LOG(DEBUG) << "sse: refused " << RedactAccessToken(target) << ": " << reason;
-    if (absl::IsUnauthenticated(s)) {
-      decision.refusal = Refuse(request, http::status::unauthorized, reason);
-      // RFC 6750 3: no error code when the request carried no token at all.
-      const bool had_token = !absl::StartsWith(Av(reason), "a token is required");
-      decision.refusal->set(http::field::www_authenticate,
-                            had_token ? "Bearer realm=\"tailgate\", error=\"invalid_token\""
-                                      : "Bearer realm=\"tailgate\"");
-    } else if (absl::IsPermissionDenied(s)) {
-      decision.refusal = Refuse(request, http::status::forbidden, reason);
-      decision.refusal->set(http::field::www_authenticate,
-                            "Bearer realm=\"tailgate\", error=\"insufficient_scope\"");
-    } else {
-      decision.refusal = Refuse(request, http::status::bad_request, reason);
+    decision.refusal = Refuse(request,
+                              absl::IsUnauthenticated(s)    ? http::status::unauthorized
+                              : absl::IsPermissionDenied(s) ? http::status::forbidden
+                                                            : http::status::bad_request,
+                              reason);
+    if (std::string challenge = BearerChallenge(input, policy, s); !challenge.empty()) {
+      decision.refusal->set(http::field::www_authenticate, challenge);
     }
     return decision;
   }
@@ -496,11 +566,12 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   decision.takeover = [hub = hub_, config = &config_, active = active_, metrics = metrics_,
                        head = std::move(head),
                        chunked, filter = store::TopicFilter(std::move(patterns)),
-                       spec = *spec](HttpStream stream,
-                                     std::shared_ptr<ConnectionSlot> slot) mutable {
+                       spec = *spec, valid_until = parsed->valid_until](
+                          HttpStream stream, std::shared_ptr<ConnectionSlot> slot) mutable {
     auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), hub, *config,
                                                 active, std::move(head), chunked,
-                                                std::move(filter), spec);
+                                                std::move(filter), spec,
+                                                SteadyDeadline(valid_until));
     session->set_metrics(metrics);
     session->Start();
   };

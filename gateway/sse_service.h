@@ -3,7 +3,7 @@
 //
 // Each stream is an SseSession on its connection's strand: a Cursor of the
 // hub plus one in-flight gathered write (shared frames, chunked encoding), a
-// heartbeat, a write timeout and a drain hook. A slow client costs that one
+// heartbeat, a write timeout, the token's expiry (with auth) and a drain hook. A slow client costs that one
 // write, nothing more: its cursor simply falls behind and reads further back.
 //
 // Thread-safety: Register before the server starts; handlers run on the
@@ -24,6 +24,10 @@
 namespace tailgate {
 
 inline constexpr std::string_view kEventsPath = "/v1/events";
+// Reserved event type (publishers cannot use `tailgate.` types): the last
+// frame of a stream whose token reached its exp (plus leeway). It has no id;
+// the server closes the stream right after it.
+inline constexpr std::string_view kTokenExpiredEventType = "tailgate.token_expired";
 
 class SseService {
  public:

@@ -1,9 +1,14 @@
 #include "gateway/subscriber_service.h"
 
+#include <algorithm>
+#include <chrono>
 #include <deque>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -52,11 +57,30 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
     std::shared_ptr<Stream> stream_;
   };
 
+  // `valid_until`: the token's Grants::valid_until (InfiniteFuture without
+  // auth); the call is finished UNAUTHENTICATED there.
   Stream(SubscriberService* service, net::any_io_executor strand, store::TopicFilter filter,
-         ResumeSpec spec)
-      : service_(service), strand_(std::move(strand)), filter_(std::move(filter)), spec_(spec) {}
+         ResumeSpec spec, absl::Time valid_until)
+      : service_(service),
+        strand_(std::move(strand)),
+        filter_(std::move(filter)),
+        spec_(spec),
+        valid_until_(valid_until),
+        expiry_timer_(strand_) {}
 
   void Start() {
+    if (valid_until_ != absl::InfiniteFuture()) {
+      // The timer's handler runs on the strand (its executor), like every
+      // other reaction of the stream. Capped at a century so the steady
+      // clock's range holds for any `exp`.
+      const absl::Duration remaining = std::min(
+          std::max(valid_until_ - absl::Now(), absl::ZeroDuration()), absl::Hours(24 * 36525));
+      expiry_timer_.expires_after(std::chrono::duration_cast<net::steady_timer::duration>(
+          absl::ToChronoNanoseconds(remaining)));
+      expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->OnTokenExpired();
+      });
+    }
     service_->hub_->ResolveStart(spec_, filter_,
                                  [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
                                    net::post(self->strand_, [self, s = std::move(s)]() mutable {
@@ -88,7 +112,10 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
 
   void OnBatch(Cursor::Batch batch) {
     next_pending_ = false;
-    if (finished_) return;
+    if (finished_ || token_expired_) return;
+    // The timer may not have run yet at the deadline: nothing read after it
+    // goes out.
+    if (absl::Now() >= valid_until_) return OnTokenExpired();
     if (!batch.status.ok()) {
       end_status_ = ToGrpcStatus(batch.status);
       draining_ = true;
@@ -119,7 +146,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
 
   void WriteNext() {
     if (writing_ || finished_) return;
-    if (draining_ || cancelled_) return MaybeFinish();
+    if (draining_ || cancelled_ || token_expired_) return MaybeFinish();
     if (queue_.empty()) return RequestNext();
     current_ = std::move(queue_.front());
     queue_.pop_front();
@@ -130,7 +157,19 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) cancelled_ = true;
+    if (ok) sent_id_ = current_.id();
     WriteNext();
+  }
+
+  // The token's valid_until passed: the write in flight (started before)
+  // completes, nothing else is sent, and the call ends UNAUTHENTICATED.
+  // Events read but not sent are dropped; the resume hint points before them.
+  void OnTokenExpired() {
+    if (finished_ || token_expired_) return;
+    token_expired_ = true;
+    queue_.clear();
+    if (cursor_) cursor_->Close();
+    MaybeFinish();
   }
 
   void OnCancel() {
@@ -141,6 +180,13 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void MaybeFinish() {
     if (finished_ || writing_) return;  // OnWriteDone comes back here.
     if (cancelled_) return Finish(grpc::Status::CANCELLED);
+    if (token_expired_) {
+      return Finish(grpc::Status(
+          grpc::StatusCode::UNAUTHENTICATED,
+          sent_id_ ? absl::StrCat("token expired; subscribe again with a fresh token and after_id=",
+                                  *sent_id_)
+                   : std::string("token expired; subscribe again with a fresh token")));
+    }
     if (draining_) {
       if (end_status_.ok()) {
         end_status_ = grpc::Status(
@@ -156,6 +202,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
     if (finished_) return;
     finished_ = true;
     if (cursor_) cursor_->Close();
+    expiry_timer_.cancel();
     queue_.clear();
     reactor_->Finish(std::move(status));
   }
@@ -164,16 +211,20 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   const net::any_io_executor strand_;
   const store::TopicFilter filter_;
   const ResumeSpec spec_;
+  const absl::Time valid_until_;
+  net::steady_timer expiry_timer_;
   Reactor* reactor_ = nullptr;
   std::shared_ptr<Cursor> cursor_;
   std::deque<v1::Event> queue_;
   v1::Event current_;
   uint64_t last_id_ = 0;
+  std::optional<uint64_t> sent_id_;  // Id of the last message written.
   grpc::Status end_status_;
   bool next_pending_ = false;
   bool writing_ = false;
   bool cancelled_ = false;
   bool draining_ = false;
+  bool token_expired_ = false;
   bool finished_ = false;
 };
 
@@ -243,7 +294,8 @@ grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
     spec = *since;
   }
   auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
-                                         store::TopicFilter(std::move(patterns)), spec);
+                                         store::TopicFilter(std::move(patterns)), spec,
+                                         grants ? grants->valid_until : absl::InfiniteFuture());
   {
     std::lock_guard lock(mu_);
     if (draining_) {

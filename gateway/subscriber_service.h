@@ -29,6 +29,8 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
  public:
   // `verifier` non-null: a token (authorization metadata, verified once per
   // RPC) must grant every requested pattern; it must outlive the service.
+  // The call is finished UNAUTHENTICATED ("token expired ...") when the
+  // token's exp plus leeway passes.
   SubscriberService(Hub* hub, const SseConfig& config, const JwtVerifier* verifier = nullptr);
   ~SubscriberService() override;
 

@@ -30,6 +30,7 @@
 #include "store/jetstream_log.h"
 
 #include "store/internal/commit_listeners.h"
+#include "store/internal/log_common.h"
 
 #include <nats/nats.h>
 
@@ -47,8 +48,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -71,6 +74,11 @@ constexpr size_t kMaxMergePatterns = 4;
 constexpr size_t kMaxScannedPerRead = 1 << 16;
 // Events a read takes by direct get before it sets up a pull consumer.
 constexpr int kDirectGets = 8;
+// Longest wait for a read's pull consumer to be created (it takes
+// milliseconds when it works), and how often a timeout is retried (see
+// FetchRange).
+constexpr int64_t kCreateConsumerWaitMillis = 500;
+constexpr int kCreateConsumerAttempts = 3;
 // Messages fetched per pull request.
 constexpr int kFetchBatch = 256;
 // A fetch only waits when messages vanished (retention) between counting and
@@ -185,6 +193,7 @@ class JetStreamLog final : public Log {
   uint64_t LastAssignedId() const override {
     return std::max(Watermark(), last_assigned_.load(std::memory_order_acquire));
   }
+  absl::StatusOr<bool> IdAssigned(uint64_t id) override;
   uint64_t AddCommitListener(CommitListener listener) override;
   void RemoveCommitListener(uint64_t handle) override;
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) override;
@@ -264,13 +273,12 @@ class JetStreamLog final : public Log {
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
   absl::Status Purge(const std::string& subject, uint64_t before_seq, uint64_t keep)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
-  const RetentionRule& RuleFor(std::string_view topic) const;
   void RetentionLoop();
 
   const Options options_;
   const JetStreamOptions jso_;
   const std::string prefix_;  // "<subject_prefix>."
-  std::vector<std::pair<TopicPattern, RetentionRule>> rules_;
+  internal::RetentionRules rules_;  // set by Open
   // Stream-level limits: what JetStream enforces by itself. Rules stricter
   // than these are enforced by EnforceRetention.
   int64_t stream_max_per_subject_ = -1;  // -1: unlimited
@@ -350,19 +358,15 @@ absl::Status JetStreamLog::Open() {
     return absl::InvalidArgumentError(
         absl::StrCat("replicas: want 1-5, got ", jso_.replicas));
   }
-  for (size_t i = 0; i < options_.retention_rules.size(); ++i) {
-    const RetentionRule& r = options_.retention_rules[i];
-    absl::StatusOr<TopicPattern> p =
-        TopicPattern::Parse(r.pattern, absl::StrCat("retention_rules[", i, "].pattern"));
-    if (!p.ok()) return p.status();
-    rules_.emplace_back(*std::move(p), r);
-  }
+  absl::StatusOr<internal::RetentionRules> rules = internal::RetentionRules::Parse(options_);
+  if (!rules.ok()) return rules.status();
+  rules_ = *std::move(rules);
   // Stream limits: the loosest rule, so JetStream never removes what a rule
   // still keeps; stricter rules are applied by EnforceRetention.
   {
     uint64_t max_events = options_.default_retention.max_events;
     absl::Duration max_age = options_.default_retention.max_age;
-    for (const auto& [p, r] : rules_) {
+    for (const auto& [p, r] : rules_.rules()) {
       max_events = (max_events == 0 || r.max_events == 0) ? 0 : std::max(max_events, r.max_events);
       max_age = (max_age == absl::ZeroDuration() || r.max_age == absl::ZeroDuration())
                     ? absl::ZeroDuration()
@@ -375,8 +379,21 @@ absl::Status JetStreamLog::Open() {
     stream_max_age_ = max_age;
   }
 
+  // natsOptions_SetURL takes exactly one URL (only natsConnection_ConnectTo
+  // splits lists), so a comma-separated --nats_url goes in as the server
+  // pool: connect and reconnect then try every listed node.
+  std::vector<std::string> urls;
+  for (absl::string_view u : absl::StrSplit(jso_.url, ',')) {
+    u = absl::StripAsciiWhitespace(u);
+    if (!u.empty()) urls.emplace_back(u);
+  }
+  if (urls.empty()) return absl::InvalidArgumentError("nats_url: no URL in \"" + jso_.url + "\"");
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
   natsStatus s = natsOptions_Create(&nopts_);
-  if (s == NATS_OK) s = natsOptions_SetURL(nopts_, jso_.url.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(nopts_, servers.data(), static_cast<int>(servers.size()));
+  }
   if (s == NATS_OK) {
     s = natsOptions_SetTimeout(nopts_, std::max<int64_t>(1, absl::ToInt64Milliseconds(jso_.connect_timeout)));
   }
@@ -516,28 +533,19 @@ absl::Status JetStreamLog::Subscribe(uint64_t start_seq) {
 // Append
 
 void JetStreamLog::AppendAsync(std::vector<EventInput> events, AppendCallback done) {
-  absl::Status error;
-  if (events.empty()) error = absl::InvalidArgumentError("events: at least one event required");
-  const bool many = events.size() > 1;
-  for (size_t i = 0; i < events.size() && error.ok(); ++i) {
+  absl::Status error = internal::ValidateAppend(events, options_.max_data_bytes);
+  // Then this backend's own limit: a message (data plus headers) must fit
+  // the server's max_payload, or the publish would fail after earlier events
+  // of the batch were stored.
+  for (size_t i = 0; i < events.size() && error.ok() && max_payload_ > 0; ++i) {
     const EventInput& e = events[i];
-    auto field = [&](std::string_view name) {
-      return many ? absl::StrCat("events[", i, "].", AV(name)) : std::string(name);
-    };
-    absl::Status s = ValidateTopic(e.topic, field("topic"));
-    if (s.ok()) s = ValidateType(e.type, field("type"));
-    if (s.ok()) s = ValidateData(e.data, options_.max_data_bytes, field("data"));
-    if (s.ok()) s = ValidateIdempotencyKey(e.idempotency_key, field("idempotency_key"));
-    if (s.ok() && max_payload_ > 0) {
-      const size_t overhead = kHeaderSlack + prefix_.size() + e.topic.size() + e.type.size() +
-                              2 * e.idempotency_key.size() + e.topic.size();
-      if (e.data.size() + overhead > static_cast<size_t>(max_payload_)) {
-        s = absl::ResourceExhaustedError(
-            absl::StrCat(field("data"), ": ", e.data.size(),
-                         " bytes do not fit the NATS server's max_payload of ", max_payload_));
-      }
+    const size_t overhead = kHeaderSlack + prefix_.size() + e.topic.size() + e.type.size() +
+                            2 * e.idempotency_key.size() + e.topic.size();
+    if (e.data.size() + overhead > static_cast<size_t>(max_payload_)) {
+      error = absl::ResourceExhaustedError(
+          absl::StrCat(internal::EventField(events.size(), i, "data"), ": ", e.data.size(),
+                       " bytes do not fit the NATS server's max_payload of ", max_payload_));
     }
-    error = s;
   }
   if (!error.ok()) {
     done(error);
@@ -787,11 +795,16 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
   std::vector<Event> events;
   events.reserve(msgs.size());
   uint64_t wm = Watermark();
+  // The stream's last sequence when the newest of these was delivered: ids
+  // other nodes assigned (and may already have sent to clients that now
+  // resume here) count as assigned before this node's tail reaches them.
+  uint64_t stream_last = 0;
   for (MsgPtr& m : msgs) {
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, m.get()) != NATS_OK) continue;  // not a stream message
     const uint64_t seq = meta->Sequence.Stream;
     const int64_t ts = meta->Timestamp;
+    stream_last = std::max(stream_last, seq + meta->NumPending);
     jsMsgMetaData_Destroy(meta);
     if (seq <= wm) continue;  // redelivered after a consumer reset
     Event e;
@@ -799,11 +812,13 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
     wm = seq;
     events.push_back(std::move(e));
   }
+  const uint64_t assigned = std::max(wm, stream_last);
+  uint64_t cur = last_assigned_.load(std::memory_order_relaxed);
+  while (cur < assigned &&
+         !last_assigned_.compare_exchange_weak(cur, assigned, std::memory_order_acq_rel)) {
+  }
   if (events.empty()) return;
   watermark_.store(wm, std::memory_order_release);
-  uint64_t cur = last_assigned_.load(std::memory_order_relaxed);
-  while (cur < wm && !last_assigned_.compare_exchange_weak(cur, wm, std::memory_order_acq_rel)) {
-  }
   listeners_.Notify(events, wm);
   std::vector<BatchPtr> ready;
   {
@@ -919,7 +934,12 @@ class ScopedPullConsumer {
     cc.InactiveThreshold = 30'000'000'000;
     jsConsumerInfo* ci = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    natsStatus s = js_AddConsumer(&ci, js_, stream_.c_str(), &cc, nullptr, &jerr);
+    // A bounded wait: a consumer placed on a crashed replica never answers
+    // (see FetchRange), and the read falls back to direct gets after it.
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = kCreateConsumerWaitMillis;
+    natsStatus s = js_AddConsumer(&ci, js_, stream_.c_str(), &cc, &o, &jerr);
     if (s != NATS_OK) return FromNats(s, jerr, absl::StrCat("creating a reader on ", subject));
     name_ = ci->Name;
     *pending = ci->NumPending;
@@ -983,36 +1003,59 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
     return Next::kMore;
   };
 
+  // Reads up to `limit` messages by direct get from `next`; *over when the
+  // read is complete (out is final).
+  uint64_t next = start;
+  auto direct = [&](size_t limit, bool* over) ABSL_SHARED_LOCKS_REQUIRED(conn_mu_) {
+    *over = true;
+    for (size_t i = 0; i < limit; ++i) {
+      if (out.events.size() >= max_events) return absl::OkStatus();
+      absl::StatusOr<MsgPtr> m = NextMsg(next, subject);
+      if (!m.ok()) return m.status();
+      if (*m == nullptr) {
+        out.exhausted = true;
+        return absl::OkStatus();
+      }
+      const uint64_t seq = natsMsg_GetSequence(m->get());
+      switch (take(m->get(), seq, natsMsg_GetTime(m->get()))) {
+        case Next::kMore:
+          break;
+        case Next::kStop:
+          return absl::OkStatus();
+        case Next::kEnd:
+          out.exhausted = true;
+          return absl::OkStatus();
+      }
+      next = seq + 1;
+    }
+    *over = false;
+    return absl::OkStatus();
+  };
+  constexpr size_t kUnbounded = std::numeric_limits<size_t>::max();
+
   // Short reads (a cursor slightly behind) are cheapest one direct get per
   // event; longer ones switch to a pull consumer, which batches.
-  uint64_t next = start;
-  for (int i = 0; i < kDirectGets; ++i) {
-    if (out.events.size() >= max_events) return out;
-    absl::StatusOr<MsgPtr> m = NextMsg(next, subject);
-    if (!m.ok()) return m.status();
-    if (*m == nullptr) {
-      out.exhausted = true;
-      return out;
-    }
-    const uint64_t seq = natsMsg_GetSequence(m->get());
-    switch (take(m->get(), seq, natsMsg_GetTime(m->get()))) {
-      case Next::kMore:
-        break;
-      case Next::kStop:
-        return out;
-      case Next::kEnd:
-        out.exhausted = true;
-        return out;
-    }
-    next = seq + 1;
-  }
+  bool over = false;
+  if (absl::Status s = direct(kDirectGets, &over); !s.ok()) return s;
+  if (over) return out;
 
+  // JetStream 2.9 places an R1 consumer on a random replica of the stream,
+  // and one that crashed counts as online until the cluster notices: a
+  // consumer placed there is never created and the request times out. So a
+  // timeout is retried (another random placement), and after the last one
+  // the read goes on with direct gets, which the live replicas answer: it
+  // completes anyway, one round trip per event.
   ScopedPullConsumer consumer(js_, jso_.stream);
   uint64_t pending = 0;
-  if (absl::Status s =
-          consumer.Create(subject, js_DeliverByStartSequence, next, 0, false, &pending);
-      !s.ok()) {
-    return s;
+  absl::Status created;
+  for (int attempt = 0; attempt < kCreateConsumerAttempts; ++attempt) {
+    created = consumer.Create(subject, js_DeliverByStartSequence, next, 0, false, &pending);
+    if (created.ok() || !absl::IsUnavailable(created)) break;
+  }
+  if (!created.ok()) {
+    if (!absl::IsUnavailable(created)) return created;
+    if (absl::Status d = direct(kUnbounded, &over); !d.ok()) return d;
+    return out;
   }
   while (pending > 0) {
     const size_t want = std::min<uint64_t>(
@@ -1069,6 +1112,22 @@ absl::StatusOr<bool> JetStreamLog::Trimmed(uint64_t after_id) {
     if (d.Deleted[i] > after_id) return true;
   }
   return false;
+}
+
+absl::StatusOr<bool> JetStreamLog::IdAssigned(uint64_t id) {
+  if (id <= LastAssignedId()) return true;
+  // Another node may have assigned it and this node's tail not reached it
+  // yet (e.g. while it reconnects): the stream knows.
+  absl::ReaderMutexLock lock(&conn_mu_);
+  if (absl::Status s = CheckOpen(); !s.ok()) return s;
+  absl::StatusOr<StreamInfoPtr> info = GetInfo(nullptr, false);
+  if (!info.ok()) return info.status();
+  const uint64_t last = (*info)->State.LastSeq;
+  uint64_t cur = last_assigned_.load(std::memory_order_relaxed);
+  while (cur < last &&
+         !last_assigned_.compare_exchange_weak(cur, last, std::memory_order_acq_rel)) {
+  }
+  return id <= last;
 }
 
 absl::StatusOr<ReadResult> JetStreamLog::Read(const ReadRequest& request) {
@@ -1302,13 +1361,6 @@ absl::StatusOr<uint64_t> JetStreamLog::FirstSeqAtStoreTime(const std::string& su
   return seq;
 }
 
-const RetentionRule& JetStreamLog::RuleFor(std::string_view topic) const {
-  for (const auto& [pattern, rule] : rules_) {
-    if (pattern.Matches(topic)) return rule;
-  }
-  return options_.default_retention;
-}
-
 absl::Status JetStreamLog::EnforceRetention() {
   // JetStream applies the stream limits (the loosest rule, the byte cap) by
   // itself; this pass applies rules stricter than those, by store time.
@@ -1321,7 +1373,7 @@ absl::Status JetStreamLog::EnforceRetention() {
   if (!counts.ok()) return counts.status();
   const absl::Time now = absl::Now();
   for (const auto& [topic, count] : *counts) {
-    const RetentionRule& rule = RuleFor(topic);
+    const RetentionRule& rule = rules_.For(topic);
     const std::string subject = Subject(topic);
     if (rule.max_events > 0 && count > rule.max_events &&
         (stream_max_per_subject_ < 0 ||

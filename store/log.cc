@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "store/internal/log_common.h"
 
 namespace tailgate::store {
 
@@ -40,4 +41,58 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(std::vector<EventInput> ev
   return result;
 }
 
+namespace internal {
+namespace {
+// Debian's Abseil is built without the std::string_view alias.
+absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+}  // namespace
+
+absl::StatusOr<RetentionRules> RetentionRules::Parse(const Options& options) {
+  RetentionRules out;
+  for (size_t i = 0; i < options.retention_rules.size(); ++i) {
+    const RetentionRule& rule = options.retention_rules[i];
+    absl::StatusOr<TopicPattern> p =
+        TopicPattern::Parse(rule.pattern, absl::StrCat("retention_rules[", i, "].pattern"));
+    if (!p.ok()) return p.status();
+    out.rules_.emplace_back(*std::move(p), rule);
+  }
+  // Never matched against (it is the fallback), but a malformed one means
+  // the options were not built the way the caller thinks.
+  if (absl::Status s =
+          TopicPattern::Parse(options.default_retention.pattern, "default_retention.pattern")
+              .status();
+      !s.ok()) {
+    return s;
+  }
+  out.default_ = options.default_retention;
+  return out;
+}
+
+const RetentionRule& RetentionRules::For(std::string_view topic) const {
+  for (const auto& [pattern, rule] : rules_) {
+    if (pattern.Matches(topic)) return rule;
+  }
+  return default_;
+}
+
+std::string EventField(size_t count, size_t index, std::string_view name) {
+  if (count <= 1) return std::string(name);
+  return absl::StrCat("events[", index, "].", AV(name));
+}
+
+absl::Status ValidateAppend(absl::Span<const EventInput> events, size_t max_data_bytes) {
+  if (events.empty()) return absl::InvalidArgumentError("events: at least one event required");
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventInput& e = events[i];
+    auto field = [&](std::string_view name) { return EventField(events.size(), i, name); };
+    absl::Status s = ValidateTopic(e.topic, field("topic"));
+    if (s.ok()) s = ValidateType(e.type, field("type"));
+    if (s.ok()) s = ValidateData(e.data, max_data_bytes, field("data"));
+    if (s.ok()) s = ValidateIdempotencyKey(e.idempotency_key, field("idempotency_key"));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
 }  // namespace tailgate::store

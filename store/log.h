@@ -161,8 +161,15 @@ class Log {
   // Highest id such that it and every lower id are committed.
   virtual uint64_t Watermark() const = 0;
 
-  // Highest id ever assigned (>= Watermark()).
+  // Highest id ever assigned (>= Watermark()), as far as this process knows:
+  // on a log shared by several processes (JetStream), ids assigned through
+  // another one count once this process has followed them.
   virtual uint64_t LastAssignedId() const = 0;
+
+  // Whether `id` was ever assigned, asking the storage when LastAssignedId()
+  // does not cover it (another process may have assigned it). May block: call
+  // it off event loops. UNAVAILABLE when the storage cannot be asked.
+  virtual absl::StatusOr<bool> IdAssigned(uint64_t id) { return id <= LastAssignedId(); }
 
   // Registers a listener; returns a handle for RemoveCommitListener.
   // Listeners run on the committer thread, in commit order.

@@ -213,6 +213,37 @@ TEST_P(LogTest, OversizedDataIsResourceExhaustedAndNamesTheField) {
   EXPECT_TRUE(log->Append({Ev("a", std::string(10, 'x'))}).ok());
 }
 
+TEST_P(LogTest, EmptyAppendIsInvalidAndBurnsNoId) {
+  auto log = Open();
+  auto r = log->Append({});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(), "events: at least one event required");
+  EXPECT_EQ(AppendOne(*log, Ev("a", "1")), 1u);
+}
+
+// Both backends check the retention options alike, before touching storage,
+// and name the offending field.
+TEST_P(LogTest, MalformedRetentionPatternsAreRejectedNamingTheField) {
+  auto open_status = [&] {
+    return jetstream() ? OpenJetStreamLog(options_, js_).status()
+                       : OpenRocksDbLog(options_).status();
+  };
+  options_.retention_rules = {{"ok.>", 1, absl::ZeroDuration()},
+                              {"bad..pattern", 1, absl::ZeroDuration()}};
+  absl::Status s = open_status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message().rfind("retention_rules[1].pattern: ", 0), 0u) << s;
+
+  options_.retention_rules.clear();
+  options_.default_retention.pattern = "a.>.b";
+  s = open_status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message().rfind("default_retention.pattern: ", 0), 0u) << s;
+
+  options_.default_retention.pattern = ">";
+  EXPECT_TRUE(open_status().ok());
+}
+
 TEST_P(LogTest, AppendAfterCloseIsUnavailableAndCloseIsIdempotent) {
   auto log = Open();
   AppendOne(*log, Ev("a", "1"));

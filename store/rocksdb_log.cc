@@ -34,6 +34,7 @@
 #include "rocksdb/write_batch.h"
 #include "store/internal/codec.h"
 #include "store/internal/commit_listeners.h"
+#include "store/internal/log_common.h"
 
 namespace tailgate::store {
 
@@ -186,7 +187,6 @@ class RocksDbLog final : public Log {
   absl::Status TrimThroughLocked(const std::string& topic, uint64_t up_to_id, uint64_t* removed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   void RunPendingCompactions();
-  const RetentionRule& RuleFor(std::string_view topic) const;
 
   // Collects the non-deleted topics matching `filter` (deduplicated) and
   // whether any matching topic lost events above after_id.
@@ -199,7 +199,7 @@ class RocksDbLog final : public Log {
 
   const Options options_;
   const RocksDbLogHooks hooks_;
-  std::vector<std::pair<TopicPattern, RetentionRule>> rules_;
+  internal::RetentionRules rules_;  // set by Open
   rocksdb::WriteOptions write_options_;
 
   // db_ is created by Open and destroyed by Close; readers hold db_mu_
@@ -255,18 +255,9 @@ class RocksDbLog final : public Log {
 
 absl::Status RocksDbLog::Open() {
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("data_dir: must be set");
-  for (size_t i = 0; i < options_.retention_rules.size(); ++i) {
-    absl::StatusOr<TopicPattern> p = TopicPattern::Parse(
-        options_.retention_rules[i].pattern, absl::StrCat("retention_rules[", i, "].pattern"));
-    if (!p.ok()) return p.status();
-    rules_.emplace_back(*std::move(p), options_.retention_rules[i]);
-  }
-  if (absl::Status s = TopicPattern::Parse(options_.default_retention.pattern,
-                                           "default_retention.pattern")
-                           .status();
-      !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<internal::RetentionRules> rules = internal::RetentionRules::Parse(options_);
+  if (!rules.ok()) return rules.status();
+  rules_ = *std::move(rules);
   switch (options_.durability) {
     case Durability::kFsync:
       // Syncing inside the write (rather than a separate SyncWAL on another
@@ -470,19 +461,7 @@ void RocksDbLog::StartThreads() {
 
 void RocksDbLog::AppendAsync(std::vector<EventInput> events, AppendCallback done) {
   AppendOp op;
-  if (events.empty()) op.error = absl::InvalidArgumentError("events: at least one event required");
-  const bool many = events.size() > 1;
-  for (size_t i = 0; i < events.size() && op.error.ok(); ++i) {
-    const EventInput& e = events[i];
-    auto field = [&](std::string_view name) {
-      return many ? absl::StrCat("events[", i, "].", AV(name)) : std::string(name);
-    };
-    absl::Status s = ValidateTopic(e.topic, field("topic"));
-    if (s.ok()) s = ValidateType(e.type, field("type"));
-    if (s.ok()) s = ValidateData(e.data, options_.max_data_bytes, field("data"));
-    if (s.ok()) s = ValidateIdempotencyKey(e.idempotency_key, field("idempotency_key"));
-    op.error = s;
-  }
+  op.error = internal::ValidateAppend(events, options_.max_data_bytes);
   op.events = std::move(events);
   op.done = std::move(done);
   {
@@ -1043,13 +1022,6 @@ absl::Status RocksDbLog::Checkpoint(const std::string& dir) {
 // ---------------------------------------------------------------------------
 // Retention, trim, delete
 
-const RetentionRule& RocksDbLog::RuleFor(std::string_view topic) const {
-  for (const auto& [pattern, rule] : rules_) {
-    if (pattern.Matches(topic)) return rule;
-  }
-  return options_.default_retention;
-}
-
 absl::Status RocksDbLog::TrimThroughLocked(const std::string& topic, uint64_t up_to_id,
                                            uint64_t* removed) {
   uint64_t first_id = 0;
@@ -1209,7 +1181,7 @@ absl::Status RocksDbLog::EnforceRetentionLocked() {
   uint64_t removed = 0;
   uint64_t max_removed_id = 0;
   for (const auto& [topic, m] : topics) {
-    const RetentionRule& rule = RuleFor(topic);
+    const RetentionRule& rule = rules_.For(topic);
     const uint64_t over = rule.max_events > 0 && m.count > rule.max_events
                               ? m.count - rule.max_events
                               : 0;

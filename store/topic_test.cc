@@ -69,6 +69,21 @@ TEST(TopicTest, DataMustBeUtf8AndBounded) {
   EXPECT_FALSE(ValidateData(std::string("a\0b", 3), 10).ok());
 }
 
+TEST(TopicTest, Utf8CheckFindsBadBytesAtEveryOffset) {
+  // The ASCII fast path reads eight bytes at a time: a bad or multi-byte
+  // sequence must be judged the same wherever it falls in a word.
+  for (size_t before = 0; before < 20; ++before) {
+    for (size_t after = 0; after < 10; ++after) {
+      const std::string pad_a(before, 'a'), pad_b(after, 'b');
+      EXPECT_TRUE(IsValidUtf8(pad_a + "\u00e9" + pad_b)) << before << "," << after;
+      EXPECT_TRUE(IsValidUtf8(pad_a + "\U0001F600" + pad_b)) << before << "," << after;
+      EXPECT_FALSE(IsValidUtf8(pad_a + "\xff" + pad_b)) << before << "," << after;
+      EXPECT_FALSE(IsValidUtf8(pad_a + "\xe4\xb8")) << before;  // truncated at the end
+      EXPECT_FALSE(IsValidUtf8(pad_a + "\xed\xa0\x80" + pad_b)) << before << "," << after;
+    }
+  }
+}
+
 TEST(TopicTest, IdempotencyKeyIsPrintableAscii) {
   EXPECT_TRUE(ValidateIdempotencyKey("").ok());
   EXPECT_TRUE(ValidateIdempotencyKey("req-42/abc").ok());

@@ -181,6 +181,8 @@ for n in "${FAN_SUBS[@]}"; do
 done
 # (2) Ingest: acknowledged publishes per second, no subscribers.
 run tailgate ingest --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+# tailgate's batch API (nchan has none): 2 connections, one PublishBatch of 100 events in flight each.
+run tailgate ingest-batch --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=100
 # nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
 # connection with 1,000 pipelined POSTs.
 run nchan ingest --scenario=ingest --seconds="$INGEST_S" --connections=1 --window=1000
@@ -265,6 +267,7 @@ r_f100_1k=$(ratio "$(get $T fan100-1000 deliveries_per_cpu_s)" "$(get $N fan100-
 r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-5000 deliveries_per_cpu_s)")
 r_ingest=$(ratio "$(get $T ingest acked_per_s)" "$(get $N ingest acked_per_s)")
 r_ingest_cpu=$(ratio "$(get $N ingest server_us_per_event)" "$(get $T ingest server_us_per_event)")
+r_ingest_batch=$(ratio "$(get $T ingest-batch acked_per_s)" "$(get $N ingest acked_per_s)")
 r_storm=$(ratio "$(get $N storm seconds)" "$(get $T storm seconds)")
 r_idle=$(ratio "$(get $T idle rss_per_conn_bytes)" "$(get $N idle rss_per_conn_bytes)")
 r_lat=$(ratio "$(get $T lat-1000 p99_ms)" "$(get $N lat-1000 p99_ms)")
@@ -316,8 +319,9 @@ steadier figure and is what the fan-out targets compare.
 | fan-out 5k subscribers, single events | deliveries per server CPU-second | $r_f1_5k | ≥ 1× | $(verdict "$r_f1_5k" 1) |
 | fan-out 1k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_1k | ≥ 2× | $(verdict "$r_f100_1k" 2) |
 | fan-out 5k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_5k | ≥ 2× | $(verdict "$r_f100_5k" 2) |
-| ingest | acknowledged publishes/s | $r_ingest | ≥ 3× | $(verdict "$r_ingest" 3) |
-| ingest | publishes per server CPU-second | $r_ingest_cpu | — | |
+| ingest, one event per request | acknowledged publishes/s | $r_ingest | ≥ 3× | $(verdict "$r_ingest" 3) |
+| ingest, one event per request | publishes per server CPU-second | $r_ingest_cpu | — | |
+| ingest, tailgate batches of 100 vs nchan's best | acknowledged events/s | $r_ingest_batch | ≥ 3× | $(verdict "$r_ingest_batch" 3) |
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
 | 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
 | latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
@@ -343,12 +347,16 @@ tailgate: 2 \`PublishStream\`s, up to 1,000 unacknowledged requests each, \`--du
 1,000 pipelined \`POST /pub/CHANNEL\` (its best of the shapes tried: 1–16 connections, 16–1,000
 in flight each). 200-byte events.
 
-| | tailgate | nchan |
-|---|---:|---:|
-| acknowledged/s | $(fmt "$(get $T ingest acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
-| server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
-| server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
-| load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
+"tailgate, batches": the same events through \`PublishBatch\`, 100 events per call, one call in
+flight on each of 2 connections (every event still gets its own id and acknowledgement in the
+response). nchan has no batch API; its column is the single-request figure.
+
+| | tailgate, one per request | tailgate, batches of 100 | nchan |
+|---|---:|---:|---:|
+| acknowledged events/s | $(fmt "$(get $T ingest acked_per_s)") | $(fmt "$(get $T ingest-batch acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
+| server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $T ingest-batch server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
+| server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $T ingest-batch server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
+| load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $T ingest-batch loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
 
 ### (3) Replay storm: 5,000 clients reconnect at once, 100 events behind
 
@@ -412,4 +420,12 @@ EOF
 
 cp "$RESULTS" "$OUT/bench-results.txt"
 echo "compare.sh: wrote $OUT/benchmarks.md, $OUT/bench-fanout.png, $OUT/bench-latency.png, $OUT/bench-results.txt"
+# Last: tailgate's log backends side by side (embedded RocksDB vs NATS
+# JetStream), with the same binaries and cores, appended to the report. A
+# failure there leaves the report above intact.
+echo "compare.sh: backends (tests/bench/backends.sh) ..."
+TAILGATE_BIN=$TAILGATE LOADGEN_BIN=$LOADGEN SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
+  tests/bench/backends.sh $([ "$QUICK" = 1 ] && echo --quick) >"$WORK/backends.md" &&
+  { echo; cat "$WORK/backends.md"; } >>"$OUT/benchmarks.md" ||
+  echo "compare.sh: backends.sh failed; $OUT/benchmarks.md has no backends section" >&2
 rm -rf "$WORK"

@@ -71,6 +71,9 @@ ABSL_FLAG(int, behind, 100, "storm: events each client is behind");
 ABSL_FLAG(int, data_bytes, 200, "bytes of data per event");
 ABSL_FLAG(int, connections, 2, "ingest: publishing streams (tailgate) / connections (nchan)");
 ABSL_FLAG(int, window, 1000, "ingest: unacknowledged requests per stream / connection");
+ABSL_FLAG(int, batch, 1,
+          "ingest: events per request; above 1, tailgate gets PublishBatch calls (one per "
+          "connection at a time, --window unused), nchan has no batch API");
 ABSL_FLAG(int, topics, 1000, "idle: the connections spread over this many topics");
 ABSL_FLAG(int, connect_window, 1000, "connections being set up at once (storm: all)");
 ABSL_FLAG(bool, quickack, true, "subscribers ACK every read at once (TCP_QUICKACK)");
@@ -460,6 +463,9 @@ class Publisher {
   // As fast as acks come back, `conns` streams/connections with `window`
   // requests in flight each; returns the number acknowledged.
   virtual uint64_t Flood(const std::string& topic, double seconds, int conns, int window) = 0;
+  // As fast as acks come back: `conns` connections, each with one call of
+  // `batch` events in flight; returns the number of events acknowledged.
+  virtual uint64_t FloodBatches(const std::string& topic, double seconds, int conns, int batch) = 0;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -565,6 +571,33 @@ class TailgatePublisher : public Publisher {
         writer.join();
         grpc::Status st = stream->Finish();
         if (!st.ok()) Die("flood stream: " + st.error_message());
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const uint64_t in_time = acked.load();
+    stop = true;
+    for (std::thread& t : threads) t.join();
+    return in_time;
+  }
+
+  uint64_t FloodBatches(const std::string& topic, double seconds, int conns, int batch) override {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> acked{0};
+    std::vector<std::thread> threads;
+    for (int s = 0; s < conns; ++s) {
+      threads.emplace_back([&, s] {
+        auto stub = NewStub(200 + s);
+        v1::PublishBatchRequest req;
+        for (int i = 0; i < batch; ++i) req.add_events()->set_topic(topic);
+        while (!stop.load(std::memory_order_relaxed)) {
+          for (v1::PublishRequest& e : *req.mutable_events()) e.set_data(EventData(data_bytes_));
+          grpc::ClientContext ctx;
+          v1::PublishBatchResponse res;
+          grpc::Status st = stub->PublishBatch(&ctx, req, &res);
+          if (!st.ok()) Die("PublishBatch: " + st.error_message());
+          if (res.results_size() != batch) Die("PublishBatch: wrong number of results");
+          acked.fetch_add(static_cast<uint64_t>(batch), std::memory_order_relaxed);
+        }
       });
     }
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
@@ -706,6 +739,10 @@ class NchanPublisher : public Publisher {
     return acked.load();
   }
 
+  uint64_t FloodBatches(const std::string&, double, int, int) override {
+    Die("--batch: nchan has no batch publishing API (use --batch=1)");
+  }
+
   uint64_t Flood(const std::string& topic, double seconds, int conns, int window) override {
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> acked{0};
@@ -814,13 +851,18 @@ void FanOut(Env& env) {
 void Ingest(Env& env) {
   const double seconds = absl::GetFlag(FLAGS_seconds);
   Meter m(env.pid);
-  const uint64_t acked = env.publisher->Flood("ingest", seconds, absl::GetFlag(FLAGS_connections),
-                                              absl::GetFlag(FLAGS_window));
+  const int batch = absl::GetFlag(FLAGS_batch);
+  if (batch < 1) Die("--batch must be >= 1");
+  const uint64_t acked =
+      batch > 1 ? env.publisher->FloodBatches("ingest", seconds, absl::GetFlag(FLAGS_connections), batch)
+                : env.publisher->Flood("ingest", seconds, absl::GetFlag(FLAGS_connections),
+                                       absl::GetFlag(FLAGS_window));
   // Rates over the flood period (the drain of the last windows is excluded).
   const double cpu = m.server_cpu(), self = m.self_cpu(), secs = m.seconds();
   PrintResult(env, "ingest",
               absl::StrCat("connections=", absl::GetFlag(FLAGS_connections),
-                           " window=", absl::GetFlag(FLAGS_window), " acked=", acked,
+                           " window=", absl::GetFlag(FLAGS_window), " batch=", batch,
+                           " acked=", acked,
                            " seconds=", seconds, " acked_per_s=", static_cast<double>(acked) / seconds,
                            " server_us_per_event=", cpu * 1e6 / static_cast<double>(std::max<uint64_t>(acked, 1)),
                            " server_cpu_pct=", 100 * cpu / secs,

@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "benchmark/benchmark.h"
 #include "store/log.h"
+#include "tests/bench/append_load.h"
 
 namespace tailgate::store {
 namespace {
@@ -46,13 +47,7 @@ std::unique_ptr<Log> OpenOrDie(const Options& options) {
   return *std::move(log);
 }
 
-EventInput MakeEvent(std::string topic) {
-  EventInput e;
-  e.topic = std::move(topic);
-  e.type = "bench";
-  e.data = std::string(kEventBytes, 'x');
-  return e;
-}
+EventInput MakeEvent(std::string topic) { return bench::MakeBenchEvent(std::move(topic), kEventBytes); }
 
 // args: appenders, durability (0 fsync, 1 wal, 2 none), in-flight per appender.
 // With in-flight 1 each appender is a blocking unary publisher; with more it
@@ -67,43 +62,7 @@ void BM_Append(benchmark::State& state) {
   auto log = OpenOrDie(options);
   constexpr int kPerIteration = 6400;
   const int per_appender = kPerIteration / appenders;
-  for (auto _ : state) {
-    std::vector<std::thread> threads;
-    for (int a = 0; a < appenders; ++a) {
-      threads.emplace_back([&, a] {
-        const std::string topic = absl::StrCat("bench.", a % 16);
-        if (in_flight == 1) {
-          for (int i = 0; i < per_appender; ++i) {
-            if (!log->Append({MakeEvent(topic)}).ok()) abort();
-          }
-          return;
-        }
-        // A window of in-flight appends, refilled as acks arrive.
-        struct Window {
-          absl::Mutex mu;
-          int outstanding = 0;
-          int limit = 0;
-        } w;
-        w.limit = in_flight;
-        for (int i = 0; i < per_appender; ++i) {
-          {
-            absl::MutexLock l(&w.mu);
-            w.mu.Await(absl::Condition(
-                +[](Window* win) { return win->outstanding < win->limit; }, &w));
-            ++w.outstanding;
-          }
-          log->AppendAsync({MakeEvent(topic)}, [&w](absl::StatusOr<std::vector<AppendResult>> r) {
-            if (!r.ok()) abort();
-            absl::MutexLock l(&w.mu);
-            --w.outstanding;
-          });
-        }
-        absl::MutexLock l(&w.mu);
-        w.mu.Await(absl::Condition(+[](Window* win) { return win->outstanding == 0; }, &w));
-      });
-    }
-    for (auto& t : threads) t.join();
-  }
+  for (auto _ : state) bench::RunAppenders(*log, appenders, per_appender, in_flight, kEventBytes);
   state.SetItemsProcessed(state.iterations() * per_appender * appenders);
   state.SetBytesProcessed(state.iterations() * per_appender * appenders * kEventBytes);
   state.SetLabel(std::string(DurabilityName(durability)));

@@ -1,11 +1,8 @@
-// Shared by the JWT fuzz targets: test keys, signing, and the properties
-// every Verify result must have.
+// Shared by the JWT fuzz targets: one verifier per algorithm family (keys
+// made once per process), HS256 signing with the fuzz secret, and the
+// properties every Verify result must have.
 #ifndef TAILGATE_TESTS_FUZZ_JWT_FUZZ_UTIL_H_
 #define TAILGATE_TESTS_FUZZ_JWT_FUZZ_UTIL_H_
-
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
 
 #include <algorithm>
 #include <cctype>
@@ -15,48 +12,18 @@
 
 #include "gateway/auth.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/testing/jwt_testing.h"
 
 namespace tailgate::fuzz {
 
+using tailgate::testing::Base64Url;
 
 inline const absl::Time kNow = absl::FromUnixSeconds(1700000000);
 inline const std::string kSecret = "fuzz-secret-fuzz-secret-fuzz-sec";  // 32 bytes
 
-inline std::string Base64Url(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
+// `signing_input` ("header.payload", both already base64url) signed with kSecret.
 inline std::string HmacSign(const std::string& signing_input) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac,
-       &len);
-  return signing_input + "." + Base64Url(std::string_view(reinterpret_cast<char*>(mac), len));
-}
-
-inline std::string PublicPem(const char* type, const char* param) {
-  EVP_PKEY* key = std::string_view(type) == "RSA"
-                      ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})
-                      : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", param);
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, key);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  EVP_PKEY_free(key);
-  return pem;
+  return tailgate::testing::AppendHs256Signature(signing_input, kSecret);
 }
 
 struct Verifiers {
@@ -72,10 +39,10 @@ inline const Verifiers& Get() {
     out->hs = *tailgate::JwtVerifier::Create(c);
     c = tailgate::AuthConfig();
     c.algorithms = {"RS256"};
-    c.public_key_pem = PublicPem("RSA", nullptr);
+    c.public_key_pem = tailgate::testing::PublicPem(tailgate::testing::NewRsaKey().get());
     out->rs = *tailgate::JwtVerifier::Create(c);
     c.algorithms = {"ES256"};
-    c.public_key_pem = PublicPem("EC", "P-256");
+    c.public_key_pem = tailgate::testing::PublicPem(tailgate::testing::NewEcKey("P-256").get());
     out->es = *tailgate::JwtVerifier::Create(c);
     return out;
   }();
@@ -101,7 +68,10 @@ inline void CheckVerify(const tailgate::JwtVerifier& v, std::string_view token) 
     }
     return;
   }
-  FUZZ_CHECK(kNow < g->expires + absl::Seconds(30));
+  // The default leeway (30 s): accepted means not yet at valid_until, which
+  // is what ends the streams the token opens.
+  FUZZ_CHECK(g->valid_until == g->expires + absl::Seconds(30));
+  FUZZ_CHECK(kNow < g->valid_until);
   FUZZ_CHECK(g->subscribe.size() <= tailgate::kMaxGrantPatterns);
   FUZZ_CHECK(g->publish.size() <= tailgate::kMaxGrantPatterns);
   for (const auto& p : g->subscribe) FUZZ_CHECK(g->MaySubscribe(p));

@@ -44,8 +44,11 @@ Decoded Parse(std::string_view stream) {
   int ids = 0, types = 0;
   size_t pos = 0;
   while (pos < stream.size()) {
-    const size_t eol = stream.find_first_of("\r\n", pos);
-    if (eol == std::string_view::npos) break;  // An unterminated line is never processed.
+    // A plain scan: find_first_of calls memchr per byte, which ASan
+    // intercepts, and that alone made this the slowest part of the target.
+    size_t eol = pos;
+    while (eol < stream.size() && stream[eol] != '\r' && stream[eol] != '\n') ++eol;
+    if (eol == stream.size()) break;  // An unterminated line is never processed.
     const std::string_view line = stream.substr(pos, eol - pos);
     pos = eol + ((stream[eol] == '\r' && eol + 1 < stream.size() && stream[eol + 1] == '\n') ? 2 : 1);
     if (line.empty()) {  // Dispatch.
@@ -111,6 +114,8 @@ std::string Normalized(std::string_view data) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(bytes), size);
   std::string stream = "retry: 3000\n\n";  // As the server starts every stream.
+  // Most inputs encode to a few times their size: grow once, not per event.
+  stream.reserve(64 + 4 * in.size());
   std::vector<Event> want;
   uint64_t id = 0;
   size_t start = 0;
@@ -129,11 +134,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     id += 1 + (uint64_t{selector} << (selector % 57));
     if ((type.empty() || tailgate::store::ValidateType(type).ok()) &&
         tailgate::store::ValidateData(data, size_t{1} << 20).ok()) {
+      // Both encoders, compared where the appended frame landed (one
+      // EncodeSseFrame call: it is the costly part of an iteration).
+      const size_t before = stream.size();
       tailgate::AppendSseFrame(id, type, data, &stream);
+      FUZZ_CHECK(std::string_view(stream).substr(before) == tailgate::EncodeSseFrame(id, type, data));
       want.push_back(Event{std::to_string(id), type.empty() ? "message" : std::string(type),
                            Normalized(data)});
-      FUZZ_CHECK(tailgate::EncodeSseFrame(id, type, data) ==
-                 stream.substr(stream.size() - tailgate::EncodeSseFrame(id, type, data).size()));
     }
     if (selector & 1) stream += ": hb\n\n";
     if (selector & 2) {

@@ -13,9 +13,11 @@
 // the token; an accepted request has 1..max_topics valid patterns, each
 // covered by the token's grants when auth is on; without auth nothing is
 // refused as UNAUTHENTICATED or PERMISSION_DENIED; the redacted target
-// keeps no access_token value.
+// keeps no access_token value; the WWW-Authenticate challenge of a refusal
+// is well-formed (RFC 6750 3) and names invalid_token only when a token came.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +63,34 @@ std::string SignedAuthorization(std::string_view spec) {
   return "Bearer " + HmacSign(Base64Url(R"({"alg":"HS256","typ":"JWT"})") + "." + Base64Url(payload));
 }
 
+// The WWW-Authenticate value of a refusal: RFC 6750 syntax, the right error
+// code for what the request carried, and no token in it.
+void CheckChallenge(const tailgate::SseRequestInput& input,
+                    const tailgate::SseRequestPolicy& policy, const absl::Status& refusal,
+                    const absl::StatusOr<std::optional<tailgate::ExtractedToken>>& token) {
+  const std::string challenge = tailgate::BearerChallenge(input, policy, refusal);
+  if (refusal.code() == absl::StatusCode::kInvalidArgument) {
+    FUZZ_CHECK(challenge.empty());
+    return;
+  }
+  constexpr std::string_view kBare = "Bearer realm=\"tailgate\"";
+  const bool no_token = token.ok() && !token->has_value();
+  if (refusal.code() == absl::StatusCode::kUnauthenticated && no_token) {
+    FUZZ_CHECK(challenge == kBare);
+    return;
+  }
+  const std::string_view error = refusal.code() == absl::StatusCode::kPermissionDenied
+                                     ? ", error=\"insufficient_scope\", error_description=\""
+                                     : ", error=\"invalid_token\", error_description=\"";
+  const std::string prefix = std::string(kBare) + std::string(error);
+  FUZZ_CHECK(challenge.size() > prefix.size() && challenge.compare(0, prefix.size(), prefix) == 0 &&
+             challenge.back() == '"');
+  const std::string_view description =
+      std::string_view(challenge).substr(prefix.size(), challenge.size() - prefix.size() - 1);
+  FUZZ_CHECK(!description.empty() && description.size() <= 200);
+  for (char c : description) FUZZ_CHECK(c >= 0x20 && c <= 0x7e && c != '"' && c != '\\');
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -86,6 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::StatusOr<std::optional<tailgate::ExtractedToken>> token = tailgate::ExtractHttpToken(
       input.authorization, input.cookie, input.target, policy.token_sources);
   if (!r.ok()) {
+    CheckChallenge(input, policy, r.status(), token);
     const absl::StatusCode code = r.status().code();
     FUZZ_CHECK(code == absl::StatusCode::kInvalidArgument ||
                code == absl::StatusCode::kUnauthenticated ||

@@ -155,6 +155,17 @@ TEST(GatewayJetStreamTest, TwoNodesShareTheStreamAcrossSigkill) {
   EXPECT_EQ(ready->status, 200) << ready->body;
 }
 
+// --nats_url takes a comma-separated list and the gateway tries every entry:
+// here the first has no server behind it (port 1 refuses at once).
+TEST(GatewayJetStreamTest, NatsUrlListTriesEveryServer) {
+  NatsServer nats;
+  Node n = StartNode(absl::StrCat("nats://127.0.0.1:1, ", nats.url()));
+  ASSERT_NE(n.http_port, 0);
+  auto ready = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
+  ASSERT_TRUE(ready.ok()) << ready.status();
+  EXPECT_EQ(ready->status, 200) << ready->body;
+}
+
 TEST(GatewayJetStreamTest, ReadinessFollowsTheNatsConnection) {
   NatsServer nats;
   Node n = StartNode(nats.url(), {"--metrics_interval=100ms"});

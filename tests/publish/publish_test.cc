@@ -1,5 +1,6 @@
 // tailgate.v1.Publisher over loopback against an in-process Gateway (real
-// RocksDB log, real gRPC server on port 0) and a real gRPC client.
+// log: RocksDB, or JetStream in publish_jetstream_test; real gRPC server on
+// port 0) and a real gRPC client.
 #include <atomic>
 #include <chrono>
 #include <memory>

@@ -16,16 +16,18 @@
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 #include "tests/testing/process.h"
+#include "tests/testing/test_store.h"
 
 namespace tailgate::testing {
 
-// A Config for an in-process gateway: loopback, port 0, a fresh data dir.
+// A Config for an in-process gateway: loopback, port 0, a fresh log of the
+// backend the build selected (tests/testing/test_store.h).
 inline Config LoopbackConfig(const std::string& dir_prefix = "publish") {
   Config config;
   config.http.listen = "127.0.0.1:0";
   config.http.threads = 1;
   config.grpc.listen = "127.0.0.1:0";
-  config.store.data_dir = MakeTempDir(dir_prefix);
+  UseFreshTestStore(config, dir_prefix);
   config.drain_timeout = absl::Seconds(10);
   return config;
 }

@@ -3,6 +3,7 @@
 // (SSE) and gRPC clients over loopback.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -46,7 +47,7 @@ class JwtTest : public ::testing::Test {
     c.auth.algorithms = {"RS256", "HS256"};
     c.auth.public_key_pem = PublicPem(key_);
     c.auth.hs256_secret = kSecret;
-    c.auth.leeway = absl::Seconds(5);
+    c.auth.leeway = leeway_;
     c.auth.cookie_name = "tg_token";
     c.auth.allow_query_param = true;
     c.sse.cors_origins = {kOrigin};
@@ -96,6 +97,7 @@ class JwtTest : public ::testing::Test {
 
   static EVP_PKEY* key_;
   static EVP_PKEY* other_key_;
+  absl::Duration leeway_ = absl::Seconds(5);
   std::unique_ptr<Gateway> gw_;
   std::shared_ptr<grpc::Channel> channel_;
 };
@@ -126,10 +128,29 @@ TEST_F(JwtTest, MissingTokenIs401WithChallenge) {
 TEST_F(JwtTest, ExpiredTokenIs401) {
   ClaimSpec c;
   c.subscribe = {"orders.>"};
-  c.exp = absl::Now() - absl::Minutes(10);
+  c.exp = absl::FromUnixSeconds(1700000000);
   HttpResult r = GetWithToken("/v1/events?topic=orders.eu", Token(c));
   ExpectUnauthorized(r, "expired");
-  EXPECT_NE(r.headers["www-authenticate"].find("invalid_token"), std::string::npos);
+  // RFC 6750 3.1: a presented token that failed says so, and why.
+  EXPECT_EQ(r.headers["www-authenticate"],
+            "Bearer realm=\"tailgate\", error=\"invalid_token\", "
+            "error_description=\"invalid token: expired at 2023-11-14T22:13:20Z\"");
+}
+
+TEST_F(JwtTest, InvalidTokenChallengeNeverQuotesTheToken) {
+  const std::string token = OrdersToken();
+  HttpResult r = GetWithToken("/v1/events?topic=orders.eu", token + "x");
+  ExpectUnauthorized(r, "signature verification failed");
+  EXPECT_EQ(r.headers["www-authenticate"],
+            "Bearer realm=\"tailgate\", error=\"invalid_token\", "
+            "error_description=\"invalid token: signature verification failed\"");
+  // A cookie is a presented token too.
+  r = Get("/v1/events?topic=orders.eu", {{"Cookie", "tg_token=not-a-jwt"}});
+  EXPECT_EQ(r.status, 401);
+  EXPECT_TRUE(absl::StartsWith(r.headers["www-authenticate"],
+                               "Bearer realm=\"tailgate\", error=\"invalid_token\", "
+                               "error_description=\""))
+      << r.headers["www-authenticate"];
 }
 
 TEST_F(JwtTest, NotYetValidTokenIs401) {
@@ -153,7 +174,7 @@ TEST_F(JwtTest, TamperedPayloadIs401) {
   ClaimSpec wider;
   wider.subscribe = {">"};
   const std::string tampered =
-      token.substr(0, d1 + 1) + B64Url(Claims(wider)) + token.substr(d2);
+      token.substr(0, d1 + 1) + Base64Url(Claims(wider)) + token.substr(d2);
   ExpectUnauthorized(GetWithToken("/v1/events?topic=users.1", tampered),
                      "signature verification failed");
 }
@@ -162,7 +183,7 @@ TEST_F(JwtTest, AlgNoneIs401) {
   ClaimSpec c;
   c.subscribe = {">"};
   const std::string unsigned_token =
-      B64Url(R"({"alg":"none","typ":"JWT"})") + "." + B64Url(Claims(c)) + ".";
+      Base64Url(R"({"alg":"none","typ":"JWT"})") + "." + Base64Url(Claims(c)) + ".";
   ExpectUnauthorized(GetWithToken("/v1/events?topic=orders.eu", unsigned_token), "invalid token");
   // With some bytes in the signature slot, the algorithm itself is refused.
   ExpectUnauthorized(GetWithToken("/v1/events?topic=orders.eu", unsigned_token + "AAAA"),
@@ -186,7 +207,10 @@ TEST_F(JwtTest, PatternsOutsideTheGrantsAre403) {
   HttpResult r = GetWithToken("/v1/events?topic=orders", token);
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, "token does not allow subscribing to \"orders\"\n");
-  EXPECT_NE(r.headers["www-authenticate"].find("insufficient_scope"), std::string::npos);
+  // error_description cannot hold '"' (RFC 6750 3): the topic is quoted with '.
+  EXPECT_EQ(r.headers["www-authenticate"],
+            "Bearer realm=\"tailgate\", error=\"insufficient_scope\", "
+            "error_description=\"token does not allow subscribing to 'orders'\"");
   r = GetWithToken("/v1/events?topic=orders.eu&topic=users.1", token);
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.body, "token does not allow subscribing to \"users.1\"\n");
@@ -411,6 +435,138 @@ TEST_F(JwtTest, AdminNeedsTheAdminClaim) {
   grpc::ClientContext ctx;
   grpc::Status s = stub->GetStats(WithToken(&ctx, Token(c)), v1::GetStatsRequest(), &res);
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// --- Streams end when their token does --------------------------------------
+
+// A 1 s leeway keeps these tests short; tokens expire a few seconds ahead.
+class JwtExpiryTest : public JwtTest {
+ protected:
+  JwtExpiryTest() { leeway_ = absl::Seconds(1); }
+
+  // A token for orders.> whose exp is about `ahead` from now; sets `end` to
+  // exp + leeway, the instant its streams must end (exp has whole seconds).
+  std::string ExpiringToken(absl::Duration ahead, absl::Time* end) {
+    ClaimSpec c;
+    c.subscribe = {"orders.>"};
+    c.exp = absl::Now() + ahead;
+    *end = absl::FromUnixSeconds(absl::ToUnixSeconds(c.exp)) + leeway_;
+    return Token(c);
+  }
+
+  // The server's timer runs on the steady clock; converting `end` to it
+  // costs a few microseconds, and the clocks are read a little apart.
+  static constexpr absl::Duration kClockSlack = absl::Milliseconds(20);
+};
+
+TEST_F(JwtExpiryTest, SseStreamEndsAtExpiryPlusLeeway) {
+  absl::Time end;
+  const std::string token = ExpiringToken(absl::Seconds(4), &end);
+  absl::StatusOr<std::unique_ptr<SseClient>> client =
+      SseClient::Connect("127.0.0.1", gw_->http_port(), "/v1/events?topic=orders.eu",
+                         {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_EQ((*client)->status(), 200) << (*client)->body();
+  SseClient& c = **client;
+
+  const uint64_t id1 = Publish(*gw_, "orders.eu", "early");
+  absl::StatusOr<SseEvent> e = c.Next();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->data, "early");
+  // Quiet, and still open, until shortly before the end.
+  e = c.Next(end - absl::Milliseconds(1500) - absl::Now());
+  ASSERT_EQ(e.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << "the stream ended early: " << e.status();
+  const uint64_t id2 = Publish(*gw_, "orders.eu", "late");
+  e = c.Next();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->data, "late");
+
+  // Then the notice, not before the end and soon after it: no id of its own,
+  // so the reconnect resumes after "late".
+  e = c.Next(end + absl::Seconds(5) - absl::Now());
+  const absl::Time ended = absl::Now();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, "tailgate.token_expired");
+  EXPECT_EQ(e->data, R"({"reason":"token expired"})");
+  EXPECT_EQ(e->last_event_id, absl::StrCat(id2));
+  EXPECT_GE(ended, end - kClockSlack);
+  EXPECT_LT(ended, end + absl::Seconds(2));
+  // ...and the end of the response.
+  EXPECT_EQ(c.Next().status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(c.clean_end());
+  EXPECT_GT(id2, id1);
+
+  // The EventSource reconnects with the same (now expired) token: refused.
+  HttpResult r = Get("/v1/events?topic=orders.eu",
+                     {{"Authorization", "Bearer " + token}, {"Last-Event-ID", absl::StrCat(id2)}});
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_TRUE(absl::StartsWith(r.headers["www-authenticate"],
+                               "Bearer realm=\"tailgate\", error=\"invalid_token\", "
+                               "error_description=\"invalid token: expired at "))
+      << r.headers["www-authenticate"];
+  // With a fresh token it resumes where the expired stream stopped.
+  Publish(*gw_, "orders.eu", "after");
+  absl::StatusOr<std::unique_ptr<SseClient>> again = SseClient::Connect(
+      "127.0.0.1", gw_->http_port(), "/v1/events?topic=orders.eu",
+      {{"Authorization", "Bearer " + OrdersToken()}, {"Last-Event-ID", absl::StrCat(id2)}});
+  ASSERT_TRUE(again.ok()) << again.status();
+  e = (*again)->Next();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->data, "after");
+}
+
+TEST_F(JwtExpiryTest, SseStreamWithALongLivedTokenOutlivesAShortOne) {
+  // Per-stream deadlines: one stream's expiry ends only that stream.
+  absl::Time end;
+  const std::string short_token = ExpiringToken(absl::Seconds(2), &end);
+  auto short_lived = SseClient::Connect("127.0.0.1", gw_->http_port(),
+                                        "/v1/events?topic=orders.eu",
+                                        {{"Authorization", "Bearer " + short_token}});
+  auto long_lived = SseClient::Connect("127.0.0.1", gw_->http_port(),
+                                       "/v1/events?topic=orders.eu",
+                                       {{"Authorization", "Bearer " + OrdersToken()}});
+  ASSERT_TRUE(short_lived.ok() && long_lived.ok());
+  absl::StatusOr<SseEvent> e = (*short_lived)->Next(end + absl::Seconds(5) - absl::Now());
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, "tailgate.token_expired");
+  EXPECT_GE(absl::Now(), end - kClockSlack);
+  Publish(*gw_, "orders.eu", "still-here");
+  e = (*long_lived)->Next();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->data, "still-here");
+  EXPECT_EQ((*short_lived)->raw().find("still-here"), std::string::npos);
+}
+
+TEST_F(JwtExpiryTest, GrpcSubscribeFinishesUnauthenticatedAtExpiry) {
+  absl::Time end;
+  const std::string token = ExpiringToken(absl::Seconds(4), &end);
+  auto stub = v1::Subscriber::NewStub(channel_);
+  const uint64_t id1 = Publish(*gw_, "orders.eu", "early");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::SubscribeRequest req;
+  req.add_topics("orders.>");
+  req.set_since("earliest");
+  auto reader = stub->Subscribe(WithToken(&ctx, token), req);
+  v1::Event e;
+  ASSERT_TRUE(reader->Read(&e));
+  EXPECT_EQ(e.id(), id1);
+  // The test is about a point in time: wait for it (nothing to synchronise with).
+  absl::SleepFor(end - absl::Milliseconds(1500) - absl::Now());
+  const uint64_t id2 = Publish(*gw_, "orders.eu", "late");
+  ASSERT_TRUE(reader->Read(&e)) << "the call ended early";
+  EXPECT_EQ(e.id(), id2);
+
+  EXPECT_FALSE(reader->Read(&e)) << "got " << e.data();
+  const absl::Time ended = absl::Now();
+  EXPECT_GE(ended, end - kClockSlack);
+  EXPECT_LT(ended, end + absl::Seconds(2));
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << s.error_message();
+  EXPECT_EQ(s.error_message(), absl::StrCat("token expired; subscribe again with a fresh token "
+                                            "and after_id=",
+                                            id2));
 }
 
 TEST(JwtConfigTest, BadConfigurationFailsStart) {

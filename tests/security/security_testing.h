@@ -1,16 +1,13 @@
-// Test support for tests/security: JWT signing with test-made keys, and a
-// test-made PKI (CA, server and client certificates) from the openssl CLI.
+// Test support for tests/security: JWT claims (signing: tests/testing/jwt_testing.h),
+// and a test-made PKI (CA, server and client certificates) from the openssl CLI.
 #ifndef TAILGATE_TESTS_SECURITY_SECURITY_TESTING_H_
 #define TAILGATE_TESTS_SECURITY_SECURITY_TESTING_H_
-
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,67 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "tests/testing/jwt_testing.h"
 
 namespace tailgate::testing {
-
-inline std::string B64Url(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-
-inline Pkey NewRsaKey() { return Pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048})); }
-
-inline std::string PublicPem(EVP_PKEY* key) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(bio, key);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  return pem;
-}
-
-inline std::string SignHs256(std::string_view header, std::string_view payload,
-                             std::string_view secret) {
-  const std::string input = B64Url(header) + "." + B64Url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-  return input + "." + B64Url(std::string_view(reinterpret_cast<char*>(mac), len));
-}
-
-inline std::string SignRs256(std::string_view header, std::string_view payload, EVP_PKEY* key) {
-  const std::string input = B64Url(header) + "." + B64Url(payload);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  size_t len = 0;
-  EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-  EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                 input.size());
-  std::string sig(len, '\0');
-  EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  sig.resize(len);
-  EVP_MD_CTX_free(ctx);
-  return input + "." + B64Url(sig);
-}
-
-inline constexpr std::string_view kRs256Header = R"({"alg":"RS256","typ":"JWT"})";
-inline constexpr std::string_view kHs256Header = R"({"alg":"HS256","typ":"JWT"})";
 
 struct ClaimSpec {
   std::vector<std::string> subscribe;

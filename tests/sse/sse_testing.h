@@ -1,5 +1,7 @@
 // Shared setup for the SSE tests: an in-process Gateway on loopback port 0
-// with its log in TEST_TMPDIR, and publishing straight through its log.
+// with a fresh log of the backend the build selected (RocksDB in TEST_TMPDIR,
+// or a JetStream stream: tests/testing/test_store.h), and publishing straight
+// through its log.
 #ifndef TAILGATE_TESTS_SSE_SSE_TESTING_H_
 #define TAILGATE_TESTS_SSE_SSE_TESTING_H_
 
@@ -14,6 +16,7 @@
 #include "gateway/gateway.h"
 #include "store/log.h"
 #include "tests/testing/process.h"
+#include "tests/testing/test_store.h"
 
 namespace tailgate::testing {
 
@@ -22,7 +25,7 @@ inline Config SseTestConfig() {
   c.http.listen = "127.0.0.1:0";
   c.http.threads = 2;
   c.grpc.listen = "127.0.0.1:0";
-  c.store.data_dir = MakeTempDir("sse");
+  UseFreshTestStore(c, "sse");
   c.store.durability = store::Durability::kWal;
   c.sse.retry = absl::Milliseconds(1234);
   c.drain_timeout = absl::Seconds(5);

@@ -1,6 +1,9 @@
 #include "tests/testing/nats_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,6 +11,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <utility>
 #include <vector>
 
 namespace tailgate::testing {
@@ -26,6 +30,26 @@ std::string FindNatsServer() {
   std::abort();
 }
 
+// A loopback TCP port the kernel considers free right now. Route ports must
+// be known before any node starts (every node lists every other one), so
+// they cannot come from -1 like client ports; the port is released again at
+// once, and the kernel does not hand a just-released port to the next bind(0).
+int PickFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("picking a free port");
+    std::abort();
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 }  // namespace
 
 NatsServer::NatsServer() {
@@ -36,14 +60,29 @@ NatsServer::NatsServer() {
   Launch(-1);
 }
 
+NatsServer::NatsServer(ClusterNode, std::string name, std::string store_dir, std::string config)
+    : name_(std::move(name)), store_dir_(std::move(store_dir)), config_(std::move(config)) {}
+
 NatsServer::~NatsServer() = default;
 
 std::string NatsServer::url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
 void NatsServer::Launch(int port) {
-  process_ = std::make_unique<Process>(std::vector<std::string>{
-      FindNatsServer(), "-c", config_, "-js", "-a", "127.0.0.1", "-p", std::to_string(port),
-      "-sd", store_dir_});
+  std::vector<std::string> argv = {FindNatsServer(), "-c", config_, "-js", "-a", "127.0.0.1",
+                                   "-p", std::to_string(port), "-sd", store_dir_};
+  // Cluster nodes also serve monitoring (tests read /jsz to find a stream's
+  // leader); -1 lets the server pick the port.
+  if (!name_.empty()) argv.insert(argv.end(), {"-m", "-1"});
+  process_ = std::make_unique<Process>(argv);
+  if (!name_.empty()) {
+    std::optional<std::string> monitor = process_->WaitForLine("Starting http monitor on");
+    if (!monitor) {
+      std::fprintf(stderr, "nats-server %s did not start:\n%s\n", name_.c_str(),
+                   process_->output().c_str());
+      std::abort();
+    }
+    monitor_port_ = std::atoi(monitor->c_str() + monitor->rfind(':') + 1);
+  }
   std::optional<std::string> line =
       process_->WaitForLine("Listening for client connections on");
   if (!line) {
@@ -66,6 +105,54 @@ void NatsServer::Kill() {
 void NatsServer::Restart() {
   Kill();
   Launch(port_);
+}
+
+NatsCluster::NatsCluster(int nodes) {
+  std::vector<int> route_ports;
+  for (int i = 0; i < nodes; ++i) route_ports.push_back(PickFreePort());
+  std::string routes;
+  for (int p : route_ports) {
+    if (!routes.empty()) routes += ", ";
+    routes += "nats-route://127.0.0.1:" + std::to_string(p);
+  }
+  const std::string cluster_name = "tgtest";
+  for (int i = 0; i < nodes; ++i) {
+    const std::string name = "n" + std::to_string(i + 1);
+    const std::string dir = MakeTempDir("nats-" + name + "-");
+    const std::string config = dir + "/nats.conf";
+    // Every node lists every route (its own included; the server skips it):
+    // JetStream sizes its metadata group from the configured routes.
+    std::ofstream(config) << "server_name: " << name << "\n"
+                          << "max_payload: 2097152\n"
+                          << "cluster {\n"
+                          << "  name: " << cluster_name << "\n"
+                          << "  listen: 127.0.0.1:" << route_ports[static_cast<size_t>(i)] << "\n"
+                          << "  routes: [" << routes << "]\n"
+                          << "}\n";
+    nodes_.push_back(std::unique_ptr<NatsServer>(
+        new NatsServer(NatsServer::ClusterNode{}, name, dir, config)));
+    nodes_.back()->Launch(-1);
+  }
+  // "Server is ready" comes before the JetStream cluster has formed; streams
+  // can be created once a metadata leader is elected, which every node logs.
+  for (auto& n : nodes_) {
+    if (!n->process_->WaitForLine("metadata leader", absl::Seconds(60))) {
+      std::fprintf(stderr, "nats-server %s: no JetStream metadata leader:\n%s\n",
+                   n->name().c_str(), n->process_->output().c_str());
+      std::abort();
+    }
+  }
+}
+
+NatsCluster::~NatsCluster() = default;
+
+std::string NatsCluster::urls() const {
+  std::string out;
+  for (const auto& n : nodes_) {
+    if (!out.empty()) out += ",";
+    out += n->url();
+  }
+  return out;
 }
 
 }  // namespace tailgate::testing
