@@ -100,6 +100,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void OnResolved(absl::StatusOr<Hub::Start> start) {
     if (finished_) return;
     if (!start.ok()) return Finish(ToGrpcStatus(start.status()));
+    start_position_ = start->position;
     cursor_ = std::make_shared<Cursor>(service_->hub_, strand_, filter_, *std::move(start));
     RequestNext();
   }
@@ -192,7 +193,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
         end_status_ = grpc::Status(
             grpc::StatusCode::UNAVAILABLE,
             absl::StrCat("server is draining; resubscribe with after_id=",
-                         cursor_ ? cursor_->position() : uint64_t{0}));
+                         sent_id_.value_or(start_position_)));
       }
       return Finish(end_status_);
     }
@@ -219,6 +220,10 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   v1::Event current_;
   uint64_t last_id_ = 0;
   std::optional<uint64_t> sent_id_;  // Id of the last message written.
+  // Where the subscription started. The drain hint is the last id written
+  // (or this): the cursor's position may be past events that were read but
+  // still queued, or in a batch on its way, when the drain cut them off.
+  uint64_t start_position_ = 0;
   grpc::Status end_status_;
   bool next_pending_ = false;
   bool writing_ = false;

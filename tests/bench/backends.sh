@@ -17,6 +17,7 @@
 # it). Loopback only; every process started here is stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/report_lib.sh
 
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
@@ -209,14 +210,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # Report.
 
 # get BACKEND LABEL KEY: a field of a RESULT line.
-get() {
-  awk -v b="$1" -v l="$2" -v k="$3" '
-    $0 ~ (" backend=" b "( |$)") && $0 ~ (" label=" l " ") {
-      for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) v = substr($i, n + 1) }
-    }
-    END { print (v == "" ? "nan" : v) }' "$RESULTS"
-}
-fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
+get() { result_field "$RESULTS" backend "$1" "$2" "$3"; }
 # per COUNT-KEY CPU-SECONDS: µs of CPU per unit.
 per() { awk -v n="$1" -v c="$2" 'BEGIN { if (n == "nan" || c == "nan" || n == 0) print "—"; else printf("%.2f\n", c * 1e6 / n) }'; }
 name() {

@@ -14,6 +14,7 @@
 # stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/report_lib.sh
 
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
@@ -200,14 +201,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # Report.
 
 # get SERVER LABEL KEY: a field of a RESULT line.
-get() {
-  awk -v s="$1" -v l="$2" -v k="$3" '
-    $0 ~ (" server=" s " ") && $0 ~ (" label=" l " ") {
-      for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) v = substr($i, n + 1) }
-    }
-    END { print (v == "" ? "nan" : v) }' "$RESULTS"
-}
-fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
+get() { result_field "$RESULTS" server "$1" "$2" "$3"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "—"; else printf("%.2f×\n", a / b) }'; }
 verdict() {  # verdict RATIO-TEXT TARGET
   awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—") print "—"; else if (r + 0 >= t) print "met"; else print "**missed**" }'

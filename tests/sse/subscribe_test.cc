@@ -140,5 +140,37 @@ TEST_F(SubscribeTest, DrainEndsStreamsWithUnavailable) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(4));
 }
 
+TEST_F(SubscribeTest, DrainHintNeverSkipsQueuedEvents) {
+  // Enough events that the stream has a queue of read-but-unwritten ones
+  // when the drain comes: the resume hint must be the last id the client
+  // received, not how far the cursor read.
+  std::vector<store::EventInput> batch;
+  for (int i = 0; i < 2000; ++i) {
+    store::EventInput in;
+    in.topic = "q";
+    in.data = std::string(200, 'x');
+    batch.push_back(std::move(in));
+  }
+  ASSERT_TRUE(AppendAndWait(*gw_->log(), std::move(batch)).ok());
+  v1::SubscribeRequest req;
+  req.add_topics("q");
+  req.set_after_id(0);
+  grpc::ClientContext ctx;
+  auto reader = Subscribe(&ctx, req);
+  v1::Event e;
+  ASSERT_TRUE(reader->Read(&e));
+  uint64_t last = e.id();
+  std::thread stopper([&] { gw_->Shutdown(); });
+  while (reader->Read(&e)) {
+    EXPECT_EQ(e.id(), last + 1);
+    last = e.id();
+  }
+  grpc::Status s = reader->Finish();
+  stopper.join();
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", last)), std::string::npos)
+      << "last received " << last << ": " << s.error_message();
+}
+
 }  // namespace
 }  // namespace tailgate::testing

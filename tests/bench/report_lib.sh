@@ -1,0 +1,15 @@
+# Shared by compare.sh and backends.sh (sourced, not run): reading loadgen's
+# "RESULT key=value ..." lines and formatting numbers for the markdown tables.
+# A missing value is "nan" and prints as an em dash.
+
+# result_field FILE SELECTOR VALUE LABEL KEY: the KEY field of the last RESULT
+# line in FILE with SELECTOR=VALUE (e.g. server=tailgate) and label=LABEL.
+result_field() {
+  awk -v f="$2" -v s="$3" -v l="$4" -v k="$5" '
+    $0 ~ (" " f "=" s "( |$)") && $0 ~ (" label=" l " ") {
+      for (i = 1; i <= NF; i++) { n = index($i, "="); if (substr($i, 1, n - 1) == k) v = substr($i, n + 1) }
+    }
+    END { print (v == "" ? "nan" : v) }' "$1"
+}
+# fmt VALUE [DECIMALS]
+fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
