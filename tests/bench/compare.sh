@@ -202,7 +202,8 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # get SERVER LABEL KEY: a field of a RESULT line.
 get() { result_field "$RESULTS" server "$1" "$2" "$3"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "—"; else printf("%.2f×\n", a / b) }'; }
+# Two decimals, three for ratios below 0.1 (so a tiny ratio does not print as 0.00×).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "—"; else if (a / b < 0.1) printf("%.3f×\n", a / b); else printf("%.2f×\n", a / b) }'; }
 verdict() {  # verdict RATIO-TEXT TARGET
   awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—") print "—"; else if (r + 0 >= t) print "met"; else print "**missed**" }'
 }
