@@ -69,10 +69,11 @@ free_port() {
   die "no free port"
 }
 
-# wait_line FILE TEXT: waits (10 s) for a line containing TEXT; prints it.
+# wait_line FILE TEXT: the first line of FILE containing TEXT, waiting up to
+# 30 s (a cluster on a busy core can take a while to elect its leader).
 wait_line() {
   local line=""
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     line=$(grep -m1 -- "$2" "$1" || true)
     [ -n "$line" ] && { echo "$line"; return; }
     sleep 0.1
