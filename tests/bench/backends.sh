@@ -59,16 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    # Below the ephemeral range (32768+ here), and used by no socket at all.
-    p=$((20000 + RANDOM % 12000))
-    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-  die "no free port"
-}
-
 # wait_line FILE TEXT: the first line of FILE containing TEXT, waiting up to
 # 30 s (a cluster on a busy core can take a while to elect its leader).
 wait_line() {

@@ -54,16 +54,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    # Below the ephemeral range (32768+ here), and used by no socket at all.
-    p=$((20000 + RANDOM % 12000))
-    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-  die "no free port"
-}
-
 start_tailgate() {
   local dir=$WORK/tailgate.$RANDOM
   mkdir -p "$dir"

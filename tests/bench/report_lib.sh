@@ -1,5 +1,6 @@
-# Shared by compare.sh and backends.sh (sourced, not run): reading loadgen's
-# "RESULT key=value ..." lines and formatting numbers for the markdown tables.
+# Shared by compare.sh and backends.sh (sourced, not run): picking ports for
+# the servers they start, reading loadgen's "RESULT key=value ..." lines and
+# formatting numbers for the markdown tables.
 # A missing value is "nan" and prints as an em dash.
 
 # result_field FILE SELECTOR VALUE LABEL KEY: the KEY field of the last RESULT
@@ -13,3 +14,14 @@ result_field() {
 }
 # fmt VALUE [DECIMALS]
 fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
+
+# free_port: a TCP port below the ephemeral range (32768+ here) that no socket
+# uses. Calls the sourcing script's die() when none is found.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 12000))
+    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
+  done
+  die "no free port"
+}
