@@ -189,8 +189,11 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   void WriteBatch(Cursor::Batch batch) {
     // The timer may not have run yet at the deadline: check here too, so
-    // nothing read after the token expired goes out.
-    if (Clock::now() >= auth_deadline_) return OnTokenExpired();
+    // nothing read after the token expired goes out. (No clock read per
+    // batch for streams without a token.)
+    if (auth_deadline_ != Clock::time_point::max() && Clock::now() >= auth_deadline_) {
+      return OnTokenExpired();
+    }
     std::string text;
     if (batch.reset) text = EncodeResetFrame(*batch.reset);
     if (metrics_ != nullptr) {
