@@ -73,12 +73,13 @@ const grpc::Status& DrainingStatus() {
 }  // namespace
 
 absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
-                                   std::string_view field_prefix) {
+                                   std::string_view list, uint64_t index) {
   absl::Status s =
       ValidateFields(request, max_data_bytes, "topic", "type", "data", "idempotency_key");
-  if (s.ok() || field_prefix.empty()) return s;
+  if (s.ok() || list.empty()) return s;
   // Only a failing request pays for building the prefixed field names.
-  const std::string p(field_prefix);
+  std::string p(list);
+  absl::StrAppend(&p, "[", index, "].");
   return ValidateFields(request, max_data_bytes, p + "topic", p + "type", p + "data",
                         p + "idempotency_key");
 }
@@ -258,8 +259,7 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
   // the log appends the batch atomically.
   for (size_t i = 0; i < n; ++i) {
     absl::Status s = ValidatePublishFields(Fields(wire.events(static_cast<int>(i))),
-                                           config_.max_data_bytes,
-                                           absl::StrCat("events[", i, "]."));
+                                           config_.max_data_bytes, "events", i);
     if (s.ok() && *grants) {
       s = AuthorizePublish(**grants, wire.events(static_cast<int>(i)).topic());
       if (!s.ok()) s = absl::PermissionDeniedError(absl::StrCat("events[", i, "]: ", s.message()));
@@ -364,8 +364,8 @@ class PublisherService::StreamCall final
         WireRequest wire;
         absl::Status s =
             Parse(&request_, &wire)
-                ? ValidatePublishFields(Fields(wire), service_->config_.max_data_bytes,
-                                        absl::StrCat("request[", index, "]."))
+                ? ValidatePublishFields(Fields(wire), service_->config_.max_data_bytes, "request",
+                                        index)
                 : absl::InvalidArgumentError(absl::StrCat(
                       "request[", index, "]: not a valid tailgate.v1.PublishRequest"));
         if (s.ok() && grants_) {

@@ -50,13 +50,13 @@ struct PublishFields {
   std::string_view idempotency_key;
 };
 
-// Checks one request against the grammar of store/topic.h. `field_prefix`
-// is prepended to each field name: "" gives "topic: ...", "events[3]." gives
-// "events[3].topic: ...". INVALID_ARGUMENT for a grammar violation (data
-// that is not UTF-8 included), RESOURCE_EXHAUSTED for data over
-// max_data_bytes.
+// Checks one request against the grammar of store/topic.h. Errors name the
+// field: "topic: ..." for a lone request; with a `list` name, the request's
+// place in it: list "events", index 3 gives "events[3].topic: ...".
+// INVALID_ARGUMENT for a grammar violation (data that is not UTF-8
+// included), RESOURCE_EXHAUSTED for data over max_data_bytes.
 absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
-                                   std::string_view field_prefix = "");
+                                   std::string_view list = "", uint64_t index = 0);
 
 // tailgate.v1.Publisher with every method on the raw callback API.
 using PublisherRawCallbackService = v1::Publisher::WithRawCallbackMethod_Publish<

@@ -410,6 +410,31 @@ TEST_P(LogTest, CursorAtTimeFindsLastEventPublishedBefore) {
   EXPECT_EQ(from[0].publish_time, t0 + absl::Seconds(5));
 }
 
+// One commit's events mostly share a publish time; the lookup must land after
+// the last of those published before the time asked for.
+TEST_P(LogTest, CursorAtTimeWithEventsSharingTheirTimeInOneCommit) {
+  auto log = Open();
+  const absl::Time t0 = absl::FromUnixSeconds(1'600'000'000);
+  const int offsets[] = {0, 0, 0, 1, 1, 2};  // seconds after t0 of ids 1..6
+  std::vector<EventInput> batch;
+  for (const int d : offsets) {
+    batch.push_back(Ev(batch.size() % 2 ? "a" : "b", "x"));
+    batch.back().publish_time = t0 + absl::Seconds(d);
+  }
+  ASSERT_TRUE(log->Append(std::move(batch)).ok());  // one commit
+  EXPECT_EQ(*log->CursorAtTime(t0), 0u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Milliseconds(1)), 3u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Seconds(1)), 3u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Milliseconds(1001)), 5u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Seconds(3)), 6u);
+  // A later commit with the same time moves the lookup past its event too.
+  EventInput more = Ev("a", "y");
+  more.publish_time = t0 + absl::Seconds(2);
+  EXPECT_EQ(AppendOne(*log, more), 7u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Seconds(3)), 7u);
+  EXPECT_EQ(*log->CursorAtTime(t0 + absl::Milliseconds(1001)), 5u);
+}
+
 TEST_P(LogTest, RetentionByMaxEventsKeepsNewestAndReportsTrimmed) {
   options_.retention_rules = {{"small.>", 10, absl::ZeroDuration()}};
   auto log = Open();

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <optional>
 #include <queue>
 #include <string>
 #include <thread>
@@ -583,12 +584,30 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
     }
   }
 
-  rocksdb::WriteBatch batch;
+  // Sized up front: growing the batch by doubling copied it several times
+  // per commit. Per event: the event and id index entries (key, value,
+  // record headers) with room for a dedup entry's key.
+  size_t batch_bytes = 256;
+  for (const AppendOp& op : ops) {
+    for (const EventInput& e : op.events) {
+      batch_bytes += 96 + 3 * e.topic.size() + e.type.size() + e.data.size() +
+                     2 * e.idempotency_key.size();
+    }
+  }
+  rocksdb::WriteBatch batch(batch_bytes);
   std::map<std::string, TopicMeta, std::less<>> touched;
   std::vector<Event> committed;
   std::vector<std::vector<AppendResult>> results(ops.size());
   uint64_t next = last_id_.load(std::memory_order_relaxed) + 1;
   std::string value;
+  // The time index needs only the last id of each run of events with the
+  // same publish time: CursorAtTime wants the greatest (time, id) below a
+  // time, and a commit's events mostly share the commit's clock reading, so
+  // this is about one entry per commit instead of one per event.
+  std::optional<std::pair<int64_t, uint64_t>> time_run;  // (micros, last id)
+  auto end_time_run = [&] {
+    if (time_run) batch.Put(cf_time_, internal::TimeKey(time_run->first, time_run->second), rocksdb::Slice());
+  };
   if (failure.ok()) {
     for (size_t o = 0; o < ops.size(); ++o) {
       AppendOp& op = ops[o];
@@ -616,7 +635,8 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
         batch.Put(cf_events_, internal::EventKey(e.topic, id), value);
         internal::EncodeIdValue(&value, e.topic, e.data.size(), micros);
         batch.Put(cf_ids_, internal::IdKey(id), value);
-        batch.Put(cf_time_, internal::TimeKey(micros, id), rocksdb::Slice());
+        if (time_run && time_run->first != micros) end_time_run();
+        time_run.emplace(micros, id);
 
         auto t = touched.find(e.topic);
         if (t == touched.end()) {
@@ -645,6 +665,7 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
 
   const uint64_t last = next - 1;
   if (failure.ok() && !committed.empty()) {
+    end_time_run();
     for (const auto& [topic, m] : touched) {
       batch.Put(cf_meta_, internal::TopicMetaKey(topic), internal::EncodeTopicMeta(m));
     }
@@ -1070,6 +1091,8 @@ absl::Status RocksDbLog::TrimThroughLocked(const std::string& topic, uint64_t up
       uint64_t bytes = 0;
       for (const Removed& r : chunk) {
         batch.Delete(cf_ids_, internal::IdKey(r.id));
+        // Only the last event of a run with one publish time has an entry
+        // (see CommitAppends); deleting the others' keys costs a tombstone.
         batch.Delete(cf_time_, internal::TimeKey(r.micros, r.id));
         bytes += r.bytes;
       }

@@ -9,9 +9,9 @@
 #
 # Environment: SERVER_CPU (default 1) and CLIENT_CPU (default 0) are the
 # cores for the servers and the load generator; OUT (default docs) is where
-# the report goes; TAILGATE_BIN and LOADGEN_BIN (both) skip the build. Needs nginx, libnginx-mod-nchan and gnuplot-nox
-# (bazel/setup installs them). Loopback only; every process started here is
-# stopped here.
+# the report goes; TAILGATE_BIN, LOADGEN_BIN and FLOOR_BIN (all three) skip
+# the build. Needs nginx, libnginx-mod-nchan and gnuplot-nox (bazel/setup
+# installs them). Loopback only; every process started here is stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/report_lib.sh
@@ -31,18 +31,21 @@ command -v nginx >/dev/null || die "nginx not found (run bazel/setup)"
 [ -f "$NCHAN_MODULE" ] || die "$NCHAN_MODULE not found (apt-get install libnginx-mod-nchan)"
 command -v gnuplot >/dev/null || die "gnuplot not found (apt-get install gnuplot-nox)"
 
-if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ]; then
+if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then
   cp "$TAILGATE_BIN" "$WORK/tailgate"  # Prebuilt binaries (development).
   cp "$LOADGEN_BIN" "$WORK/loadgen"
+  cp "$FLOOR_BIN" "$WORK/grpc_floor"
 else
   echo "compare.sh: building (bazel -c opt) ..."
-  bazel build -c opt //gateway:tailgate //tests/bench:loadgen >"$WORK/build.log" 2>&1 ||
-    { tail -20 "$WORK/build.log" >&2; die "build failed"; }
+  bazel build -c opt //gateway:tailgate //tests/bench:loadgen //tests/bench:grpc_floor \
+    >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log" >&2; die "build failed"; }
   # Private copies: other builds may replace bazel-out while this runs.
-  cp bazel-out/k8-opt/bin/gateway/tailgate bazel-out/k8-opt/bin/tests/bench/loadgen "$WORK/"
+  cp bazel-out/k8-opt/bin/gateway/tailgate bazel-out/k8-opt/bin/tests/bench/loadgen \
+    bazel-out/k8-opt/bin/tests/bench/grpc_floor "$WORK/"
 fi
 TAILGATE=$WORK/tailgate
 LOADGEN=$WORK/loadgen
+FLOOR=$WORK/grpc_floor
 
 SERVER_PID=""   # Process measured (tailgate, or the nginx worker).
 STOP_PID=""     # Process to stop (tailgate, or the nginx master).
@@ -132,11 +135,30 @@ stop_server() {
   STOP_PID=""
 }
 
+# The ingest scenario's gRPC floor (tests/bench/grpc_floor.cc): PublishStream
+# acked without storing anything. Its results are labelled server=tailgate
+# (the loadgen speaks tailgate's API to it), label ingest-floor.
+start_grpc_floor() {
+  local log=$WORK/grpc_floor.$RANDOM.log
+  taskset -c "$SERVER_CPU" "$FLOOR" 2>"$log" &
+  STOP_PID=$!
+  SERVER_PID=$STOP_PID
+  local ready=""
+  for _ in $(seq 100); do
+    ready=$(grep -m1 "grpc_floor ready" "$log" || true)
+    [ -n "$ready" ] && break
+    sleep 0.1
+  done
+  [ -n "$ready" ] || { cat "$log" >&2; die "grpc_floor did not start"; }
+  GRPC=${ready#*grpc=}
+  HTTP=127.0.0.1:9  # Unused by the ingest scenario.
+}
 # run SERVER LABEL LOADGEN-ARGS...: a fresh server, one loadgen run, stop.
 run() {
   local server=$1 label=$2
   shift 2
   "start_$server"
+  [ "$server" = grpc_floor ] && server=tailgate
   local args=(--server="$server" --http="$HTTP" --pid="$SERVER_PID" --label="$label" "$@")
   [ -n "$GRPC" ] && args+=(--grpc="$GRPC")
   echo "+ loadgen ${args[*]}" | sed "s/ --http=[^ ]*//; s/ --pid=[^ ]*//; s/ --grpc=[^ ]*//" >>"$WORK/commands.txt"
@@ -175,6 +197,8 @@ run tailgate ingest --scenario=ingest --seconds="$INGEST_S" --connections=2 --wi
 # tailgate's batch API (nchan has none): its best of the shapes tried (2x100, 2x500, 2x750,
 # 2x1000, 1x1000, 4x250): 2 connections, one PublishBatch of 500 events in flight each.
 run tailgate ingest-batch --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=500
+# The floor under any PublishStream server: the same load, acked without storing.
+run grpc_floor ingest-floor --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
 # nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
 # connection with 1,000 pipelined POSTs.
 run nchan ingest --scenario=ingest --seconds="$INGEST_S" --connections=1 --window=1000
@@ -254,6 +278,7 @@ r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-
 r_ingest=$(ratio "$(get $T ingest acked_per_s)" "$(get $N ingest acked_per_s)")
 r_ingest_cpu=$(ratio "$(get $N ingest server_us_per_event)" "$(get $T ingest server_us_per_event)")
 r_ingest_batch=$(ratio "$(get $T ingest-batch acked_per_s)" "$(get $N ingest acked_per_s)")
+r_ingest_floor=$(ratio "$(get $T ingest-floor acked_per_s)" "$(get $N ingest acked_per_s)")
 r_storm=$(ratio "$(get $N storm seconds)" "$(get $T storm seconds)")
 r_idle=$(ratio "$(get $T idle rss_per_conn_bytes)" "$(get $N idle rss_per_conn_bytes)")
 r_lat=$(ratio "$(get $T lat-1000 p99_ms)" "$(get $N lat-1000 p99_ms)")
@@ -308,6 +333,7 @@ steadier figure and is what the fan-out targets compare.
 | ingest, one event per request | acknowledged publishes/s | $r_ingest | ≥ 3× | $(verdict "$r_ingest" 3) |
 | ingest, one event per request | publishes per server CPU-second | $r_ingest_cpu | — | |
 | ingest, tailgate batches of 500 vs nchan's best | acknowledged events/s | $r_ingest_batch | ≥ 3× | $(verdict "$r_ingest_batch" 3) |
+| ingest, gRPC floor (acks only, stores nothing) | acknowledged publishes/s | $r_ingest_floor | (bound) | |
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
 | 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
 | latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
@@ -338,12 +364,17 @@ flight on each of 2 connections (its best of the shapes tried: 1–4 connections
 per call; every event still gets its own id and acknowledgement in the response). nchan has no
 batch API; its column is the single-request figure.
 
-| | tailgate, one per request | tailgate, batches of 500 | nchan |
-|---|---:|---:|---:|
-| acknowledged events/s | $(fmt "$(get $T ingest acked_per_s)") | $(fmt "$(get $T ingest-batch acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
-| server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $T ingest-batch server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
-| server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $T ingest-batch server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
-| load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $T ingest-batch loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
+"gRPC floor": the one-per-request load against \`tests/bench/grpc_floor\`, a \`PublishStream\`
+server on the same gRPC library and callback API that acknowledges each request with an id and
+does nothing else (no parsing, validation, storage or fan-out). It bounds what any gRPC
+\`PublishStream\` server reaches per request on this core.
+
+| | tailgate, one per request | tailgate, batches of 500 | gRPC floor | nchan |
+|---|---:|---:|---:|---:|
+| acknowledged events/s | $(fmt "$(get $T ingest acked_per_s)") | $(fmt "$(get $T ingest-batch acked_per_s)") | $(fmt "$(get $T ingest-floor acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
+| server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $T ingest-batch server_us_per_event)" 2) | $(fmt "$(get $T ingest-floor server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
+| server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $T ingest-batch server_cpu_pct)") | $(fmt "$(get $T ingest-floor server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
+| load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $T ingest-batch loadgen_cpu_pct)") | $(fmt "$(get $T ingest-floor loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
 
 ### (3) Replay storm: 5,000 clients reconnect at once, 100 events behind
 
@@ -390,12 +421,13 @@ done)
 tests/bench/compare.sh$([ "$QUICK" = 1 ] && echo " --quick")
 \`\`\`
 
-which builds \`bazel build -c opt //gateway:tailgate //tests/bench:loadgen\` and runs, each against a
+which builds \`bazel build -c opt //gateway:tailgate //tests/bench:loadgen //tests/bench:grpc_floor\` and runs, each against a
 fresh server (\`--http\`, \`--grpc\` and \`--pid\` filled in per run):
 
 \`\`\`
 taskset -c $SERVER_CPU tailgate --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --data_dir=DIR --durability=none --http_threads=1 --max_connections=20000
 taskset -c $SERVER_CPU nginx -c DIR/nginx.conf -p DIR/     # config: see start_nchan in tests/bench/compare.sh
+taskset -c $SERVER_CPU grpc_floor                          # the ingest-floor run only
 $(sed "s|^+ loadgen|taskset -c $CLIENT_CPU loadgen|" "$WORK/commands.txt")
 \`\`\`
 
