@@ -118,10 +118,11 @@ absl::Status Gateway::OpenLog() {
   // Metrics and readiness from the committer (cheap: relaxed atomics; a
   // slow-commit warning at most every 10 s).
   CommitMetrics* cm = &gateway_metrics_->commit;
-  auto last_slow_log = std::make_shared<std::atomic<int64_t>>(0);
-  auto slow_suppressed = std::make_shared<std::atomic<uint64_t>>(0);
-  options.commit_observer = [this, cm, slow = config_.ops.slow_commit, last_slow_log,
-                             slow_suppressed](size_t events, absl::Duration latency) {
+  // Both can fire on every commit while the disk or the cluster struggles.
+  auto slow_log = std::make_shared<LogThrottle>(absl::Seconds(10));
+  auto error_log = std::make_shared<LogThrottle>(absl::Seconds(10));
+  options.commit_observer = [this, cm, slow = config_.ops.slow_commit,
+                             slow_log](size_t events, absl::Duration latency) {
     cm->events_appended->Increment(events);
     cm->commits->Increment();
     cm->batch_events->Observe(static_cast<double>(events));
@@ -130,28 +131,21 @@ absl::Status Gateway::OpenLog() {
         commit_failed_at_.exchange(0, std::memory_order_relaxed) != 0) {
       TG_LOG(INFO) << "commits succeed again";
     }
-    if (slow > absl::ZeroDuration() && latency > slow) {
-      const int64_t now = absl::ToUnixSeconds(absl::Now());
-      int64_t last = last_slow_log->load(std::memory_order_relaxed);
-      if (now - last >= 10 && last_slow_log->compare_exchange_strong(last, now)) {
-        TG_LOG(WARNING) << "slow commit: " << events << " event(s) took " << latency
-                        << " (--slow_commit=" << slow << ")";
-        if (uint64_t n = slow_suppressed->exchange(0); n > 0) {
-          TG_LOG(WARNING) << "slow commit: " << n << " more slow commit(s) in the last 10s";
-        }
-      } else {
-        slow_suppressed->fetch_add(1, std::memory_order_relaxed);
-      }
+    if (uint64_t held = 0; slow > absl::ZeroDuration() && latency > slow && slow_log->Admit(&held)) {
+      TG_LOG(WARNING) << "slow commit: " << events << " event(s) took " << latency
+                      << " (--slow_commit=" << slow << ")" << Held(held);
     }
   };
-  options.commit_error_observer = [this, cm](const absl::Status& error) {
+  options.commit_error_observer = [this, cm, error_log](const absl::Status& error) {
     cm->commit_errors->Increment();
     {
       std::lock_guard<std::mutex> lock(commit_error_mu_);
       commit_error_ = std::string(error.message());
     }
     commit_failed_at_.store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
-    TG_LOG(ERROR) << "commit failed: " << error.ToString();
+    if (uint64_t held = 0; error_log->Admit(&held)) {
+      TG_LOG(ERROR) << "commit failed: " << error.ToString() << Held(held);
+    }
   };
   if (jetstream) {
     // No data dir: the stream is the log.

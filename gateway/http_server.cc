@@ -323,7 +323,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // EMFILE and friends: usually transient; pause briefly instead of spinning.
-      TG_LOG(WARNING) << "accept: " << ec.message();
+      if (uint64_t held = 0; accept_log_.Admit(&held)) {
+        TG_LOG(WARNING) << "accept: " << ec.message() << Held(held);
+      }
       backoff_.expires_after(std::chrono::milliseconds(50));
       backoff_.async_wait([self = shared_from_this()](beast::error_code wec) {
         if (!wec && self->acceptor_.is_open()) self->DoAccept();
@@ -344,6 +346,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
+  LogThrottle accept_log_{absl::Seconds(10)};  // Out of descriptors: 20 failures a second.
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;

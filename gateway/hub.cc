@@ -572,7 +572,12 @@ void Cursor::OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> r
   reading_ = false;
   if (closed_ || !pending_) return;
   if (!result.ok()) {
-    TG_LOG(WARNING) << "store read after id " << requested << ": " << result.status().ToString();
+    // Every cursor behind the cache fails alike while the store is down.
+    static LogThrottle throttle(absl::Seconds(10));
+    if (uint64_t held = 0; throttle.Admit(&held)) {
+      TG_LOG(WARNING) << "store read after id " << requested << ": " << result.status().ToString()
+                      << Held(held);
+    }
     Batch batch;
     batch.status = result.status();
     return Deliver(std::move(batch));

@@ -51,6 +51,24 @@ void AppendJsonString(std::string* out, std::string_view s) {
 
 }  // namespace
 
+bool LogThrottle::Admit(uint64_t* held) {
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_ns_.load(std::memory_order_relaxed);
+  // Subtraction in unsigned: `last` starts at the minimum (always admitted).
+  if (static_cast<uint64_t>(now) - static_cast<uint64_t>(last) >= static_cast<uint64_t>(period_ns_) &&
+      last_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    *held = held_.exchange(0, std::memory_order_relaxed);
+    return true;
+  }
+  held_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+std::string Held(uint64_t held) {
+  if (held == 0) return "";
+  return " (" + std::to_string(held) + " more like this since the last report)";
+}
+
 void SetLogOptions(const LogOptions& options) {
   g_min_level.store(static_cast<int>(options.min_level));
   g_json.store(options.json);

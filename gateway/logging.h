@@ -8,11 +8,15 @@
 #ifndef TAILGATE_GATEWAY_LOGGING_H_
 #define TAILGATE_GATEWAY_LOGGING_H_
 
+#include <atomic>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace tailgate {
 
@@ -26,6 +30,30 @@ struct LogOptions {
 void SetLogOptions(const LogOptions& options);
 bool LogEnabled(LogLevel level);
 absl::StatusOr<LogLevel> ParseLogLevel(std::string_view text);
+
+// Keeps a repeating message from flooding the log: one line per `period`,
+// the next admitted line saying how many were held back. For errors that can
+// repeat per request (a store failing every append during a failover).
+//
+//   static LogThrottle throttle(absl::Seconds(10));
+//   if (uint64_t held; throttle.Admit(&held)) TG_LOG(ERROR) << ... << Held(held);
+//
+// Thread-safe; a function-local static is the usual owner.
+class LogThrottle {
+ public:
+  explicit LogThrottle(absl::Duration period) : period_ns_(absl::ToInt64Nanoseconds(period)) {}
+  // True when a line may go out now; `held` gets the number of calls refused
+  // since the previous admitted one.
+  bool Admit(uint64_t* held);
+
+ private:
+  const int64_t period_ns_;
+  std::atomic<int64_t> last_ns_{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint64_t> held_{0};
+};
+
+// " (N more like this since the last report)", or "" for 0.
+std::string Held(uint64_t held);
 
 namespace internal {
 

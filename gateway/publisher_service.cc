@@ -60,7 +60,11 @@ grpc::Status Serialize(const Message& message, grpc::ByteBuffer* out) {
 
 void LogIfServerFault(const absl::Status& s) {
   if (absl::IsInternal(s) || absl::IsDataLoss(s) || absl::IsUnknown(s)) {
-    TG_LOG(ERROR) << "publish: append failed: " << s.ToString();
+    // Every request fails alike while the store is down: one line per 10 s.
+    static LogThrottle throttle(absl::Seconds(10));
+    if (uint64_t held = 0; throttle.Admit(&held)) {
+      TG_LOG(ERROR) << "publish: append failed: " << s.ToString() << Held(held);
+    }
   }
 }
 
