@@ -717,16 +717,32 @@ TEST_P(LogTest, CommitListenerSeesEveryEventOnceInOrder) {
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i + 1);
 }
 
-TEST_F(RocksDbLogTest, CheckpointOpensAsACopy) {
+TEST_F(RocksDbLogTest, CheckpointOpensAsACopyThatNeverReusesAnId) {
   auto log = Open();
   for (int i = 0; i < 20; ++i) AppendOne(*log, Ev("a", absl::StrCat(i)));
   const std::string copy = FreshDir("copy");
   ASSERT_TRUE(log->Checkpoint(copy).ok());
-  AppendOne(*log, Ev("a", "later"));
+  EXPECT_EQ(AppendOne(*log, Ev("a", "later")), 21u);  // Not in the checkpoint.
+  log.reset();
   options_.data_dir = copy;
   auto restored = Open();
-  EXPECT_EQ(restored->Watermark(), 20u);
-  EXPECT_EQ(ReadAll(*restored, {"a"}).size(), 20u);
+  std::vector<Event> kept = ReadAll(*restored, {"a"});
+  ASSERT_EQ(kept.size(), 20u);
+  EXPECT_EQ(kept.back().id, 20u);
+  // Ids continue from the clock's microseconds, above the original's 21.
+  const uint64_t jump = static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now()));
+  EXPECT_EQ(restored->Watermark(), jump);
+  EXPECT_EQ(AppendOne(*restored, Ev("a", "new")), jump + 1);
+  // A reader holding the lost id 21 resumes with the new event.
+  std::vector<Event> after_lost = ReadAll(*restored, {"a"}, 21);
+  ASSERT_EQ(after_lost.size(), 1u);
+  EXPECT_EQ(after_lost[0].data, "new");
+  // Only the first open jumps.
+  restored.reset();
+  clock_.Advance(absl::Hours(1));
+  auto again = Open();
+  EXPECT_EQ(again->Watermark(), jump + 1);
+  EXPECT_EQ(AppendOne(*again, Ev("a", "newer")), jump + 2);
 }
 
 TEST_F(RocksDbLogTest, ForeignDirectoryIsRejected) {

@@ -67,6 +67,12 @@ bool ParseDedupTimeKey(std::string_view key, int64_t* micros, std::string_view* 
 
 std::string TopicMetaKey(std::string_view topic);
 
+// A file a checkpoint holds until it is first opened as a log (see
+// RocksDbLog::ContinueIdsAfterRestore).
+inline std::string RestoreMarkerPath(const std::string& data_dir) {
+  return data_dir + "/TAILGATE_CHECKPOINT";
+}
+
 struct EventValue {
   int64_t publish_micros = 0;
   std::string_view type;

@@ -124,7 +124,18 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
   // Ids are gap-free up to the checkpoint's watermark: nothing else is there.
   EXPECT_EQ(replayed.size(), static_cast<size_t>(last));
 
-  // The restored gateway works: a new publish gets the next id and is streamed.
+  // A client that saw the last event the primary acknowledged (lost with the
+  // primary: it came after the checkpoint) resumes with what comes next.
+  const uint64_t primary_last = acks.Snapshot().rbegin()->first;
+  ASSERT_GT(primary_last, res.watermark());
+  absl::StatusOr<std::unique_ptr<SseClient>> lost = SseClient::Connect(
+      "127.0.0.1", restored.http_port,
+      absl::StrCat("/v1/events?topic=load.>&lastEventId=", primary_last));
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  ASSERT_EQ((*lost)->status(), 200) << (*lost)->body();
+
+  // The restored gateway works: a new publish gets an id above every id the
+  // primary handed out (never one a client may hold already) and is streamed.
   auto stub = v1::Publisher::NewStub(restored.Channel());
   grpc::ClientContext pctx;
   v1::PublishRequest preq;
@@ -132,7 +143,7 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
   preq.set_data("after restore");
   v1::PublishResponse pres;
   ASSERT_TRUE(stub->Publish(&pctx, preq, &pres).ok());
-  EXPECT_GT(pres.id(), res.watermark());
+  EXPECT_GT(pres.id(), primary_last);
   for (;;) {
     absl::StatusOr<SseEvent> e = (*sse)->Next(absl::Seconds(20));
     ASSERT_TRUE(e.ok()) << e.status();
@@ -141,6 +152,11 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
       break;
     }
   }
+  absl::StatusOr<SseEvent> next = (*lost)->Next(absl::Seconds(20));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->type, "message");
+  EXPECT_EQ(next->data, "after restore");
+  EXPECT_EQ(next->last_event_id, absl::StrCat(pres.id()));
 
   for (RunningGateway* gw : {&restored, &primary}) {
     const int status = gw->process->Signal(SIGTERM);
