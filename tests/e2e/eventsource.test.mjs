@@ -94,7 +94,7 @@ test("the client reconnects by itself across a drain and restart without loss or
         // timer can outlast 50 quick publishes); then it would skip a
         // generation and resume straight on the next one. That is correct,
         // but this test is about reconnecting across each restart.
-        await waitFor(() => got.opens === i / 50, `open number ${i / 50}`);
+        await waitFor(() => got.opens >= i / 50, `open number ${i / 50}`);
         assert.equal((await gw.kill("SIGTERM")).code, 0);
         gw = await new Gateway({ dataDir, http, grpcAddr: grpc, args: ["--retry_ms=100"] }).start();
       }
