@@ -373,6 +373,8 @@ void Gateway::RegisterMetrics() {
   monitor_ = std::make_unique<StoreMonitor>(log_.get(), r, mo, [this] { UpdateHealth(); });
 }
 
+size_t Gateway::publish_streams() const { return publisher_ ? publisher_->open_streams() : 0; }
+
 void Gateway::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -383,7 +385,8 @@ void Gateway::Shutdown() {
   if (monitor_) monitor_->Stop();
   UpdateHealth();
   TG_LOG(INFO) << "draining: " << http_connections() << " HTTP connection(s) ("
-               << (sse_ ? sse_->active_streams() : 0) << " SSE stream(s)) open, watermark "
+               << (sse_ ? sse_->active_streams() : 0) << " SSE stream(s)), "
+               << publish_streams() << " publish stream(s) open, watermark "
                << (log_ ? log_->Watermark() : 0);
   if (config_.ops.drain_grace > absl::ZeroDuration()) {
     TG_LOG(INFO) << "drain: still serving for --drain_grace=" << config_.ops.drain_grace

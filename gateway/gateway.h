@@ -56,6 +56,8 @@ class Gateway {
   Hub* hub() const { return hub_.get(); }
   // Open HTTP connections (SSE streams included).
   int http_connections() const;
+  // Open PublishStream calls.
+  size_t publish_streams() const;
 
   // The metrics behind GET /metrics (owned by the Gateway; valid until it is
   // destroyed).

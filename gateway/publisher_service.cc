@@ -602,6 +602,11 @@ bool PublisherService::AddStream(StreamCall* stream) {
   return true;
 }
 
+size_t PublisherService::open_streams() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
 void PublisherService::RemoveStream(StreamCall* stream) {
   absl::MutexLock lock(&mu_);
   streams_.erase(stream);

@@ -85,6 +85,9 @@ class PublisherService final : public PublisherRawCallbackService {
   // Idempotent.
   void StartDraining();
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+  // PublishStream calls started and not yet done (gRPC's OnDone). Every
+  // append of a stream is handed to the log before its call is done.
+  size_t open_streams() const;
 
   // Counts every request's outcome (tailgate_publish_total). Call before the
   // server starts; `metrics` must outlive the service. Optional.
@@ -117,7 +120,7 @@ class PublisherService final : public PublisherRawCallbackService {
   const JwtVerifier* const verifier_;
   PublishMetrics* metrics_ = nullptr;
   std::atomic<bool> draining_{false};
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::unordered_set<StreamCall*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
