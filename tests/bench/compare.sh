@@ -31,6 +31,7 @@ command -v nginx >/dev/null || die "nginx not found (run bazel/setup)"
 [ -f "$NCHAN_MODULE" ] || die "$NCHAN_MODULE not found (apt-get install libnginx-mod-nchan)"
 command -v gnuplot >/dev/null || die "gnuplot not found (apt-get install gnuplot-nox)"
 
+REVISION=$(source_revision)
 if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then
   cp "$TAILGATE_BIN" "$WORK/tailgate"  # Prebuilt binaries (development).
   cp "$LOADGEN_BIN" "$WORK/loadgen"
@@ -310,7 +311,7 @@ and what remains: see "Notes" below.
 | memory | $(free -g | awk '/^Mem:/ {print $2}') GiB |
 | kernel | $(uname -r) |
 | OS | $(. /etc/os-release && echo "$PRETTY_NAME") |
-| tailgate | $(git rev-parse --short HEAD 2>/dev/null || echo "?")$(git diff --quiet 2>/dev/null || echo " + uncommitted changes"), \`bazel build -c opt\`, \`--durability=none --http_threads=1\` |
+| tailgate | $REVISION, \`bazel build -c opt\`, \`--durability=none --http_threads=1\` |
 | nchan | nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), 1 worker, memory store |
 | compiler | $(gcc --version | head -1) |
 | load average (1/5/15 min) | before $LOAD_BEFORE, after $LOAD_AFTER |
@@ -443,7 +444,7 @@ echo "compare.sh: wrote $OUT/benchmarks.md, $OUT/bench-fanout.png, $OUT/bench-la
 # JetStream), with the same binaries and cores, appended to the report. A
 # failure there leaves the report above intact.
 echo "compare.sh: backends (tests/bench/backends.sh) ..."
-TAILGATE_BIN=$TAILGATE LOADGEN_BIN=$LOADGEN SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
+TAILGATE_REVISION=$REVISION TAILGATE_BIN=$TAILGATE LOADGEN_BIN=$LOADGEN SERVER_CPU=$SERVER_CPU CLIENT_CPU=$CLIENT_CPU \
   tests/bench/backends.sh $([ "$QUICK" = 1 ] && echo --quick) >"$WORK/backends.md" &&
   { echo; cat "$WORK/backends.md"; } >>"$OUT/benchmarks.md" ||
   echo "compare.sh: backends.sh failed; $OUT/benchmarks.md has no backends section" >&2

@@ -25,3 +25,13 @@ free_port() {
   done
   die "no free port"
 }
+
+# source_revision: the commit the binaries are built from, with " + uncommitted
+# changes" when sources differ from it. Reports under docs/ do not count: the
+# scripts write them, so call this before building, not at report time.
+source_revision() {
+  local rev
+  rev=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+  git diff --quiet HEAD -- . ':(exclude)docs' 2>/dev/null || rev="$rev + uncommitted changes"
+  echo "$rev"
+}
