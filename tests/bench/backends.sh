@@ -60,19 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_line FILE TEXT: the first line of FILE containing TEXT, waiting up to
-# 30 s (a cluster on a busy core can take a while to elect its leader).
-wait_line() {
-  local line=""
-  for _ in $(seq 300); do
-    line=$(grep -m1 -- "$2" "$1" || true)
-    [ -n "$line" ] && { echo "$line"; return; }
-    sleep 0.1
-  done
-  cat "$1" >&2
-  die "no '$2' in $1"
-}
-
 # utime + stime of processes, in clock ticks.
 cpu_ticks() {
   local p sum=0

@@ -67,13 +67,8 @@ start_tailgate() {
     2>"$dir/log" &
   STOP_PID=$!
   SERVER_PID=$STOP_PID
-  local ready=""
-  for _ in $(seq 100); do
-    ready=$(grep -m1 "tailgate ready" "$dir/log" || true)
-    [ -n "$ready" ] && break
-    sleep 0.1
-  done
-  [ -n "$ready" ] || { cat "$dir/log" >&2; die "tailgate did not start"; }
+  local ready
+  ready=$(wait_line "$dir/log" "tailgate ready")
   HTTP=$(sed 's/.*http=\([^ ]*\).*/\1/' <<<"$ready")
   GRPC=$(sed 's/.*grpc=\([^ ]*\).*/\1/' <<<"$ready")
 }
@@ -144,13 +139,8 @@ start_grpc_floor() {
   taskset -c "$SERVER_CPU" "$FLOOR" 2>"$log" &
   STOP_PID=$!
   SERVER_PID=$STOP_PID
-  local ready=""
-  for _ in $(seq 100); do
-    ready=$(grep -m1 "grpc_floor ready" "$log" || true)
-    [ -n "$ready" ] && break
-    sleep 0.1
-  done
-  [ -n "$ready" ] || { cat "$log" >&2; die "grpc_floor did not start"; }
+  local ready
+  ready=$(wait_line "$log" "grpc_floor ready")
   GRPC=${ready#*grpc=}
   HTTP=127.0.0.1:9  # Unused by the ingest scenario.
 }

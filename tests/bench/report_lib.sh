@@ -1,6 +1,6 @@
 # Shared by compare.sh and backends.sh (sourced, not run): picking ports for
-# the servers they start, reading loadgen's "RESULT key=value ..." lines and
-# formatting numbers for the markdown tables.
+# the servers they start and waiting for them to be ready, reading loadgen's
+# "RESULT key=value ..." lines and formatting numbers for the markdown tables.
 # A missing value is "nan" and prints as an em dash.
 
 # result_field FILE SELECTOR VALUE LABEL KEY: the KEY field of the last RESULT
@@ -34,4 +34,18 @@ source_revision() {
   rev=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
   git diff --quiet HEAD -- . ':(exclude)docs' 2>/dev/null || rev="$rev + uncommitted changes"
   echo "$rev"
+}
+
+# wait_line FILE TEXT: the first line of FILE containing TEXT, waiting up to
+# 30 s (a cluster on a busy core can take a while to elect its leader). Calls
+# the sourcing script's die() with FILE's content when it never appears.
+wait_line() {
+  local line=""
+  for _ in $(seq 300); do
+    line=$(grep -m1 -- "$2" "$1" || true)
+    [ -n "$line" ] && { echo "$line"; return; }
+    sleep 0.1
+  done
+  cat "$1" >&2
+  die "no '$2' in $1"
 }
