@@ -14,11 +14,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/fuzz/pattern_oracle.h"
+#include "tests/testing/jwt_testing.h"
 
 namespace tailgate {
 namespace {
 
 using ::testing::HasSubstr;
+using ::tailgate::testing::Base64Url;
 
 // ---------------------------------------------------------------------------
 // Keys and tokens made here, with OpenSSL and libjwt's encoder.
@@ -65,20 +67,6 @@ std::string Sign(jwt_alg_t alg, const std::string& key, const std::string& claim
   free(encoded);
   jwt_free(jwt);
   return token;
-}
-
-std::string Base64Url(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
 }
 
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);
