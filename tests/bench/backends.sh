@@ -112,19 +112,6 @@ stop_nats() {
   NATS_PIDS=()
 }
 
-# start_tailgate FLAGS...: a fresh gateway pinned to SERVER_CPU.
-start_tailgate() {
-  local dir=$WORK/tailgate.$RANDOM
-  mkdir -p "$dir"
-  : >"$dir/log"
-  taskset -c "$SERVER_CPU" "$TAILGATE" --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
-    --http_threads=1 --max_connections=20000 "$@" 2>"$dir/log" &
-  TG_PID=$!
-  local ready
-  ready=$(wait_line "$dir/log" "tailgate ready")
-  HTTP=$(sed 's/.*http=\([^ ]*\).*/\1/' <<<"$ready")
-  GRPC=$(sed 's/.*grpc=\([^ ]*\).*/\1/' <<<"$ready")
-}
 
 stop_tailgate() {
   kill "$TG_PID" 2>/dev/null || true
@@ -153,7 +140,7 @@ run() {
     jetstream-r3) start_nats 3 ;;
   esac
   # shellcheck disable=SC2046  # backend_flags is a word list by design
-  start_tailgate $(backend_flags "$backend")
+  launch_tailgate $(backend_flags "$backend")
   echo "$backend: loadgen --label=$label $*" >>"$WORK/commands.txt"
   local nats0=0 nats1=0 line
   [ "${#NATS_PIDS[@]}" -gt 0 ] && nats0=$(cpu_ticks "${NATS_PIDS[@]}")

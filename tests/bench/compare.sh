@@ -59,18 +59,9 @@ cleanup() {
 trap cleanup EXIT
 
 start_tailgate() {
-  local dir=$WORK/tailgate.$RANDOM
-  mkdir -p "$dir"
-  : >"$dir/log"
-  taskset -c "$SERVER_CPU" "$TAILGATE" --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
-    --data_dir="$dir/data" --durability=none --http_threads=1 --max_connections=20000 \
-    2>"$dir/log" &
-  STOP_PID=$!
-  SERVER_PID=$STOP_PID
-  local ready
-  ready=$(wait_line "$dir/log" "tailgate ready")
-  HTTP=$(sed 's/.*http=\([^ ]*\).*/\1/' <<<"$ready")
-  GRPC=$(sed 's/.*grpc=\([^ ]*\).*/\1/' <<<"$ready")
+  launch_tailgate --data_dir="$WORK/data.$RANDOM" --durability=none
+  STOP_PID=$TG_PID
+  SERVER_PID=$TG_PID
 }
 
 # One worker, memory store, a message buffer that holds the replay scenario;
@@ -416,7 +407,7 @@ which builds \`bazel build -c opt //gateway:tailgate //tests/bench:loadgen //tes
 fresh server (\`--http\`, \`--grpc\` and \`--pid\` filled in per run):
 
 \`\`\`
-taskset -c $SERVER_CPU tailgate --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --data_dir=DIR --durability=none --http_threads=1 --max_connections=20000
+taskset -c $SERVER_CPU tailgate --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 --http_threads=1 --max_connections=20000 --data_dir=DIR --durability=none
 taskset -c $SERVER_CPU nginx -c DIR/nginx.conf -p DIR/     # config: see start_nchan in tests/bench/compare.sh
 taskset -c $SERVER_CPU grpc_floor                          # the ingest-floor run only
 $(sed "s|^+ loadgen|taskset -c $CLIENT_CPU loadgen|" "$WORK/commands.txt")

@@ -1,6 +1,7 @@
-# Shared by compare.sh and backends.sh (sourced, not run): picking ports for
-# the servers they start and waiting for them to be ready, reading loadgen's
-# "RESULT key=value ..." lines and formatting numbers for the markdown tables.
+# Shared by compare.sh and backends.sh (sourced, not run): starting tailgate,
+# picking ports for the other servers and waiting for them to be ready,
+# reading loadgen's "RESULT key=value ..." lines and formatting numbers for
+# the markdown tables.
 # A missing value is "nan" and prints as an em dash.
 
 # result_field FILE SELECTOR VALUE LABEL KEY: the KEY field of the last RESULT
@@ -48,4 +49,20 @@ wait_line() {
   done
   cat "$1" >&2
   die "no '$2' in $1"
+}
+
+# launch_tailgate FLAGS...: a fresh gateway ($TAILGATE) pinned to
+# $SERVER_CPU, logging under $WORK, with FLAGS after the benchmark's common
+# ones. Sets TG_PID and the bound addresses HTTP and GRPC once it is ready.
+launch_tailgate() {
+  local dir=$WORK/tailgate.$RANDOM
+  mkdir -p "$dir"
+  : >"$dir/log"
+  taskset -c "$SERVER_CPU" "$TAILGATE" --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
+    --http_threads=1 --max_connections=20000 "$@" 2>"$dir/log" &
+  TG_PID=$!
+  local ready
+  ready=$(wait_line "$dir/log" "tailgate ready")
+  HTTP=$(sed 's/.*http=\([^ ]*\).*/\1/' <<<"$ready")
+  GRPC=$(sed 's/.*grpc=\([^ ]*\).*/\1/' <<<"$ready")
 }
