@@ -43,6 +43,7 @@
 #include "gtest/gtest.h"
 #include "store/topic.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
+#include "tests/testing/gateway_process.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/nats_server.h"
 #include "tests/testing/process.h"
@@ -54,11 +55,12 @@ namespace {
 using ::tailgate::testing::HttpFetch;
 using ::tailgate::testing::NatsCluster;
 using ::tailgate::testing::Process;
+using ::tailgate::testing::RunningGateway;
+using ::tailgate::testing::StartGatewayProcess;
 using ::tailgate::testing::SseClient;
 using ::tailgate::testing::SseEvent;
 using ::tailgate::testing::ValueAfter;
 
-constexpr char kBinary[] = "gateway/tailgate";
 constexpr char kStream[] = "FAILOVER";
 
 // Unary publishers, one event in flight each.
@@ -76,29 +78,14 @@ const std::vector<std::string> kTopics = {"orders.eu", "orders.us", "audit.log",
 // below Bazel's timeout so a hang reports what was missing).
 constexpr absl::Duration kDeadline = absl::Seconds(240);
 
-// A gateway process on loopback, ports picked by the kernel.
-struct Gateway {
-  std::unique_ptr<Process> proc;
-  std::string grpc;
-  int http_port = 0;
-};
-
-Gateway StartGateway(const std::string& nats_url) {
-  Gateway g;
-  g.proc = std::make_unique<Process>(std::vector<std::string>{
-      kBinary, "--http_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0", "--store=jetstream",
-      "--nats_url=" + nats_url, absl::StrCat("--nats_stream=", kStream),
-      "--nats_subject_prefix=fo", "--nats_replicas=3", "--heartbeat=1s",
-      // Far fewer than the events published: replays that fall behind, and
-      // the late subscriber, read from JetStream, not from memory.
-      "--tail_cache_events=2000"});
-  std::optional<std::string> ready = g.proc->WaitForLine("tailgate ready", absl::Seconds(60));
-  EXPECT_TRUE(ready.has_value()) << g.proc->output();
-  if (!ready) return g;
-  g.grpc = ValueAfter(*ready, "grpc=");
-  const std::string http = ValueAfter(*ready, "http=");
-  g.http_port = std::stoi(http.substr(http.rfind(':') + 1));
-  return g;
+RunningGateway StartGateway(const std::string& nats_url) {
+  return StartGatewayProcess(
+      {"--store=jetstream", "--nats_url=" + nats_url, absl::StrCat("--nats_stream=", kStream),
+       "--nats_subject_prefix=fo", "--nats_replicas=3", "--heartbeat=1s",
+       // Far fewer than the events published: replays that fall behind, and
+       // the late subscriber, read from JetStream, not from memory.
+       "--tail_cache_events=2000"},
+      absl::Seconds(60));
 }
 
 // Reads a child's stderr for `d` so its pipe never fills while the test
@@ -361,7 +348,7 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
   NatsCluster cluster(3);
 
   // Gateway A knows every node and creates the R3 stream.
-  Gateway a = StartGateway(cluster.urls());
+  RunningGateway a = StartGateway(cluster.urls());
   ASSERT_NE(a.http_port, 0);
   int leader = -1;
   for (int tries = 0; leader < 0 && tries < 100; ++tries) {
@@ -373,14 +360,14 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
   }
   ASSERT_GE(leader, 0) << "no leader for stream " << kStream;
   // Gateway B knows only the leader (see the top of the file).
-  Gateway b = StartGateway(cluster.node(leader).url());
+  RunningGateway b = StartGateway(cluster.node(leader).url());
   ASSERT_NE(b.http_port, 0);
   // B outlives the test's busy phases and logs every failed append of the
   // failover: its stderr is read all along (a full pipe would block its
-  // logging threads). Only this thread touches b.proc until it is joined.
+  // logging threads). Only this thread touches b.process until it is joined.
   std::atomic<bool> stop_drain{false};
   std::thread drainer([&b, &stop_drain] {
-    while (!stop_drain.load()) Drain(*b.proc, absl::Milliseconds(50));
+    while (!stop_drain.load()) Drain(*b.process, absl::Milliseconds(50));
   });
   // Stops it on every way out of the test (ASSERTs included).
   struct StopDrainer {
@@ -421,12 +408,12 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
 
   // Under load: the stream leader's node and gateway A die together.
   while (shared.acked.load() < kKillAfterAcks && absl::Now() < deadline) {
-    Drain(*a.proc, absl::Milliseconds(10));
+    Drain(*a.process, absl::Milliseconds(10));
   }
   const int acked_at_kill = shared.acked.load();
   const absl::Time killed_at = absl::Now();
   cluster.node(leader).Kill();
-  const int status = a.proc->Signal(SIGKILL);
+  const int status = a.process->Signal(SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status)) << status;
   std::fprintf(stderr, "killed nats node %s (stream leader) and gateway A after %d acks\n",
                cluster.node(leader).name().c_str(), acked_at_kill);
@@ -530,7 +517,7 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
   EXPECT_EQ(ready_status, 200) << ready_body;
   const absl::Time ready_at = absl::Now();
   stop_drain = true;
-  drainer.join();  // b.proc is the test thread's again
+  drainer.join();  // b.process is the test thread's again
 
   std::vector<std::string> reconnects;
   for (const Subscriber& s : subs) reconnects.push_back(absl::StrCat(s.name, "=", s.reconnects));
@@ -545,7 +532,7 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
                shared.duplicates.load(), absl::ToDoubleSeconds(end - published_at),
                absl::ToDoubleSeconds(late_done - end), absl::ToDoubleSeconds(ready_at - killed_at),
                absl::StrJoin(reconnects, " ").c_str());
-  if (HasFailure()) std::fprintf(stderr, "gateway B:\n%s\n", b.proc->output().c_str());
+  if (HasFailure()) std::fprintf(stderr, "gateway B:\n%s\n", b.process->output().c_str());
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
+#include "tests/testing/gateway_process.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/nats_server.h"
 #include "tests/testing/process.h"
@@ -30,34 +31,24 @@ namespace {
 using ::tailgate::testing::HttpFetch;
 using ::tailgate::testing::NatsServer;
 using ::tailgate::testing::Process;
+using ::tailgate::testing::RunningGateway;
+using ::tailgate::testing::StartGatewayProcess;
 using ::tailgate::testing::SseClient;
 using ::tailgate::testing::SseEvent;
 using ::tailgate::testing::ValueAfter;
 
-constexpr char kBinary[] = "gateway/tailgate";
 
-// A gateway process on loopback, ports picked by the kernel.
-struct Node {
-  std::unique_ptr<Process> proc;
-  std::string grpc;
-  int http_port = 0;
-};
-
-Node StartNode(const std::string& nats_url, const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {kBinary, "--http_listen=127.0.0.1:0",
-                                   "--grpc_listen=127.0.0.1:0", "--store=jetstream",
-                                   "--nats_url=" + nats_url, "--nats_stream=TGTEST",
-                                   "--nats_subject_prefix=tgtest", "--heartbeat=1s"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  Node n;
-  n.proc = std::make_unique<Process>(argv);
-  std::optional<std::string> ready = n.proc->WaitForLine("tailgate ready");
-  EXPECT_TRUE(ready.has_value()) << n.proc->output();
-  if (!ready) return n;
-  EXPECT_NE(n.proc->output().find("backend jetstream"), std::string::npos) << n.proc->output();
-  n.grpc = ValueAfter(*ready, "grpc=");
-  const std::string http = ValueAfter(*ready, "http=");
-  n.http_port = std::stoi(http.substr(http.rfind(':') + 1));
+// A gateway on the JetStream backend, `extra` flags after the common ones.
+RunningGateway StartNode(const std::string& nats_url, const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> flags = {"--store=jetstream", "--nats_url=" + nats_url,
+                                    "--nats_stream=TGTEST", "--nats_subject_prefix=tgtest",
+                                    "--heartbeat=1s"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  RunningGateway n = StartGatewayProcess(flags);
+  if (n.process) {
+    EXPECT_NE(n.process->output().find("backend jetstream"), std::string::npos)
+        << n.process->output();
+  }
   return n;
 }
 
@@ -89,9 +80,9 @@ void ExpectEvents(SseClient& sse, const std::vector<std::pair<uint64_t, std::str
 
 TEST(GatewayJetStreamTest, TwoNodesShareTheStreamAcrossSigkill) {
   NatsServer nats;
-  Node a = StartNode(nats.url());
+  RunningGateway a = StartNode(nats.url());
   ASSERT_FALSE(a.grpc.empty());
-  Node b = StartNode(nats.url());
+  RunningGateway b = StartNode(nats.url());
   ASSERT_NE(b.http_port, 0);
 
   auto stub = v1::Publisher::NewStub(
@@ -127,14 +118,14 @@ TEST(GatewayJetStreamTest, TwoNodesShareTheStreamAcrossSigkill) {
   const size_t seen = want.size();
 
   // B crashes; publishing through A goes on.
-  int status = b.proc->Signal(SIGKILL);
+  int status = b.process->Signal(SIGKILL);
   ASSERT_TRUE(WIFSIGNALED(status)) << status;
   for (int i = 25; i < 40; ++i) {
     const std::string data = absl::StrCat("e", i);
     want.emplace_back(Publish(*stub, "orders", data), data);
   }
   // B again; the subscriber resumes where it stopped.
-  Node b2 = StartNode(nats.url());
+  RunningGateway b2 = StartNode(nats.url());
   ASSERT_NE(b2.http_port, 0);
   auto sse = SseClient::Connect("127.0.0.1", b2.http_port, "/v1/events?topic=orders",
                                 {{"Last-Event-ID", absl::StrCat(want[seen - 1].first)}});
@@ -159,7 +150,7 @@ TEST(GatewayJetStreamTest, TwoNodesShareTheStreamAcrossSigkill) {
 // here the first has no server behind it (port 1 refuses at once).
 TEST(GatewayJetStreamTest, NatsUrlListTriesEveryServer) {
   NatsServer nats;
-  Node n = StartNode(absl::StrCat("nats://127.0.0.1:1, ", nats.url()));
+  RunningGateway n = StartNode(absl::StrCat("nats://127.0.0.1:1, ", nats.url()));
   ASSERT_NE(n.http_port, 0);
   auto ready = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
   ASSERT_TRUE(ready.ok()) << ready.status();
@@ -168,7 +159,7 @@ TEST(GatewayJetStreamTest, NatsUrlListTriesEveryServer) {
 
 TEST(GatewayJetStreamTest, ReadinessFollowsTheNatsConnection) {
   NatsServer nats;
-  Node n = StartNode(nats.url(), {"--metrics_interval=100ms"});
+  RunningGateway n = StartNode(nats.url(), {"--metrics_interval=100ms"});
   ASSERT_NE(n.http_port, 0);
   auto ready = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
   ASSERT_TRUE(ready.ok()) << ready.status();
@@ -176,12 +167,12 @@ TEST(GatewayJetStreamTest, ReadinessFollowsTheNatsConnection) {
   nats.Kill();
   // The gateway logs the transition once its next health evaluation sees
   // the connection down, and back once NATS is there again.
-  ASSERT_TRUE(n.proc->WaitForLine("not ready").has_value()) << n.proc->output();
+  ASSERT_TRUE(n.process->WaitForLine("not ready").has_value()) << n.process->output();
   auto down = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
   ASSERT_TRUE(down.ok()) << down.status();
   EXPECT_EQ(down->status, 503) << down->body;
   nats.Restart();
-  ASSERT_TRUE(n.proc->WaitForLine("ready again").has_value()) << n.proc->output();
+  ASSERT_TRUE(n.process->WaitForLine("ready again").has_value()) << n.process->output();
   auto up = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->status, 200) << up->body;
@@ -189,7 +180,7 @@ TEST(GatewayJetStreamTest, ReadinessFollowsTheNatsConnection) {
 
 // Runs the binary with `flags` and expects exit 2 with `message` on stderr.
 void ExpectUsageError(const std::vector<std::string>& flags, const std::string& message) {
-  std::vector<std::string> argv = {kBinary, "--http_listen=127.0.0.1:0",
+  std::vector<std::string> argv = {testing::kGatewayBinary, "--http_listen=127.0.0.1:0",
                                    "--grpc_listen=127.0.0.1:0"};
   argv.insert(argv.end(), flags.begin(), flags.end());
   Process p(argv);

@@ -22,40 +22,20 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/testing/gateway_process.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/process.h"
 
 namespace tailgate::testing {
 
-constexpr char kGatewayBinary[] = "gateway/tailgate";
 constexpr char kCtlBinary[] = "gateway/tailgatectl";
-
-struct RunningGateway {
-  std::unique_ptr<Process> process;
-  std::string http;  // HOST:PORT
-  std::string grpc;  // HOST:PORT
-  int http_port = 0;
-
-  std::shared_ptr<grpc::Channel> Channel() const {
-    return grpc::CreateChannel(grpc, grpc::InsecureChannelCredentials());
-  }
-};
 
 // Starts the binary on port 0 with `data_dir` and waits for its ready line.
 inline RunningGateway StartGateway(const std::string& data_dir,
                                    const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv = {kGatewayBinary, "--http_listen=127.0.0.1:0",
-                                   "--grpc_listen=127.0.0.1:0", "--data_dir=" + data_dir};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  RunningGateway gw;
-  gw.process = std::make_unique<Process>(argv);
-  std::optional<std::string> ready = gw.process->WaitForLine("tailgate ready");
-  EXPECT_TRUE(ready.has_value()) << gw.process->output();
-  if (!ready) return gw;
-  gw.http = ValueAfter(*ready, "http=");
-  gw.grpc = ValueAfter(*ready, "grpc=");
-  EXPECT_TRUE(absl::SimpleAtoi(gw.http.substr(gw.http.rfind(':') + 1), &gw.http_port)) << gw.http;
-  return gw;
+  std::vector<std::string> flags = {"--data_dir=" + data_dir};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return StartGatewayProcess(flags);
 }
 
 // The body of GET /metrics (fails the test on a non-200).
