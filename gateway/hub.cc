@@ -77,17 +77,10 @@ void Hub::Stop() {
       stopped_ = true;
       if (wake_timer_) wake_timer_->cancel();
       // Every waiting cursor ends; busy ones see kStopped at their next Wait.
-      auto take = [&](Cursor* c) {
-        if (!c->hub_waiting_.exchange(false)) return;
-        waiting_count_--;
-        if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) {
-          stopped.push_back(std::move(alive));
-        }
-      };
       for (auto& [topic, slots] : by_topic_) {
-        for (const Slot& slot : slots) take(slot.cursor);
+        for (const Slot& slot : slots) TakeWaitingLocked(slot.cursor, &stopped);
       }
-      for (Cursor* c : wildcard_) take(c);
+      for (Cursor* c : wildcard_) TakeWaitingLocked(c, &stopped);
     }
   }
   for (std::shared_ptr<Cursor>& c : stopped) {
@@ -318,27 +311,28 @@ void Hub::CollectWakeLocked(const std::vector<std::string>& topics,
   // O(topics + cursors registered on them + wildcard cursors x topics),
   // never a scan of every subscriber. A cursor on several of the topics is
   // woken once (the flag's exchange).
-  auto wake_one = [&](Cursor* c) {
-    if (!c->hub_waiting_.exchange(false)) return;
-    waiting_count_--;
-    // Null when the cursor is being destroyed (its destructor waits on mu_
-    // to leave the registry).
-    if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) wake->push_back(std::move(alive));
-  };
   for (const std::string& topic : topics) {
     auto it = by_topic_.find(topic);
     if (it == by_topic_.end()) continue;
-    for (const Slot& slot : it->second) wake_one(slot.cursor);
+    for (const Slot& slot : it->second) TakeWaitingLocked(slot.cursor, wake);
   }
   for (Cursor* c : wildcard_) {
     if (!c->hub_waiting_.load(std::memory_order_relaxed)) continue;
     for (const std::string& topic : topics) {
       if (c->filter_.Matches(topic)) {
-        wake_one(c);
+        TakeWaitingLocked(c, wake);
         break;
       }
     }
   }
+}
+
+void Hub::TakeWaitingLocked(Cursor* c, std::vector<std::shared_ptr<Cursor>>* out) {
+  if (!c->hub_waiting_.exchange(false)) return;
+  waiting_count_--;
+  // Null when the cursor is being destroyed (its destructor waits on mu_ to
+  // leave the registry).
+  if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) out->push_back(std::move(alive));
 }
 
 Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,

@@ -143,6 +143,9 @@ class Hub {
   // `topics` (distinct) out of the waiting state into *wake.
   void CollectWakeLocked(const std::vector<std::string>& topics,
                          std::vector<std::shared_ptr<Cursor>>* wake);
+  // mu_ held exclusively. If `cursor` is waiting, clears that and appends it
+  // to *out (unless it is being destroyed).
+  void TakeWaitingLocked(Cursor* cursor, std::vector<std::shared_ptr<Cursor>>* out);
   // The held-back wake-up round (see HubOptions::wake_interval).
   void OnWakeTimer();
   void PostWakes(std::vector<std::shared_ptr<Cursor>> wake, uint64_t previous);
