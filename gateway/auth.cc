@@ -682,6 +682,10 @@ bool IsB64TokenChar(char c) {
 
 }  // namespace
 
+absl::Duration TokenTimeLeft(absl::Time valid_until, absl::Time now) {
+  return std::min(std::max(valid_until - now, absl::ZeroDuration()), absl::Hours(24 * 36525));
+}
+
 absl::StatusOr<std::string> ParseBearer(std::string_view authorization) {
   std::string_view v = TrimOws(authorization);
   constexpr std::string_view kScheme = "bearer";

@@ -81,6 +81,11 @@ struct Grants {
   bool MayPublish(std::string_view topic) const;
 };
 
+// How long a stream opened with a token valid until `valid_until` may run
+// from `now`: clamped to [0, a century], so a steady-clock deadline derived
+// from it stays in the clock's range for any `exp` a token carries.
+absl::Duration TokenTimeLeft(absl::Time valid_until, absl::Time now);
+
 // Verifies tokens against one configuration. Immutable after Create;
 // Verify is thread-safe.
 class JwtVerifier {

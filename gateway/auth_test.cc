@@ -646,5 +646,12 @@ TEST(ExtractGrpcTokenTest, ReadsAuthorizationMetadata) {
   EXPECT_EQ(ExtractGrpcToken(md).status().code(), absl::StatusCode::kUnauthenticated);
 }
 
+TEST(TokenTimeLeftTest, ClampsToZeroAndACentury) {
+  const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  EXPECT_EQ(TokenTimeLeft(now + absl::Seconds(90), now), absl::Seconds(90));
+  EXPECT_EQ(TokenTimeLeft(now - absl::Seconds(1), now), absl::ZeroDuration());
+  EXPECT_EQ(TokenTimeLeft(absl::FromUnixSeconds(int64_t{1} << 40), now), absl::Hours(24 * 36525));
+}
+
 }  // namespace
 }  // namespace tailgate

@@ -13,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "gateway/auth.h"
 #include "gateway/logging.h"
 #include "gateway/sse_request.h"
 #include "store/topic.h"
@@ -60,12 +61,8 @@ std::string TokenExpiredFrame() {
 // time_point::max() for never.
 Clock::time_point SteadyDeadline(absl::Time valid_until) {
   if (valid_until == absl::InfiniteFuture()) return Clock::time_point::max();
-  // Beyond a century the deadline is "never" in practice, and the cap keeps
-  // now() + remaining inside the clock's range for any `exp` a token carries.
-  const absl::Duration remaining =
-      std::min(std::max(valid_until - absl::Now(), absl::ZeroDuration()), absl::Hours(24 * 36525));
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                            absl::ToChronoNanoseconds(remaining));
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(
+                            TokenTimeLeft(valid_until, absl::Now())));
 }
 
 // One SSE stream. Lives on its connection's strand.

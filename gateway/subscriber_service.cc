@@ -1,6 +1,5 @@
 #include "gateway/subscriber_service.h"
 
-#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <optional>
@@ -12,6 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/auth.h"
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
@@ -71,12 +71,9 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void Start() {
     if (valid_until_ != absl::InfiniteFuture()) {
       // The timer's handler runs on the strand (its executor), like every
-      // other reaction of the stream. Capped at a century so the steady
-      // clock's range holds for any `exp`.
-      const absl::Duration remaining = std::min(
-          std::max(valid_until_ - absl::Now(), absl::ZeroDuration()), absl::Hours(24 * 36525));
+      // other reaction of the stream.
       expiry_timer_.expires_after(std::chrono::duration_cast<net::steady_timer::duration>(
-          absl::ToChronoNanoseconds(remaining)));
+          absl::ToChronoNanoseconds(TokenTimeLeft(valid_until_, absl::Now()))));
       expiry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
         if (!ec) self->OnTokenExpired();
       });
