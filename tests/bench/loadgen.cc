@@ -468,6 +468,18 @@ class Publisher {
   virtual uint64_t FloodBatches(const std::string& topic, double seconds, int conns, int batch) = 0;
 };
 
+// The measured window of a flood: lets `threads` publish for `seconds`,
+// takes the count acknowledged by then, then stops and joins them (acks
+// arriving after the window are not counted).
+uint64_t StopAfter(double seconds, std::atomic<bool>& stop, const std::atomic<uint64_t>& acked,
+                   std::vector<std::thread>& threads) {
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const uint64_t in_time = acked.load();
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  return in_time;
+}
+
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "loadgen: %s\n", what.c_str());
   std::exit(1);
@@ -573,11 +585,7 @@ class TailgatePublisher : public Publisher {
         if (!st.ok()) Die("flood stream: " + st.error_message());
       });
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    const uint64_t in_time = acked.load();
-    stop = true;
-    for (std::thread& t : threads) t.join();
-    return in_time;
+    return StopAfter(seconds, stop, acked, threads);
   }
 
   uint64_t FloodBatches(const std::string& topic, double seconds, int conns, int batch) override {
@@ -600,11 +608,7 @@ class TailgatePublisher : public Publisher {
         }
       });
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    const uint64_t in_time = acked.load();
-    stop = true;
-    for (std::thread& t : threads) t.join();
-    return in_time;
+    return StopAfter(seconds, stop, acked, threads);
   }
 
   void set_data_bytes(size_t n) { data_bytes_ = n; }
@@ -768,11 +772,7 @@ class NchanPublisher : public Publisher {
         }
       });
     }
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-    const uint64_t in_time = acked.load();
-    stop = true;
-    for (std::thread& t : threads) t.join();
-    return in_time;
+    return StopAfter(seconds, stop, acked, threads);
   }
 
   void set_data_bytes(size_t n) { data_bytes_ = n; }
