@@ -351,7 +351,9 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
   RunningGateway a = StartGateway(cluster.urls());
   ASSERT_NE(a.http_port, 0);
   int leader = -1;
-  for (int tries = 0; leader < 0 && tries < 100; ++tries) {
+  // Polled: the monitoring endpoint is the only place the leader shows.
+  // 30 s like the other waits here (an election on a loaded 2-core box).
+  for (const absl::Time until = absl::Now() + absl::Seconds(30); leader < 0 && absl::Now() < until;) {
     const std::string name = StreamLeader(cluster.node(0).monitor_port());
     for (int i = 0; i < cluster.size(); ++i) {
       if (!name.empty() && cluster.node(i).name() == name) leader = i;
