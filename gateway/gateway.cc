@@ -147,6 +147,18 @@ absl::Status Gateway::OpenLog() {
       TG_LOG(ERROR) << "commit failed: " << error.ToString() << Held(held);
     }
   };
+  // RocksDB's own warnings, which can repeat every second while the disk is
+  // full and its recovery retries.
+  auto engine_log = std::make_shared<LogThrottle>(absl::Seconds(10));
+  options.diagnostics = [engine_log](store::DiagnosticSeverity severity, std::string_view line) {
+    uint64_t held = 0;
+    if (severity == store::DiagnosticSeverity::kInfo || !engine_log->Admit(&held)) return;
+    if (severity == store::DiagnosticSeverity::kError) {
+      TG_LOG(ERROR) << "rocksdb: " << line << Held(held);
+    } else {
+      TG_LOG(WARNING) << "rocksdb: " << line << Held(held);
+    }
+  };
   if (jetstream) {
     // No data dir: the stream is the log.
     absl::StatusOr<std::unique_ptr<store::Log>> log =
@@ -316,7 +328,7 @@ std::string Gateway::grpc_address() const { return FormatHostPort(grpc_host_, gr
 absl::Status Gateway::Readiness() const {
   if (draining_.load(std::memory_order_relaxed)) return absl::UnavailableError("draining");
   if (log_ == nullptr) return absl::UnavailableError("the log is closed");
-  if (!log_->Healthy()) return absl::UnavailableError("the log's storage is unreachable");
+  if (absl::Status health = log_->Health(); !health.ok()) return health;
   // A failed commit makes the node unready until a good commit, but only
   // for a while: without publishes no good commit ever comes (a load
   // balancer that took every node out would keep them out for good), and a
@@ -359,6 +371,10 @@ void Gateway::RegisterMetrics() {
                       [log = log_.get()] { return static_cast<double>(log->Watermark()); });
   r->AddCallbackGauge("tailgate_ready", "1 when /readyz answers 200, else 0.",
                       [this] { return Readiness().ok() ? 1.0 : 0.0; });
+  r->AddCallbackGauge("tailgate_store_available",
+                      "1 while the log accepts appends; 0 while its disk is full (RocksDB) "
+                      "or its storage is unreachable (JetStream).",
+                      [log = log_.get()] { return log->Health().ok() ? 1.0 : 0.0; });
   r->AddCallbackGauge("tailgate_http_connections",
                       "Open HTTP connections, SSE streams included (--max_connections).",
                       [this] { return static_cast<double>(http_connections()); });

@@ -419,7 +419,15 @@ int main(int argc, char** argv) {
                << ", max_bytes="
                << (max_bytes == 0 ? std::string("none") : std::to_string(max_bytes));
   absl::StatusOr<std::unique_ptr<tailgate::Gateway>> gateway = tailgate::Gateway::Start(config);
-  if (!gateway.ok()) return Fail(std::string(gateway.status().ToString()));
+  if (!gateway.ok()) {
+    // A flag the gateway could not use is a usage error (2, like the flag
+    // checks above); anything else (a full disk, a port in use) is 1.
+    const absl::StatusCode code = gateway.status().code();
+    const bool usage = code == absl::StatusCode::kInvalidArgument ||
+                       code == absl::StatusCode::kFailedPrecondition;
+    std::fprintf(stderr, "tailgate: %s\n", std::string(gateway.status().message()).c_str());
+    return usage ? 2 : 1;
+  }
   TG_LOG(INFO) << "tailgate ready http=" << (*gateway)->http_address()
                << " grpc=" << (*gateway)->grpc_address();
 

@@ -183,12 +183,13 @@ class JetStreamLog final : public Log {
   void AppendAsync(std::vector<EventInput> events, AppendCallback done) override;
   uint64_t Watermark() const override { return watermark_.load(std::memory_order_acquire); }
   // Never blocks: while Close holds conn_mu_ the log is not healthy anyway.
-  bool Healthy() const override ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (!conn_mu_.ReaderTryLock()) return false;
-    const bool ok = !closed_ && nc_ != nullptr &&
-                    natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
-    conn_mu_.ReaderUnlock();
-    return ok;
+  absl::Status Health() const override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    bool ok = false;
+    if (conn_mu_.ReaderTryLock()) {
+      ok = !closed_ && nc_ != nullptr && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+      conn_mu_.ReaderUnlock();
+    }
+    return ok ? absl::OkStatus() : absl::UnavailableError("the log's storage is unreachable");
   }
   uint64_t LastAssignedId() const override {
     return std::max(Watermark(), last_assigned_.load(std::memory_order_acquire));

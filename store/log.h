@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -41,6 +42,11 @@ enum class Durability {
 // Parses "fsync" | "wal" | "none".
 absl::StatusOr<Durability> ParseDurability(std::string_view text);
 std::string_view DurabilityName(Durability d);
+
+// Diagnostics from the storage engine (RocksDB's "info log"), for the
+// embedding program's own logger.
+enum class DiagnosticSeverity { kInfo, kWarning, kError };
+using DiagnosticSink = std::function<void(DiagnosticSeverity, std::string_view line)>;
 
 // A retention rule; a zero limit means "no limit of that kind".
 struct RetentionRule {
@@ -73,6 +79,10 @@ struct Options {
   // (the WAL sync included); commit_error_observer gets a failed write.
   std::function<void(size_t events, absl::Duration latency)> commit_observer;
   std::function<void(const absl::Status& error)> commit_error_observer;
+  // The storage engine's warnings and errors (RocksDB only; it writes no LOG
+  // file in data_dir). Called from the engine's threads: thread-safe, never
+  // blocking. Unset: they go to stderr.
+  DiagnosticSink diagnostics;
 };
 
 // One event to append. publish_time defaults to the commit time when unset.
@@ -203,10 +213,11 @@ class Log {
 
   virtual absl::StatusOr<LogStats> Stats() = 0;
 
-  // False while the log cannot currently reach its storage (the JetStream log
-  // while its NATS connection is down and reconnecting). Cheap, non-blocking:
-  // readiness checks call it. The embedded log is always healthy.
-  virtual bool Healthy() const { return true; }
+  // OK while appends can succeed; otherwise UNAVAILABLE saying why: the
+  // JetStream log while its NATS connection is down and reconnecting, the
+  // RocksDB log while its disk is full (appends are refused at once until it
+  // recovers by itself). Cheap, non-blocking: readiness checks call it.
+  virtual absl::Status Health() const { return absl::OkStatus(); }
 
   // Stops accepting appends (UNAVAILABLE), completes those already accepted,
   // and stops background work. Idempotent; the destructor calls it.

@@ -37,6 +37,7 @@
 #include "store/internal/codec.h"
 #include "store/internal/commit_listeners.h"
 #include "store/internal/log_common.h"
+#include "store/internal/rocksdb_logger.h"
 
 namespace tailgate::store {
 
@@ -101,6 +102,14 @@ constexpr uint64_t kCompactAfterRemoved = 10000;
 // Longest a commit waits for more appends to join it (fsync mode only); well
 // under one WAL sync on an SSD.
 constexpr absl::Duration kGatherWait = absl::Microseconds(100);
+// While writes are suspended (disk full), how often recovery is tried.
+constexpr absl::Duration kRecoveryPoll = absl::Seconds(1);
+
+// What publishers see while the disk is full: retryable, and no server path.
+absl::Status DiskFullError() {
+  return absl::UnavailableError(
+      "the event log's disk is full: publishing resumes by itself once space is freed");
+}
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 
@@ -136,6 +145,7 @@ class RocksDbLog final : public Log {
   absl::Status EnforceRetention() override;
   absl::Status Checkpoint(const std::string& dir) override;
   absl::StatusOr<LogStats> Stats() override;
+  absl::Status Health() const override;
   void Close() override;
 
  private:
@@ -163,6 +173,13 @@ class RocksDbLog final : public Log {
     uint64_t last = 0;
     absl::Status failure;
   };
+  // What an idempotency key already names: an event stored by an earlier
+  // commit, or one of this commit's (its index in the commit's events).
+  static constexpr size_t kStored = ~size_t{0};
+  struct DedupEntry {
+    uint64_t id;
+    size_t committed_index;
+  };
   struct CompactRange {
     rocksdb::ColumnFamilyHandle* cf;
     std::string begin;
@@ -176,12 +193,25 @@ class RocksDbLog final : public Log {
 
   void CommitterLoop();
   void CommitAppends(std::vector<AppendOp>& ops);
+  // ALREADY_EXISTS when an event of `events` reuses an idempotency key (of
+  // `seen`, or of an earlier event of `events`) for a different type or
+  // data: a retry must repeat the event, and a new event needs a new key.
+  absl::Status CheckKeyReuse(const std::vector<EventInput>& events,
+                             const absl::flat_hash_map<std::string, DedupEntry>& seen,
+                             const std::vector<Event>& committed);
   // Advances the watermark, tells listeners, and runs the callbacks.
   void Acknowledge(AckGroup& group);
   // Runs `fn` on the committer thread and waits for it; UNAVAILABLE once
   // closing.
   absl::Status RunOnCommitter(std::function<absl::Status()> fn);
   absl::Status WriteBatch(rocksdb::WriteBatch* batch);
+  // After a failed commit write: what its publishers are told. A full disk
+  // suspends appends until TryRecover succeeds; other failures are INTERNAL
+  // with the detail left to the server's own log (commit_error_observer).
+  absl::Status OnWriteFailure(const rocksdb::Status& s);
+  // While suspended: asks RocksDB to resume (it flushes and opens a new WAL,
+  // which fails again while the disk is still full). Retention thread.
+  void TryRecover();
 
   void RetentionLoop();
   absl::Status EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
@@ -219,6 +249,10 @@ class RocksDbLog final : public Log {
 
   std::atomic<uint64_t> watermark_{0};
   std::atomic<uint64_t> last_id_{0};
+
+  // Set by the committer when a write fails for lack of space, cleared by
+  // TryRecover: while set, appends fail at once with DiskFullError.
+  std::atomic<bool> suspended_{false};
 
   // Topic metadata. Written only by the committer thread (under the lock, so
   // readers see whole updates); readers take it shared and briefly.
@@ -313,8 +347,9 @@ absl::Status RocksDbLog::OpenDb() {
   // Several column families share the WAL; a rarely written one would pin
   // old WAL files forever without this cap.
   db_opts.max_total_wal_size = uint64_t{256} << 20;
-  db_opts.keep_log_file_num = 4;
   db_opts.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // No LOG file in the data dir: see rocksdb_logger.h.
+  db_opts.info_log = internal::NewRocksDbLogger(options_.diagnostics, db_opts.info_log_level);
 
   std::vector<std::string> wanted = {rocksdb::kDefaultColumnFamilyName, kEventsCf, kIdsCf,
                                      kTimeCf, kDedupCf, kDedupTimeCf};
@@ -359,6 +394,12 @@ absl::Status RocksDbLog::OpenDb() {
   };
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_opts, dir, cfs, &handles_, &raw);
+  if (s.IsNoSpace()) {
+    // Opening replays the write-ahead log into new table files: it needs room.
+    return absl::ResourceExhaustedError(
+        "the disk is full (no space left on device); opening the log needs free space "
+        "(at least the size of its write-ahead log): free some and start again");
+  }
   if (!s.ok()) {
     absl::Status st = FromRocksDb(s, absl::StrCat("opening data dir ", dir));
     if (st.code() == absl::StatusCode::kUnavailable) {
@@ -495,6 +536,7 @@ void RocksDbLog::StartThreads() {
 void RocksDbLog::AppendAsync(std::vector<EventInput> events, AppendCallback done) {
   AppendOp op;
   op.error = internal::ValidateAppend(events, options_.max_data_bytes);
+  if (op.error.ok() && suspended_.load(std::memory_order_acquire)) op.error = DiskFullError();
   op.events = std::move(events);
   op.done = std::move(done);
   {
@@ -528,6 +570,30 @@ absl::Status RocksDbLog::RunOnCommitter(std::function<absl::Status()> fn) {
 
 absl::Status RocksDbLog::WriteBatch(rocksdb::WriteBatch* batch) {
   return FromRocksDb(db_->Write(write_options_, batch), "writing to the log");
+}
+
+absl::Status RocksDbLog::OnWriteFailure(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) {
+    suspended_.store(true, std::memory_order_release);
+    return DiskFullError();
+  }
+  return absl::InternalError("the event log failed to store the events (see the server's log)");
+}
+
+absl::Status RocksDbLog::Health() const {
+  if (suspended_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("the event log's disk is full (no space left on device)");
+  }
+  return absl::OkStatus();
+}
+
+void RocksDbLog::TryRecover() {
+  absl::ReaderMutexLock lock(&db_mu_);
+  if (db_ == nullptr) return;
+  // OK once RocksDB has no background error left: its own recovery (the
+  // SstFileManager polls free space) may already have done it.
+  rocksdb::Status s = db_->Resume();
+  if (s.ok()) suspended_.store(false, std::memory_order_release);
 }
 
 void RocksDbLog::CommitterLoop() {
@@ -595,7 +661,7 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
       if (!e.idempotency_key.empty()) dedup_keys.push_back(internal::DedupKey(e.topic, e.idempotency_key));
     }
   }
-  absl::flat_hash_map<std::string, uint64_t> seen;  // dedup key -> original id
+  absl::flat_hash_map<std::string, DedupEntry> seen;  // dedup key -> original
   absl::Status failure;
   if (!dedup_keys.empty()) {
     std::vector<rocksdb::Slice> slices(dedup_keys.begin(), dedup_keys.end());
@@ -606,12 +672,16 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
     for (size_t i = 0; i < slices.size(); ++i) {
       if (statuses[i].IsNotFound()) continue;
       if (!statuses[i].ok()) {
-        failure = FromRocksDb(statuses[i], "reading idempotency keys");
+        if (options_.commit_error_observer) {
+          options_.commit_error_observer(FromRocksDb(statuses[i], "reading idempotency keys"));
+        }
+        failure = absl::InternalError(
+            "the event log failed to read idempotency keys (see the server's log)");
         break;
       }
       internal::DedupValue v;
       if (internal::DecodeDedupValue(ToView(values[i]), &v) && v.seen_micros >= dedup_cutoff) {
-        seen.emplace(dedup_keys[i], v.id);
+        seen.emplace(dedup_keys[i], DedupEntry{v.id, kStored});
       }
     }
   }
@@ -644,6 +714,8 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
     for (size_t o = 0; o < ops.size(); ++o) {
       AppendOp& op = ops[o];
       if (!op.error.ok()) continue;
+      op.error = CheckKeyReuse(op.events, seen, committed);
+      if (!op.error.ok()) continue;
       results[o].reserve(op.events.size());
       for (EventInput& e : op.events) {
         std::string dk;
@@ -651,7 +723,7 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
           dk = internal::DedupKey(e.topic, e.idempotency_key);
           auto it = seen.find(dk);
           if (it != seen.end()) {
-            results[o].push_back(AppendResult{it->second, true});
+            results[o].push_back(AppendResult{it->second.id, true});
             continue;
           }
         }
@@ -661,7 +733,7 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
         if (!dk.empty()) {
           batch.Put(cf_dedup_, dk, internal::EncodeDedupValue({id, now_micros}));
           batch.Put(cf_dedup_time_, internal::DedupTimeKey(now_micros, dk), rocksdb::Slice());
-          seen.emplace(std::move(dk), id);
+          seen.emplace(std::move(dk), DedupEntry{id, committed.size()});
         }
         internal::EncodeEventValue(&value, micros, e.type, e.data);
         batch.Put(cf_events_, internal::EventKey(e.topic, id), value);
@@ -705,14 +777,19 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
     internal::PutFixed64(&last_value, last);
     batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), last_value);
     const auto write_start = std::chrono::steady_clock::now();
-    failure = WriteBatch(&batch);
-    if (failure.ok()) {
+    const rocksdb::Status written = db_->Write(write_options_, &batch);
+    if (written.ok()) {
       if (options_.commit_observer) {
         options_.commit_observer(committed.size(),
                                  absl::FromChrono(std::chrono::steady_clock::now() - write_start));
       }
-    } else if (options_.commit_error_observer) {
-      options_.commit_error_observer(failure);
+    } else {
+      // The observer (the server's log) gets the detail; publishers get
+      // OnWriteFailure's message, which names no server path.
+      if (options_.commit_error_observer) {
+        options_.commit_error_observer(FromRocksDb(written, "writing to the log"));
+      }
+      failure = OnWriteFailure(written);
     }
     // Ids handed to a failed write are never reused: the write may have
     // reached the disk even though it reported an error.
@@ -746,6 +823,51 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
   group.last = last;
   group.failure = std::move(failure);
   Acknowledge(group);
+}
+
+absl::Status RocksDbLog::CheckKeyReuse(const std::vector<EventInput>& events,
+                                       const absl::flat_hash_map<std::string, DedupEntry>& seen,
+                                       const std::vector<Event>& committed) {
+  absl::flat_hash_map<std::string, const EventInput*> first_in_op;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventInput& e = events[i];
+    if (e.idempotency_key.empty()) continue;
+    std::string dk = internal::DedupKey(e.topic, e.idempotency_key);
+    std::string_view type, data;
+    uint64_t id = 0;
+    std::string stored;  // keeps a stored original's bytes alive
+    if (auto it = seen.find(dk); it != seen.end()) {
+      id = it->second.id;
+      if (it->second.committed_index != kStored) {
+        const Event& original = committed[it->second.committed_index];
+        type = original.type;
+        data = original.data;
+      } else {
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf_events_,
+                                     internal::EventKey(e.topic, id), &stored);
+        internal::EventValue v;
+        // An original that retention already removed cannot be compared:
+        // the key still names it, so the append is a duplicate as before.
+        if (!s.ok() || !internal::DecodeEventValue(stored, &v)) continue;
+        type = v.type;
+        data = v.data;
+      }
+    } else if (auto [at, fresh] = first_in_op.emplace(std::move(dk), &e); !fresh) {
+      type = at->second->type;
+      data = at->second->data;
+    } else {
+      continue;
+    }
+    if (type != e.type || data != e.data) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          events.size() > 1 ? absl::StrCat("events[", i, "]: ") : std::string(),
+          "idempotency_key \"", AV(e.idempotency_key), "\" was already used on topic \"",
+          AV(e.topic), "\"", id != 0 ? absl::StrCat(" (event id ", id, ")") : std::string(),
+          " for an event with a different ", type != e.type ? "type" : "data",
+          ": a retry must send the same event; a new event needs a new key"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void RocksDbLog::Acknowledge(AckGroup& g) {
@@ -1403,15 +1525,28 @@ void RocksDbLog::RunPendingCompactions() {
 }
 
 void RocksDbLog::RetentionLoop() {
+  absl::Time next_retention = absl::Now() + options_.retention_interval;
   for (;;) {
     {
       absl::MutexLock lock(&retention_mu_);
+      // While suspended, wake often enough to notice freed space quickly.
+      const absl::Duration wait =
+          suspended_.load(std::memory_order_acquire)
+              ? std::min(kRecoveryPoll, next_retention - absl::Now())
+              : next_retention - absl::Now();
       retention_mu_.AwaitWithTimeout(
           absl::Condition(
               +[](bool* stop) { return *stop; }, &stop_retention_),
-          options_.retention_interval);
+          wait);
       if (stop_retention_) return;
     }
+    if (suspended_.load(std::memory_order_acquire)) {
+      TryRecover();
+      // Retention writes too; it waits until writes work again.
+      if (suspended_.load(std::memory_order_acquire)) continue;
+    }
+    if (absl::Now() < next_retention) continue;
+    next_retention = absl::Now() + options_.retention_interval;
     // Errors here surface again on the next pass or in Stats; the loop must
     // keep running for retention to ever catch up.
     EnforceRetention().IgnoreError();

@@ -96,6 +96,14 @@ absl::Status ValidateType(std::string_view type, std::string_view field) {
   if (type.substr(0, 9) == "tailgate.") {
     return Invalid(field, "type prefix \"tailgate.\" is reserved for the gateway's own events");
   }
+  // A browser's EventSource dispatches these to its onerror / onopen
+  // handlers: a publisher could fake connection errors or reopenings.
+  if (type == "error" || type == "open") {
+    return Invalid(field, absl::StrCat("type \"", absl::string_view(type.data(), type.size()),
+                                       "\" is reserved: browsers deliver it to EventSource's on",
+                                       absl::string_view(type.data(), type.size()),
+                                       " handler"));
+  }
   return absl::OkStatus();
 }
 

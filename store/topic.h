@@ -24,7 +24,8 @@ inline constexpr size_t kDefaultMaxDataBytes = 1 << 20;
 // Returns INVALID_ARGUMENT naming `field` and the broken rule.
 absl::Status ValidateTopic(std::string_view topic, std::string_view field = "topic");
 
-// Type (SSE `event:`): empty (= none) or 1-64 bytes of [A-Za-z0-9_.:-].
+// Type (SSE `event:`): empty (= none) or 1-64 bytes of [A-Za-z0-9_.:-];
+// not "error" or "open" (EventSource's own events) and not "tailgate.*".
 absl::Status ValidateType(std::string_view type, std::string_view field = "type");
 
 // Data: valid UTF-8 (no overlongs, no surrogates), at most max_bytes bytes

@@ -56,6 +56,20 @@ TEST(TopicTest, TypeNeverAcceptsLineBreaksOrNul) {
             "events[2].type: type has invalid byte 0x20 at byte 1 (allowed: A-Z a-z 0-9 _ . : -)");
 }
 
+TEST(TopicTest, TypesThatEventSourceDispatchesToItsOwnHandlersAreRejected) {
+  EXPECT_EQ(ValidateType("error").message(),
+            "type: type \"error\" is reserved: browsers deliver it to EventSource's onerror handler");
+  EXPECT_EQ(ValidateType("open", "events[1].type").message(),
+            "events[1].type: type \"open\" is reserved: browsers deliver it to EventSource's onopen "
+            "handler");
+  EXPECT_EQ(ValidateType("open").code(), absl::StatusCode::kInvalidArgument);
+  // Only the exact names reach those handlers.
+  EXPECT_TRUE(ValidateType("Error").ok());
+  EXPECT_TRUE(ValidateType("errors").ok());
+  EXPECT_TRUE(ValidateType("opened").ok());
+  EXPECT_TRUE(ValidateType("message").ok());
+}
+
 TEST(TopicTest, DataMustBeUtf8AndBounded) {
   EXPECT_TRUE(ValidateData("", 10).ok());
   EXPECT_TRUE(ValidateData("line1\nline2\r\n\u00e9\u4e2d\U0001F600", 100).ok());
