@@ -340,6 +340,9 @@ Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
   std::shared_lock lock(mu_);
   if (*position >= watermark_) return Poll::kCaughtUp;
   if (!cache_valid_ || *position < cache_base_) return Poll::kMiss;
+  // Retention, TrimTopic or DeleteTopic may have removed cached events above
+  // the position: only the store knows (and reports `trimmed`).
+  if (*position < log_->RemovedThrough()) return Poll::kMiss;
   auto it = std::upper_bound(cache_.begin(), cache_.end(), *position,
                              [](uint64_t p, const EncodedEventPtr& e) { return p < e->event.id; });
   size_t scanned = 0;

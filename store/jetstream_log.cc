@@ -203,6 +203,11 @@ class JetStreamLog final : public Log {
   absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) override;
   absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) override;
   absl::Status DeleteTopic(std::string_view topic) override;
+  // Only purges made through this log count: what JetStream's own stream
+  // limits remove is invisible here (Read still reports it as trimmed).
+  uint64_t RemovedThrough() const override {
+    return removed_through_.load(std::memory_order_acquire);
+  }
   absl::Status EnforceRetention() override;
   absl::Status Checkpoint(const std::string& dir) override;
   absl::StatusOr<LogStats> Stats() override;
@@ -297,6 +302,8 @@ class JetStreamLog final : public Log {
 
   std::atomic<uint64_t> watermark_{0};
   std::atomic<uint64_t> last_assigned_{0};
+  // See Log::RemovedThrough; raised under maint_mu_ before each purge.
+  std::atomic<uint64_t> removed_through_{0};
 
   // Publisher queue.
   absl::Mutex queue_mu_;
@@ -1332,6 +1339,12 @@ absl::Status JetStreamLog::Purge(const std::string& subject, uint64_t before_seq
   o.Stream.Purge.Subject = subject.c_str();
   o.Stream.Purge.Sequence = before_seq;
   o.Stream.Purge.Keep = keep;
+  // A purge by sequence removes ids below it; one by count or of a whole
+  // subject may remove up to the newest id.
+  const uint64_t through = before_seq > 0 ? before_seq - 1 : LastAssignedId();
+  if (through > removed_through_.load(std::memory_order_relaxed)) {
+    removed_through_.store(through, std::memory_order_release);
+  }
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_PurgeStream(js_, jso_.stream.c_str(), &o, &jerr);
   if (s != NATS_OK) return FromNats(s, jerr, absl::StrCat("purging ", subject));

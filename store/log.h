@@ -200,6 +200,13 @@ class Log {
 
   virtual absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) = 0;
 
+  // The highest id that TrimTopic, DeleteTopic or retention has removed
+  // from any topic since the log was opened (0: nothing, or unknown).
+  // Readers that keep events in memory (the gateway's tail cache) must not
+  // serve ids at or below it without asking Read, which reports `trimmed`.
+  // Raised before the removal is written. Cheap, non-blocking.
+  virtual uint64_t RemovedThrough() const { return 0; }
+
   // Removes the topic's events with id <= up_to_id.
   virtual absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) = 0;
   // Removes all of the topic's events and metadata (ids stay unused).

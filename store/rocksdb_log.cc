@@ -146,6 +146,9 @@ class RocksDbLog final : public Log {
   absl::Status Checkpoint(const std::string& dir) override;
   absl::StatusOr<LogStats> Stats() override;
   absl::Status Health() const override;
+  uint64_t RemovedThrough() const override {
+    return removed_through_.load(std::memory_order_acquire);
+  }
   void Close() override;
 
  private:
@@ -253,6 +256,14 @@ class RocksDbLog final : public Log {
   // Set by the committer when a write fails for lack of space, cleared by
   // TryRecover: while set, appends fail at once with DiskFullError.
   std::atomic<bool> suspended_{false};
+
+  // See Log::RemovedThrough. Raised under maint_mu_ only.
+  std::atomic<uint64_t> removed_through_{0};
+  void RaiseRemovedThrough(uint64_t id) {
+    if (id > removed_through_.load(std::memory_order_relaxed)) {
+      removed_through_.store(id, std::memory_order_release);
+    }
+  }
 
   // Topic metadata. Written only by the committer thread (under the lock, so
   // readers see whole updates); readers take it shared and briefly.
@@ -1292,6 +1303,7 @@ absl::Status RocksDbLog::TrimThroughLocked(const std::string& topic, uint64_t up
         if (f->Valid() && internal::ParseEventKey(ToView(f->key()), &t, &id)) m.first_id = id;
       }
       batch.Put(cf_meta_, internal::TopicMetaKey(topic), internal::EncodeTopicMeta(m));
+      RaiseRemovedThrough(chunk.back().id);
       if (absl::Status w = WriteBatch(&batch); !w.ok()) return w;
       absl::MutexLock lock(&meta_mu_);
       topics_[topic] = m;

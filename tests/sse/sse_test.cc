@@ -198,6 +198,53 @@ TEST_F(SseTest, TrimmedHistoryIsReportedThenStreamContinues) {
   ExpectEvent(*d, ids[5], "e5");
 }
 
+// What retention removed is gone everywhere: the events are still in the
+// tail cache, yet a resume from before them gets the same `trimmed` reset as
+// from the store, before and after a restart (which empties the cache).
+TEST_F(SseTest, RetentionRemovesEventsFromTheTailCacheToo) {
+  Config config = SseTestConfig();
+  config.store.retention_rules = {store::RetentionRule{"r.>", 5, absl::ZeroDuration()}};
+  Start(config);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(Publish(*gw_, "r.x", absl::StrCat("e", i)));
+  ASSERT_TRUE(gw_->log()->EnforceRetention().ok());
+  const std::string want_reset = absl::StrCat("{\"reason\":\"trimmed\",\"requested\":", ids[0],
+                                              ",\"resume\":", ids[15] - 1, "}");
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "served from the tail cache" : "after a restart");
+    auto c = Open("/v1/events?topic=r.x", {{"Last-Event-ID", std::to_string(ids[0])}});
+    ASSERT_NE(c, nullptr);
+    absl::StatusOr<SseEvent> e = c->Next();
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->type, "tailgate.reset");
+    EXPECT_EQ(e->data, want_reset);
+    for (int i = 15; i < 20; ++i) ExpectEvent(*c, ids[i], absl::StrCat("e", i));
+    auto earliest = Open("/v1/events?topic=r.x&since=earliest");
+    ASSERT_NE(earliest, nullptr);
+    ExpectEvent(*earliest, ids[15], "e15");
+    c.reset();
+    earliest.reset();
+    gw_->Shutdown();
+    gw_.reset();
+    Start(config);
+  }
+}
+
+TEST_F(SseTest, DeletedTopicIsNotServedFromTheTailCache) {
+  Start();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Publish(*gw_, "gone", absl::StrCat("e", i)));
+  ASSERT_TRUE(gw_->log()->DeleteTopic("gone").ok());
+  auto c = Open("/v1/events?topic=gone", {{"Last-Event-ID", std::to_string(ids[0])}});
+  ASSERT_NE(c, nullptr);
+  absl::StatusOr<SseEvent> e = c->Next();
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, "tailgate.reset");
+  EXPECT_NE(e->data.find("\"reason\":\"trimmed\""), std::string::npos) << e->data;
+  const uint64_t id = Publish(*gw_, "gone", "new");
+  ExpectEvent(*c, id, "new");
+}
+
 TEST_F(SseTest, CorsPreflightAndHeadersForAllowedOrigins) {
   Config config = SseTestConfig();
   config.sse.cors_origins = {"https://app.example", "https://other.example"};
