@@ -103,6 +103,9 @@ struct PublishConfig {
   // Largest request message (a whole PublishBatch) the gRPC server accepts;
   // raised to fit one event of max_data_bytes when smaller.
   size_t max_request_bytes = size_t{64} << 20;
+  // Request bytes held, over all publish calls, between receipt and ack
+  // (see gateway/publish_budget.h).
+  size_t memory_budget_bytes = size_t{256} << 20;
 };
 
 // Operations: metrics, admin API, slow-commit logging (README "Operations").

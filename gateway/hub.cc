@@ -129,6 +129,12 @@ void Hub::ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
       done(Start{watermark(), std::nullopt});
       return;
     case ResumeSpec::Kind::kAfterId: {
+      // An id below this log's first: issued by a log that was lost or
+      // replaced. Everything this log holds is new to the client.
+      if (const uint64_t floor = log_->IdsStartAfter(); spec.after_id > 0 && spec.after_id <= floor) {
+        done(Start{floor, Reset{Reset::Reason::kUnknownId, spec.after_id, floor}});
+        return;
+      }
       if (spec.after_id <= log_->LastAssignedId()) {
         done(Start{spec.after_id, std::nullopt});
         return;

@@ -101,6 +101,14 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
   // Events the request carries, for the metrics (1 until known).
   void set_events(size_t n) { events_ = n > 0 ? n : 1; }
 
+  // Charges the request's bytes to `budget` until the call is destroyed.
+  bool Charge(PublishBudget* budget, size_t bytes) {
+    if (!budget->TryCharge(bytes)) return false;
+    budget_ = budget;
+    charged_ = bytes;
+    return true;
+  }
+
   void Reject(const grpc::Status& status) {
     if (!TryFinish()) return;
     Count(status.error_code());
@@ -132,7 +140,9 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
   void OnDone() override { Unref(); }
 
  private:
-  ~UnaryCall() override = default;
+  ~UnaryCall() override {
+    if (budget_ != nullptr) budget_->Release(charged_);
+  }
 
   bool TryFinish() { return !finished_.exchange(true, std::memory_order_acq_rel); }
   void Count(int code) {
@@ -174,6 +184,8 @@ class PublisherService::UnaryCall final : public grpc::ServerUnaryReactor {
   grpc::ByteBuffer* const response_;  // Owned by gRPC; valid until Finish.
   const bool batch_;
   PublishMetrics* const metrics_;  // May be null.
+  PublishBudget* budget_ = nullptr;
+  size_t charged_ = 0;
   size_t events_ = 1;
   std::atomic<bool> finished_{false};
   std::atomic<int> refs_{1};  // gRPC's, dropped in OnDone.
@@ -183,6 +195,13 @@ namespace {
 
 bool DeadlinePassed(const grpc::CallbackServerContext* context) {
   return context->deadline() <= std::chrono::system_clock::now();
+}
+
+grpc::Status BudgetStatus(const PublishBudget& budget) {
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("the server holds its whole publish memory budget (--publish_memory_budget=",
+                   budget.limit(), " bytes) in requests not yet acknowledged: retry shortly"));
 }
 
 const grpc::Status& DeadlineStatus() {
@@ -203,6 +222,8 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     call->Reject(DrainingStatus());
   } else if (DeadlinePassed(context)) {
     call->Reject(DeadlineStatus());
+  } else if (!call->Charge(&budget_, request->Length())) {
+    call->Reject(BudgetStatus(budget_));
   } else if (absl::StatusOr<std::optional<Grants>> grants = Authenticate(*context); !grants.ok()) {
     call->Reject(ToGrpcStatus(grants.status()));
   } else if (!Parse(&bytes, &wire)) {
@@ -232,6 +253,10 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
   }
   if (DeadlinePassed(context)) {
     call->Reject(DeadlineStatus());
+    return call;
+  }
+  if (!call->Charge(&budget_, request->Length())) {
+    call->Reject(BudgetStatus(budget_));
     return call;
   }
   absl::StatusOr<std::optional<Grants>> grants = Authenticate(*context);
@@ -355,15 +380,62 @@ class PublisherService::StreamCall final
   }
 
   void OnReadDone(bool ok) override {
-    Actions a;
-    std::vector<store::EventInput> events;
-    uint64_t index = 0;
+    bool accept = false;
+    size_t bytes = 0;
     {
       absl::MutexLock lock(&mu_);
       read_in_flight_ = false;
       if (!ok) {
         reads_done_ = true;  // Half-close (or the call is going away).
       } else if (!finished_ && !cancelled_ && !draining_ && !stop_reading_) {
+        accept = true;
+        bytes = request_.Length();
+        budget_wait_ = true;  // Before ChargeOrWait: the grant may run at once.
+      }
+      // else: read after draining started; not accepted, reported in the
+      // final status as "from request[N] on".
+    }
+    if (!accept) {
+      Actions a;
+      {
+        absl::MutexLock lock(&mu_);
+        a = NextActions();
+      }
+      Run(std::move(a));
+      return;
+    }
+    // The request waits here, read but unprocessed, until the budget has
+    // room; no further read starts meanwhile (budget_wait_).
+    Ref();
+    if (service_->budget_.ChargeOrWait(bytes, [this, bytes] {
+          Accept(bytes);
+          Unref();
+        })) {
+      Accept(bytes);
+      Unref();
+      return;
+    }
+    Actions a;
+    {
+      absl::MutexLock lock(&mu_);
+      a = NextActions();  // Acks of earlier requests still go out.
+    }
+    Run(std::move(a));
+  }
+
+  // Processes the request in request_, whose `bytes` are charged to the
+  // budget (released when its append completes, or now if it goes no further).
+  void Accept(size_t bytes) {
+    Actions a;
+    std::vector<store::EventInput> events;
+    uint64_t index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      budget_wait_ = false;
+      if (finished_ || cancelled_ || draining_ || stop_reading_) {
+        // Gone or draining while it waited for the budget: not accepted.
+        service_->budget_.Release(bytes);
+      } else {
         index = next_index_++;
         WireRequest wire;
         absl::Status s =
@@ -385,13 +457,13 @@ class PublisherService::StreamCall final
           queue_.back().done = true;
           queue_.back().status = std::move(s);
           stop_reading_ = true;
+          service_->budget_.Release(bytes);
         } else {
+          queue_.back().bytes = bytes;
           events.push_back(ToEventInput(std::move(wire)));
           appending_ = true;
         }
       }
-      // else: read after draining started; not accepted, reported in the
-      // final status as "from request[N] on".
       a = NextActions();
     }
     if (!events.empty()) {
@@ -444,6 +516,7 @@ class PublisherService::StreamCall final
     bool done = false;
     absl::Status status;  // Not OK: the stream ends with it at this request.
     store::AppendResult result;
+    size_t bytes = 0;  // Charged to the budget until the append completes.
   };
 
   struct Actions {
@@ -463,6 +536,8 @@ class PublisherService::StreamCall final
       // Entries leave the queue only once done, so this one is still there.
       Pending& p = queue_[static_cast<size_t>(index - first_index_)];
       p.done = true;
+      service_->budget_.Release(p.bytes);
+      p.bytes = 0;
       if (results.ok() && results->size() == 1) {
         p.result = (*results)[0];
         if (service_->metrics_ != nullptr) service_->metrics_->CountAppended(*results);
@@ -528,8 +603,8 @@ class PublisherService::StreamCall final
         return a;
       }
     }
-    if (!read_in_flight_ && !appending_ && !reads_done_ && !stop_reading_ && !draining_ &&
-        !cancelled_ &&
+    if (!read_in_flight_ && !appending_ && !budget_wait_ && !reads_done_ && !stop_reading_ &&
+        !draining_ && !cancelled_ &&
         queue_.size() < service_->config_.max_inflight_per_stream) {
       read_in_flight_ = true;
       a.read = true;
@@ -560,6 +635,7 @@ class PublisherService::StreamCall final
   uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;   // Requests accepted so far.
   bool read_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool appending_ ABSL_GUARDED_BY(mu_) = false;  // Between accepting a request and AppendAsync.
+  bool budget_wait_ ABSL_GUARDED_BY(mu_) = false;  // A read request waits for the budget.
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_reading_ ABSL_GUARDED_BY(mu_) = false;
@@ -580,7 +656,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* PublisherService::P
 
 PublisherService::PublisherService(store::Log* log, const PublishConfig& config,
                                    const JwtVerifier* verifier)
-    : log_(log), config_(config), verifier_(verifier) {}
+    : log_(log), config_(config), verifier_(verifier), budget_(config.memory_budget_bytes) {}
 
 absl::StatusOr<std::optional<Grants>> PublisherService::Authenticate(
     const grpc::CallbackServerContext& context) const {

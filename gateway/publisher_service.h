@@ -37,6 +37,7 @@
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/ops_metrics.h"
+#include "gateway/publish_budget.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 
@@ -88,6 +89,8 @@ class PublisherService final : public PublisherRawCallbackService {
   // PublishStream calls started and not yet done (gRPC's OnDone). Every
   // append of a stream is handed to the log before its call is done.
   size_t open_streams() const;
+  // Request bytes currently held (--publish_memory_budget).
+  size_t budget_used() const { return budget_.used(); }
 
   // Counts every request's outcome (tailgate_publish_total). Call before the
   // server starts; `metrics` must outlive the service. Optional.
@@ -119,6 +122,9 @@ class PublisherService final : public PublisherRawCallbackService {
   const PublishConfig config_;
   const JwtVerifier* const verifier_;
   PublishMetrics* metrics_ = nullptr;
+  // Declared before anything a call reaches through the service: it joins
+  // its thread (which resumes waiting streams) last.
+  PublishBudget budget_;
   std::atomic<bool> draining_{false};
   mutable absl::Mutex mu_;
   std::unordered_set<StreamCall*> streams_ ABSL_GUARDED_BY(mu_);

@@ -6,8 +6,11 @@
 // sequence = event id).
 //
 // Ids are one global, strictly increasing uint64 sequence over all topics,
-// assigned at commit, never reused, starting at 1. Id 0 means "before the
-// first event".
+// assigned at commit and never reused. A new RocksDB log's ids start just
+// above the time its data dir was created, in microseconds (below 2^53, so
+// exact in JavaScript), so that a wiped or lost log's ids are never handed
+// out again (Options::first_id_from_clock); JetStream's start at 1 with the
+// stream. Id 0 means "before the first event".
 //
 // Thread-safety: every method may be called concurrently from any thread.
 // Append callbacks and commit listeners run on the log's committer thread and
@@ -60,6 +63,11 @@ struct RetentionRule {
 struct Options {
   std::string data_dir;
   Durability durability = Durability::kFsync;
+  // A new RocksDB log's first id is the creation time in microseconds + 1,
+  // not 1: a log that replaces a lost or wiped one never hands out an id a
+  // client may still hold (it gets `unknown_id` instead of silently resuming
+  // after it). Off only where nothing can hold an old id (unit tests).
+  bool first_id_from_clock = true;
   // Largest data field accepted by Append.
   size_t max_data_bytes = kDefaultMaxDataBytes;
   // Idempotency keys are remembered this long (also across restarts).
@@ -175,6 +183,11 @@ class Log {
   // on a log shared by several processes (JetStream), ids assigned through
   // another one count once this process has followed them.
   virtual uint64_t LastAssignedId() const = 0;
+
+  // Ids 1..IdsStartAfter() were never issued by this log: a new RocksDB log
+  // starts above its creation time (Options::first_id_from_clock). An id
+  // there comes from a lost or replaced log. 0 for JetStream.
+  virtual uint64_t IdsStartAfter() const { return 0; }
 
   // Whether `id` was ever assigned, asking the storage when LastAssignedId()
   // does not cover it (another process may have assigned it). May block: call

@@ -67,6 +67,9 @@ class LogTestBase : public ::testing::Test {
 
   void SetUp() override {
     options_.data_dir = FreshDir();
+    // Ids from 1, as on JetStream, so that both backends assert the same ids
+    // (FirstIdOfANewLogFollowsTheClock tests the default).
+    options_.first_id_from_clock = false;
     // Background retention would race with the tests' own EnforceRetention.
     options_.retention_interval = absl::Hours(1);
     if (jetstream()) {
@@ -809,6 +812,21 @@ TEST_F(RocksDbLogTest, EngineDiagnosticsGoToTheSinkNotToAFile) {
     const std::string name = entry.path().filename().string();
     EXPECT_FALSE(name == "LOG" || absl::StartsWith(name, "LOG.old")) << name;
   }
+}
+
+// A wiped data dir starts over above every id the old one could have issued.
+TEST_F(RocksDbLogTest, FirstIdOfANewLogFollowsTheClock) {
+  options_.first_id_from_clock = true;
+  auto log = Open();
+  const uint64_t first = AppendOne(*log, Ev("a", "1"));
+  EXPECT_EQ(first, static_cast<uint64_t>(absl::ToUnixMicros(clock_.Now())) + 1);
+  log.reset();
+  // The old log's ids are never handed out again by a fresh one.
+  std::filesystem::remove_all(options_.data_dir);
+  clock_.Advance(absl::Microseconds(1));
+  log = Open();
+  EXPECT_GT(AppendOne(*log, Ev("a", "2")), first);
+  EXPECT_GE(log->IdsStartAfter(), first);
 }
 
 TEST_F(RocksDbLogTest, ForeignDirectoryIsRejected) {

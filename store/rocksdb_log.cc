@@ -134,6 +134,7 @@ class RocksDbLog final : public Log {
   void AppendAsync(std::vector<EventInput> events, AppendCallback done) override;
   uint64_t Watermark() const override { return watermark_.load(std::memory_order_acquire); }
   uint64_t LastAssignedId() const override { return last_id_.load(std::memory_order_acquire); }
+  uint64_t IdsStartAfter() const override { return id_floor_; }
   uint64_t AddCommitListener(CommitListener listener) override;
   void RemoveCommitListener(uint64_t handle) override;
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) override;
@@ -252,6 +253,7 @@ class RocksDbLog final : public Log {
 
   std::atomic<uint64_t> watermark_{0};
   std::atomic<uint64_t> last_id_{0};
+  uint64_t id_floor_ = 0;  // Set by Open.
 
   // Set by the committer when a write fails for lack of space, cleared by
   // TryRecover: while set, appends fail at once with DiskFullError.
@@ -444,9 +446,18 @@ absl::Status RocksDbLog::OpenDb() {
     }
     rocksdb::WriteBatch batch;
     batch.Put(cf_meta_, ToSlice(internal::kFormatKey), ToSlice(internal::kFormatValue));
-    std::string zero;
-    internal::PutFixed64(&zero, 0);
-    batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), zero);
+    // A new log's ids start above its creation time in microseconds, for the
+    // reason ContinueIdsAfterRestore gives: if this dir replaces a lost or
+    // wiped one, a client holding one of its ids gets `unknown_id` instead
+    // of resuming after it and silently skipping the new events.
+    const uint64_t before_first =
+        options_.first_id_from_clock
+            ? static_cast<uint64_t>(std::max<int64_t>(0, ToMicros(hooks_.clock())))
+            : 0;
+    std::string first;
+    internal::PutFixed64(&first, before_first);
+    batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), first);
+    batch.Put(cf_meta_, ToSlice(internal::kIdFloorKey), first);
     rocksdb::WriteOptions wo;
     wo.sync = true;
     s = db_->Write(wo, &batch);
@@ -467,6 +478,13 @@ absl::Status RocksDbLog::LoadState() {
   if (!s.ok()) return FromRocksDb(s, "reading last id");
   if (value.size() != 8) return absl::DataLossError("last id record is malformed");
   uint64_t last = internal::GetFixed64(value.data());
+  s = db_->Get(rocksdb::ReadOptions(), cf_meta_, ToSlice(internal::kIdFloorKey), &value);
+  if (s.ok()) {
+    if (value.size() != 8) return absl::DataLossError("id floor record is malformed");
+    id_floor_ = internal::GetFixed64(value.data());
+  } else if (!s.IsNotFound()) {
+    return FromRocksDb(s, "reading the id floor");
+  }
 
   // The persisted last id is authoritative (written with every commit); the
   // index check only guards against a hand-edited or damaged meta record.

@@ -31,6 +31,9 @@ namespace tailgate::store::internal {
 inline constexpr std::string_view kFormatKey = "tailgate.format";
 inline constexpr std::string_view kFormatValue = "tailgate-log/1";
 inline constexpr std::string_view kLastIdKey = "last_id";
+// The id before a new log's first (Log::IdsStartAfter); absent in logs
+// created before it existed (= 0).
+inline constexpr std::string_view kIdFloorKey = "id_floor";
 inline constexpr std::string_view kTopicMetaPrefix = "t/";
 
 void PutBigEndian64(std::string* out, uint64_t v);

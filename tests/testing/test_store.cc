@@ -31,6 +31,9 @@ Config::StoreBackend SelectedTestStore() {
 
 void UseFreshTestStore(Config& config, const std::string& dir_prefix) {
   config.store.data_dir = MakeTempDir(dir_prefix);
+  // Ids from 1 on both backends, so that tests can name ids below and above
+  // the log's (the binary's tests run with the default, ids from the clock).
+  config.store.first_id_from_clock = false;
   config.store_backend = SelectedTestStore();
   if (config.store_backend != Config::StoreBackend::kJetStream) return;
   // A new stream and subject space per log: the server outlives tests, so
