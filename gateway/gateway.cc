@@ -211,7 +211,12 @@ absl::Status Gateway::StartGrpc() {
   publisher_->set_metrics(&gateway_metrics_->publish);
   builder.RegisterService(publisher_.get());
   if (config_.ops.admin) {
-    admin_ = std::make_unique<AdminService>(log_.get(), config_.store.durability, verifier_.get());
+    const bool jetstream = config_.store_backend == Config::StoreBackend::kJetStream;
+    // --durability is RocksDB's; on JetStream the stream's replicas decide.
+    std::string durability = jetstream ? absl::StrCat("jetstream, replicas=", config_.jetstream.replicas)
+                                       : std::string(store::DurabilityName(config_.store.durability));
+    admin_ = std::make_unique<AdminService>(log_.get(), std::move(durability),
+                                            /*topic_bytes_unknown=*/jetstream, verifier_.get());
     builder.RegisterService(admin_.get());
   }
   subscriber_ = std::make_unique<SubscriberService>(hub_.get(), config_.sse, subscribe_auth);
