@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/admin_service.h"
+#include "grpc/health/v1/health.pb.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
@@ -196,6 +197,11 @@ absl::Status Gateway::StartGrpc() {
   if (!hp.ok()) return hp.status();
   grpc_host_ = hp->host;
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service encodes its messages without protobuf descriptors,
+  // so reflection (grpcurl describe) could list grpc.health.v1.Health but not
+  // describe it. Touching a generated health message links the descriptor in
+  // and registers it in the pool reflection serves.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
