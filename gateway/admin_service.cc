@@ -1,6 +1,8 @@
 #include "gateway/admin_service.h"
 
+#include <filesystem>
 #include <string>
+#include <system_error>
 
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
@@ -42,6 +44,7 @@ grpc::Status AdminService::ListTopics(grpc::ServerContext* ctx, const v1::ListTo
   absl::StatusOr<std::vector<store::TopicInfo>> topics = log_->ListTopics(*filter);
   if (!topics.ok()) return ToGrpcStatus(topics.status());
   for (const store::TopicInfo& t : *topics) ToProto(t, res->add_topics());
+  res->set_topic_bytes_unknown(topic_bytes_unknown_);
   return grpc::Status::OK;
 }
 
@@ -80,7 +83,7 @@ grpc::Status AdminService::GetStats(grpc::ServerContext* ctx, const v1::GetStats
   res->set_bytes(stats->bytes);
   res->set_topics(stats->topics);
   res->set_disk_bytes(stats->disk_bytes);
-  res->set_durability(std::string(store::DurabilityName(durability_)));
+  res->set_durability(durability_);
   return grpc::Status::OK;
 }
 
@@ -92,10 +95,25 @@ grpc::Status AdminService::Checkpoint(grpc::ServerContext* ctx, const v1::Checkp
   }
   // Everything acknowledged before the call is at or below this watermark,
   // and the checkpoint (taken after) contains at least that.
+  // Relative to this process's working directory, which the caller cannot
+  // see: resolve it here and answer with the absolute path.
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(req->dir(), ec);
+  if (ec) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "dir: " + ec.message());
   const uint64_t watermark = log_->Watermark();
-  if (absl::Status s = log_->Checkpoint(req->dir()); !s.ok()) return ToGrpcStatus(s);
-  TG_LOG(INFO) << "admin: checkpoint of ids <= " << watermark << " written to " << req->dir();
-  res->set_dir(req->dir());
+  if (absl::Status s = log_->Checkpoint(dir.string()); !s.ok()) {
+    // The store's own message for this common mistake is an I/O error deep
+    // in RocksDB; name the missing directory instead.
+    const std::filesystem::path parent = dir.parent_path();
+    if (!std::filesystem::is_directory(parent, ec)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "dir: the parent directory " + parent.string() +
+                              " does not exist on the server; create it first");
+    }
+    return ToGrpcStatus(s);
+  }
+  TG_LOG(INFO) << "admin: checkpoint of ids <= " << watermark << " written to " << dir.string();
+  res->set_dir(dir.string());
   res->set_watermark(watermark);
   return grpc::Status::OK;
 }

@@ -10,6 +10,9 @@
 #ifndef TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 #define TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 
+#include <string>
+#include <utility>
+
 #include "gateway/auth.h"
 #include "store/log.h"
 #include "tailgate/v1/admin.grpc.pb.h"
@@ -20,9 +23,15 @@ class AdminService final : public tailgate::v1::Admin::Service {
  public:
   // `verifier` non-null: every call needs a token whose claim object has
   // "admin": true (UNAUTHENTICATED / PERMISSION_DENIED otherwise).
-  AdminService(store::Log* log, store::Durability durability,
+  // `durability` is what GetStats reports (a --durability name, or the
+  // JetStream equivalent); `topic_bytes_unknown`: the log's TopicInfo::bytes
+  // is always 0 (JetStream), so ListTopics says so.
+  AdminService(store::Log* log, std::string durability, bool topic_bytes_unknown,
                const JwtVerifier* verifier = nullptr)
-      : log_(log), durability_(durability), verifier_(verifier) {}
+      : log_(log),
+        durability_(std::move(durability)),
+        topic_bytes_unknown_(topic_bytes_unknown),
+        verifier_(verifier) {}
 
   grpc::Status ListTopics(grpc::ServerContext* ctx, const v1::ListTopicsRequest* req,
                           v1::ListTopicsResponse* res) override;
@@ -39,7 +48,8 @@ class AdminService final : public tailgate::v1::Admin::Service {
   grpc::Status CheckAdmin(const grpc::ServerContext& ctx) const;
 
   store::Log* log_;
-  const store::Durability durability_;
+  const std::string durability_;
+  const bool topic_bytes_unknown_;
   const JwtVerifier* const verifier_;
 };
 

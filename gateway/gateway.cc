@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/admin_service.h"
+#include "grpc/health/v1/health.pb.h"
 #include "gateway/auth.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
@@ -208,6 +209,11 @@ absl::Status Gateway::StartGrpc() {
   if (!hp.ok()) return hp.status();
   grpc_host_ = hp->host;
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service encodes its messages without protobuf descriptors,
+  // so reflection (grpcurl describe) could list grpc.health.v1.Health but not
+  // describe it. Touching a generated health message links the descriptor in
+  // and registers it in the pool reflection serves.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
@@ -223,7 +229,12 @@ absl::Status Gateway::StartGrpc() {
   publisher_->set_metrics(&gateway_metrics_->publish);
   builder.RegisterService(publisher_.get());
   if (config_.ops.admin) {
-    admin_ = std::make_unique<AdminService>(log_.get(), config_.store.durability, verifier_.get());
+    const bool jetstream = config_.store_backend == Config::StoreBackend::kJetStream;
+    // --durability is RocksDB's; on JetStream the stream's replicas decide.
+    std::string durability = jetstream ? absl::StrCat("jetstream, replicas=", config_.jetstream.replicas)
+                                       : std::string(store::DurabilityName(config_.store.durability));
+    admin_ = std::make_unique<AdminService>(log_.get(), std::move(durability),
+                                            /*topic_bytes_unknown=*/jetstream, verifier_.get());
     builder.RegisterService(admin_.get());
   }
   subscriber_ = std::make_unique<SubscriberService>(hub_.get(), config_.sse, subscribe_auth);

@@ -26,6 +26,7 @@
 #include "gateway/logging.h"
 #include "gateway/retention_spec.h"
 #include "gateway/version.h"
+#include "gateway/working_dir.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "HTTP/SSE listen address, HOST:PORT or [IPV6]:PORT; port 0 picks a free port");
@@ -257,6 +258,11 @@ std::string RetentionSummary(const tailgate::store::RetentionRule& rule) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: every relative path below (--flagfile, --data_dir, TLS and key
+  // files) is the user's, also under `bazel run` (working_dir.h).
+  if (std::string error = tailgate::EnterBuildWorkingDirectory(); !error.empty()) {
+    return Fail(error);
+  }
   // --help lists this file's flags (absl's default looks for a file named
   // after the binary); --version prints the version.
   absl::FlagsUsageConfig usage_config;
@@ -405,10 +411,12 @@ int main(int argc, char** argv) {
   TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: store="
                << absl::GetFlag(FLAGS_store)
                << (config.store_backend == tailgate::Config::StoreBackend::kJetStream
+                       // --durability is RocksDB's: JetStream's replicas decide there.
                        ? " nats_url=" + config.jetstream.url + " nats_stream=" +
-                             config.jetstream.stream
-                       : " data_dir=" + config.store.data_dir)
-               << " durability=" << tailgate::store::DurabilityName(config.store.durability)
+                             config.jetstream.stream +
+                             " replicas=" + std::to_string(config.jetstream.replicas)
+                       : " data_dir=" + config.store.data_dir + " durability=" +
+                             std::string(tailgate::store::DurabilityName(config.store.durability)))
                << " http_listen=" << config.http.listen << " grpc_listen=" << config.grpc.listen
                << " max_connections=" << config.http.max_connections
                << " admin=" << (config.ops.admin ? "on" : "off") << " retention: default "

@@ -1,14 +1,19 @@
 // Runs the real //gateway:tailgate binary on loopback and checks it from the
-// outside: listeners on port 0, /healthz, gRPC health, clean SIGTERM.
+// outside: listeners on port 0, /healthz, gRPC health and its reflection,
+// clean SIGTERM, relative paths under `bazel run`.
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
 
+#include <google/protobuf/descriptor.pb.h>
+
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/process.h"
@@ -25,10 +30,13 @@ constexpr char kBinary[] = "gateway/tailgate";
 
 class GatewayBinaryTest : public ::testing::Test {
  protected:
-  void StartGateway(const std::string& data_dir) {
-    proc_ = std::make_unique<Process>(std::vector<std::string>{
-        kBinary, "--http_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0",
-        "--data_dir=" + data_dir});
+  void StartGateway(const std::string& data_dir, std::vector<std::string> prefix = {}) {
+    std::vector<std::string> argv = std::move(prefix);
+    for (const std::string& a : {std::string(kBinary), std::string("--http_listen=127.0.0.1:0"),
+                                 std::string("--grpc_listen=127.0.0.1:0"), "--data_dir=" + data_dir}) {
+      argv.push_back(a);
+    }
+    proc_ = std::make_unique<Process>(argv);
     std::optional<std::string> ready = proc_->WaitForLine("tailgate ready");
     ASSERT_TRUE(ready.has_value()) << proc_->output();
     http_ = ValueAfter(*ready, "http=");
@@ -76,6 +84,51 @@ TEST_F(GatewayBinaryTest, GrpcHealthCheckIsServing) {
   grpc::Status s = stub->Check(&ctx, req, &res);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(res.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// What `grpcurl describe grpc.health.v1.Health` asks: the health service's
+// file descriptor, which reflection finds only when the gateway links the
+// generated health proto (gRPC's own health service does not register one).
+TEST_F(GatewayBinaryTest, ReflectionDescribesTheHealthService) {
+  StartGateway(MakeTempDir("gw"));
+  namespace refl = grpc::reflection::v1alpha;
+  auto stub = refl::ServerReflection::NewStub(
+      grpc::CreateChannel(grpc_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  refl::ServerReflectionRequest req;
+  req.set_file_containing_symbol("grpc.health.v1.Health");
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  refl::ServerReflectionResponse res;
+  ASSERT_TRUE(stream->Read(&res));
+  ASSERT_TRUE(res.has_file_descriptor_response()) << res.error_response().error_message();
+  bool found = false;
+  for (const std::string& bytes : res.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto file;
+    ASSERT_TRUE(file.ParseFromString(bytes));
+    for (const auto& service : file.service()) {
+      if (file.package() != "grpc.health.v1" || service.name() != "Health") continue;
+      found = true;
+      ASSERT_EQ(service.method_size(), 2);
+      EXPECT_EQ(service.method(0).name(), "Check");
+      EXPECT_EQ(service.method(1).name(), "Watch");
+    }
+  }
+  EXPECT_TRUE(found);
+  while (stream->Read(&res)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Under `bazel run` (BUILD_WORKING_DIRECTORY set) a relative --data_dir is
+// the user's directory, not the runfiles tree the binary starts in.
+TEST_F(GatewayBinaryTest, RelativeDataDirResolvesAgainstBuildWorkingDirectory) {
+  const std::string user_dir = MakeTempDir("bwd");
+  StartGateway("rel-data", {"/usr/bin/env", "BUILD_WORKING_DIRECTORY=" + user_dir});
+  EXPECT_TRUE(std::filesystem::is_directory(user_dir + "/rel-data")) << proc_->output();
+  EXPECT_FALSE(std::filesystem::exists("rel-data"));
 }
 
 TEST_F(GatewayBinaryTest, SigtermExitsZero) {

@@ -61,7 +61,9 @@ export class Gateway {
 
 let publisherDef = null;
 
-export function publisherClient(address) {
+// Plaintext unless `credentials` (grpc.credentials.createSsl(...)) is given;
+// `options` adds channel options (e.g. the TLS target name).
+export function publisherClient(address, { credentials, options } = {}) {
   if (!publisherDef) {
     publisherDef = protoLoader.loadSync("tailgate/v1/publisher.proto", {
       includeDirs: [env.protoRoot], keepCase: true, longs: String, defaults: true,
@@ -69,9 +71,10 @@ export function publisherClient(address) {
   }
   const pkg = grpc.loadPackageDefinition(publisherDef);
   // Short reconnect backoff: tests restart the gateway under a live client.
-  return new pkg.tailgate.v1.Publisher(address, grpc.credentials.createInsecure(), {
+  return new pkg.tailgate.v1.Publisher(address, credentials ?? grpc.credentials.createInsecure(), {
     "grpc.initial_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 500,
+    ...options,
   });
 }
 

@@ -1,10 +1,12 @@
 // nginx (Debian) in front of tailgate with TLS and HTTP/2, using the shipped
 // example gateway/deploy/nginx.conf. One browser page opens 10 EventSource
 // streams to different topics through it (more than HTTP/1.1's six per host)
-// and must receive every event promptly: no proxy buffering.
+// and must receive every event promptly: no proxy buffering. /metrics and the
+// demo page stay private; gRPC publishing works through its grpc_pass block.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
+import grpc from "@grpc/grpc-js";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -21,23 +23,28 @@ function freePort() {
   });
 }
 
-let browser, gw, nginx, nginxPort;
+let browser, gw, nginx, nginxPort, nginxGrpcPort, certPem;
 
 before(async () => {
   gw = await new Gateway({ dataDir: tempDir("e2e-nginx-") }).start();
   const dir = tempDir("nginx-");
   mkdirSync(path.join(dir, "logs"));
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-    "-subj", "/CN=localhost", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")],
+    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")],
   { stdio: "ignore" });
   nginxPort = await freePort();
+  nginxGrpcPort = await freePort();
+  certPem = readFileSync(path.join(dir, "cert.pem"));
   const example = readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname),
     "../../gateway/deploy/nginx.conf"), "utf8")
     .replace("server 127.0.0.1:8080;", `server ${gw.http};`)
+    .replace("server 127.0.0.1:50051;", `server ${gw.grpc};`)
     .replace("listen 127.0.0.1:8443 ssl http2;", `listen 127.0.0.1:${nginxPort} ssl http2;`)
-    .replace("/etc/ssl/tailgate/cert.pem", path.join(dir, "cert.pem"))
-    .replace("/etc/ssl/tailgate/key.pem", path.join(dir, "key.pem"));
-  assert.ok(example.includes(gw.http) && example.includes(String(nginxPort)), "template substitution");
+    .replace("listen 127.0.0.1:8444 ssl http2;", `listen 127.0.0.1:${nginxGrpcPort} ssl http2;`)
+    .replaceAll("/etc/ssl/tailgate/cert.pem", path.join(dir, "cert.pem"))
+    .replaceAll("/etc/ssl/tailgate/key.pem", path.join(dir, "key.pem"));
+  assert.ok(example.includes(gw.http) && example.includes(gw.grpc) && example.includes(String(nginxPort)) &&
+    example.includes(String(nginxGrpcPort)), "template substitution");
   const conf = path.join(dir, "nginx.conf");
   writeFileSync(conf, `
 daemon off;
@@ -109,4 +116,24 @@ test(`${STREAMS} EventSource streams over HTTP/2 through nginx receive every eve
   assert.ok(worst < 1000, `slowest event took ${worst} ms through nginx`);
   client.close();
   await context.close();
+});
+
+test("metrics and the demo page are not exposed; probes are", async () => {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  for (const [p, status] of [["/metrics", 404], ["/", 404], ["/healthz", 200], ["/readyz", 200]]) {
+    const response = await page.goto(`https://127.0.0.1:${nginxPort}${p}`);
+    assert.equal(response.status(), status, p);
+  }
+  await context.close();
+});
+
+test("gRPC publishing through the grpc_pass block", async () => {
+  const client = publisherClient(`127.0.0.1:${nginxGrpcPort}`, {
+    credentials: grpc.credentials.createSsl(certPem),
+    options: { "grpc.ssl_target_name_override": "localhost", "grpc.default_authority": "localhost" },
+  });
+  const res = await publish(client, { topic: "nginx.grpc", data: "through nginx" });
+  assert.ok(Number(res.id) > 0, JSON.stringify(res));
+  client.close();
 });

@@ -1,7 +1,8 @@
 // Two gateway processes sharing one NATS JetStream stream: events published
 // through gateway A reach an SSE subscriber on gateway B exactly once and in
 // order, also when B is SIGKILLed and the subscriber resumes with
-// Last-Event-ID on a restarted B. Plus the --store / --nats_* flag checks.
+// Last-Event-ID on a restarted B. Plus the --store / --nats_* flag checks, and
+// what the log line, stats and tailgatectl say about durability and bytes.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "tailgate/v1/admin.grpc.pb.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 #include "tests/testing/gateway_process.h"
 #include "tests/testing/http_client.h"
@@ -36,6 +38,8 @@ using ::tailgate::testing::StartGatewayProcess;
 using ::tailgate::testing::SseClient;
 using ::tailgate::testing::SseEvent;
 using ::tailgate::testing::ValueAfter;
+
+constexpr char kCtlBinary[] = "gateway/tailgatectl";
 
 
 // A gateway on the JetStream backend, `extra` flags after the common ones.
@@ -176,6 +180,37 @@ TEST(GatewayJetStreamTest, ReadinessFollowsTheNatsConnection) {
   auto up = HttpFetch("127.0.0.1", n.http_port, "GET", "/readyz");
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->status, 200) << up->body;
+}
+
+// --durability is RocksDB's: on JetStream neither the start-up line nor stats
+// may claim "fsync"; per-topic bytes, which JetStream does not keep, show as
+// unknown rather than as a 0 that contradicts stats.
+TEST(GatewayJetStreamTest, DurabilityAndTopicBytesAreNotRocksDbs) {
+  NatsServer nats;
+  RunningGateway n = StartNode(nats.url());
+  ASSERT_NE(n.http_port, 0);
+  const std::string& out = n.process->output();
+  const std::string starting = out.substr(out.find("starting:"), out.find('\n', out.find("starting:")) - out.find("starting:"));
+  EXPECT_EQ(starting.find("durability"), std::string::npos) << starting;
+  EXPECT_NE(starting.find("replicas=1"), std::string::npos) << starting;
+  auto publisher = v1::Publisher::NewStub(n.Channel());
+  Publish(*publisher, "bytes.a", "some-data");
+  auto admin = v1::Admin::NewStub(n.Channel());
+  grpc::ClientContext stats_ctx;
+  v1::GetStatsResponse stats;
+  ASSERT_TRUE(admin->GetStats(&stats_ctx, v1::GetStatsRequest(), &stats).ok());
+  EXPECT_EQ(stats.durability(), "jetstream, replicas=1");
+  EXPECT_GT(stats.bytes(), 0u);
+  FILE* f = ::popen(absl::StrCat(kCtlBinary, " --server=", n.grpc, " topics 2>&1").c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string topics;
+  char buf[4096];
+  for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) topics.append(buf, k);
+  EXPECT_EQ(::pclose(f), 0) << topics;
+  const size_t row = topics.find("bytes.a");
+  ASSERT_NE(row, std::string::npos) << topics;
+  const std::string line = topics.substr(row, topics.find('\n', row) - row);
+  EXPECT_EQ(line.back(), '-') << line;
 }
 
 // Runs the binary with `flags` and expects exit 2 with `message` on stderr.

@@ -191,6 +191,32 @@ TEST_F(AdminTest, TailgatectlRunsEachSubcommand) {
   EXPECT_EQ(down_status, 1) << down;
 }
 
+// The server writes checkpoints on its own disk: tailgatectl says when DIR is
+// relative (the server resolves it, and the answer names the absolute path),
+// and the server names a missing parent instead of a deep I/O error.
+TEST_F(AdminTest, CheckpointExplainsRelativeDirsAndMissingParents) {
+  const std::string ctl = std::string(kCtlBinary) + " --server=" + gw_.grpc + " ";
+  auto [missing_status, missing] =
+      Shell(ctl + "checkpoint " + MakeTempDir("ctl_missing") + "/no/such/backup");
+  EXPECT_EQ(missing_status, 1) << missing;
+  EXPECT_NE(missing.find("tailgatectl: FAILED_PRECONDITION: dir: the parent directory /"),
+            std::string::npos)
+      << missing;
+  EXPECT_NE(missing.find("/no/such does not exist on the server"), std::string::npos) << missing;
+
+  auto [rel_status, rel] = Shell(ctl + "checkpoint relative-backup");
+  EXPECT_EQ(rel_status, 0) << rel;
+  EXPECT_NE(rel.find("note: 'relative-backup' is relative: the server resolves it"),
+            std::string::npos)
+      << rel;
+  const size_t at = rel.find("checkpoint /");
+  ASSERT_NE(at, std::string::npos) << rel;
+  const std::string dir = rel.substr(at + 11, rel.find(' ', at + 11) - (at + 11));
+  EXPECT_EQ(dir.substr(dir.rfind('/')), "/relative-backup") << rel;
+  EXPECT_TRUE(std::filesystem::is_directory(dir)) << dir;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(AdminDisabledTest, AdminFalseLeavesTheServiceOut) {
   RunningGateway gw = StartGateway(MakeTempDir("noadmin"), {"--admin=false"});
   ASSERT_GT(gw.http_port, 0);

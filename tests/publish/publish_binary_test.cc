@@ -197,13 +197,13 @@ TEST(PublishBinaryTest, Cli) {
   auto [code, out] = Shell(cli + " --topic='bad topic' x");
   EXPECT_EQ(code, 1);
   EXPECT_EQ(out,
-            "tailgate_publish: error: topic: topic has invalid byte 0x20 at byte 3 (allowed: A-Z "
+            "tailgate_publish: INVALID_ARGUMENT: topic: topic has invalid byte 0x20 at byte 3 (allowed: A-Z "
             "a-z 0-9 _ : - and '.' between tokens)\n");
   auto [scode, sout] =
       Shell("printf 'ok\\nok\\n' | " + cli + " --topic=logs.app --type='a b' --stdin");
   EXPECT_EQ(scode, 1);
   EXPECT_EQ(sout,
-            "tailgate_publish: error: request[0].type: type has invalid byte 0x20 at byte 1 "
+            "tailgate_publish: INVALID_ARGUMENT: request[0].type: type has invalid byte 0x20 at byte 1 "
             "(allowed: A-Z a-z 0-9 _ . : -)\n");
   EXPECT_EQ(Shell(cli + " x").first, 2);  // No --topic.
   EXPECT_EQ(Shell(cli + " --topic=t").first, 2);  // No data.
