@@ -14,7 +14,7 @@ unit=$7 flags=$8 license=$9 postinst=${10} prerm=${11} postrm=${12}
 
 # One version: what `tailgate --version` prints must be the package's.
 if ! grep -q "kVersion\[\] = \"$version\";" "$version_h"; then
-  echo "build_deb.sh: packaging/version.bzl says $version but $version_h says otherwise" >&2
+  echo "build_deb.sh: gateway/deploy/debian/version.bzl says $version but $version_h says otherwise" >&2
   exit 1
 fi
 
