@@ -243,6 +243,13 @@ absl::Status Gateway::StartGrpc() {
   const size_t max_request =
       std::max(config_.publish.max_request_bytes, config_.publish.max_data_bytes + 64 * 1024);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_request, INT_MAX)));
+  // gRPC's own buffers (requests received but not yet handed to a handler,
+  // flow-control windows) under the same bound as what the publisher holds:
+  // under pressure its transport shrinks the windows it grants, so senders
+  // wait instead of the server buffering.
+  grpc::ResourceQuota quota("tailgate-grpc");
+  quota.Resize(config_.publish.memory_budget_bytes);
+  builder.SetResourceQuota(quota);
   int selected_port = 0;
   builder.AddListeningPort(FormatHostPort(hp->host, hp->port), *credentials, &selected_port);
   grpc_server_ = builder.BuildAndStart();

@@ -63,7 +63,7 @@ class Gateway {
   // destroyed).
   MetricsRegistry* metrics() const { return metrics_.get(); }
   // OK when ready to serve (GET /readyz, gRPC health): the log is open and
-  // reaches its storage (store::Log::Healthy), its last commit did not fail, and the gateway is not draining; otherwise
+  // can append (store::Log::Health: storage reachable, disk not full), its last commit did not fail, and the gateway is not draining; otherwise
   // UNAVAILABLE with the reason. Cheap and thread-safe.
   absl::Status Readiness() const;
 

@@ -1,5 +1,6 @@
 // tailgate: gRPC publish -> durable log -> Server-Sent Events.
 // Wiring and flags only: flags become a Config, everything else lives in libraries.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -59,6 +60,9 @@ ABSL_FLAG(int64_t, max_request_bytes, int64_t{64} << 20,
           "largest gRPC request message in bytes (a whole PublishBatch)");
 ABSL_FLAG(int64_t, max_inflight_per_stream, 1024,
           "unacknowledged requests one PublishStream may have; reading pauses at this many");
+ABSL_FLAG(int64_t, publish_memory_budget, int64_t{256} << 20,
+          "bytes of publish requests held, over all calls, between receipt and ack; beyond it "
+          "Publish/PublishBatch get RESOURCE_EXHAUSTED and PublishStreams stop reading");
 ABSL_FLAG(int64_t, retry_ms, 3000,
           "SSE \"retry:\" sent at the start of each stream (client reconnect delay, ms); 0 = none");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15),
@@ -258,6 +262,10 @@ std::string RetentionSummary(const tailgate::store::RetentionRule& rule) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large buffers (request data, RocksDB arenas) get their own mappings and
+  // go back to the system when freed; glibc's default raises this threshold
+  // as large blocks are freed, after which a burst stays in RSS for good.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   // First: every relative path below (--flagfile, --data_dir, TLS and key
   // files) is the user's, also under `bazel run` (working_dir.h).
   if (std::string error = tailgate::EnterBuildWorkingDirectory(); !error.empty()) {
@@ -319,6 +327,9 @@ int main(int argc, char** argv) {
     return Fail("--max_request_bytes must be in [1, 2147483647]");
   }
   if (max_inflight < 1) return Fail("--max_inflight_per_stream must be >= 1");
+  const int64_t budget = absl::GetFlag(FLAGS_publish_memory_budget);
+  if (budget < (int64_t{1} << 20)) return Fail("--publish_memory_budget must be >= 1048576 (1 MiB)");
+  config.publish.memory_budget_bytes = static_cast<size_t>(budget);
   config.publish.max_data_bytes = static_cast<size_t>(max_data);
   config.publish.max_batch_events = static_cast<size_t>(max_batch);
   config.publish.max_request_bytes = static_cast<size_t>(max_request);

@@ -46,7 +46,9 @@ void AppendLabels(std::string* out, const Labels& labels, const char* extra_name
 std::string FormatDouble(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+  // Integers print exactly up to 2^53: ids (which start above the creation
+  // time in microseconds, ~1.8e15) must not lose their last digits.
+  if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.0f", v);
     return buf;

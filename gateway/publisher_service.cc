@@ -52,6 +52,17 @@ bool Parse(grpc::ByteBuffer* buffer, Message* message) {
   return grpc::SerializationTraits<Message>::Deserialize(buffer, message).ok();
 }
 
+// Parses a unary call's request and empties gRPC's buffer of it: the parsed
+// fields own their bytes, and the wire bytes would otherwise stay alive until
+// the call ends (a large batch twice in memory while it waits for its
+// commit). gRPC only destroys that buffer after the call; empty is fine.
+template <typename Message>
+bool ParseAndRelease(const grpc::ByteBuffer* request, Message* message) {
+  grpc::ByteBuffer bytes(*request);  // Shares the slices.
+  const_cast<grpc::ByteBuffer*>(request)->Clear();
+  return Parse(&bytes, message);
+}
+
 template <typename Message>
 grpc::Status Serialize(const Message& message, grpc::ByteBuffer* out) {
   bool own_buffer = false;
@@ -217,7 +228,6 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
                                                     grpc::ByteBuffer* response) {
   auto* call = new UnaryCall(response, /*batch=*/false, metrics_);
   WireRequest wire;
-  grpc::ByteBuffer bytes(*request);  // Shares the slices; parsing consumes the copy.
   if (draining()) {
     call->Reject(DrainingStatus());
   } else if (DeadlinePassed(context)) {
@@ -226,7 +236,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     call->Reject(BudgetStatus(budget_));
   } else if (absl::StatusOr<std::optional<Grants>> grants = Authenticate(*context); !grants.ok()) {
     call->Reject(ToGrpcStatus(grants.status()));
-  } else if (!Parse(&bytes, &wire)) {
+  } else if (!ParseAndRelease(request, &wire)) {
     call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "request is not a valid tailgate.v1.PublishRequest"));
   } else if (absl::Status s = ValidatePublishFields(Fields(wire), config_.max_data_bytes);
@@ -265,8 +275,7 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
     return call;
   }
   WireBatch wire;
-  grpc::ByteBuffer bytes(*request);
-  if (!Parse(&bytes, &wire)) {
+  if (!ParseAndRelease(request, &wire)) {
     call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "request is not a valid tailgate.v1.PublishBatchRequest"));
     return call;

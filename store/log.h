@@ -79,8 +79,12 @@ struct Options {
   uint64_t max_total_bytes = uint64_t{10} << 30;
   // How often retention runs in the background.
   absl::Duration retention_interval = absl::Seconds(10);
-  // Events gathered into one commit at most (group commit).
+  // Events gathered into one commit at most (group commit) ...
   size_t max_commit_events = 4096;
+  // ... and their data bytes (at least one append): each commit is copied
+  // whole into a write batch and into the commit listeners' frames, so this
+  // bounds that memory, whatever the appenders queue.
+  size_t max_commit_bytes = size_t{16} << 20;
   // Observability hooks (e.g. metrics), run on the committer thread: they
   // must be cheap and never block. commit_observer gets each successful
   // commit's stored events (duplicates excluded) and how long its write took

@@ -155,6 +155,7 @@ class RocksDbLog final : public Log {
  private:
   struct AppendOp {
     std::vector<EventInput> events;
+    size_t bytes = 0;  // Data bytes of `events`.
     AppendCallback done;
     absl::Status error;  // set when validation failed: reported in order, nothing stored
   };
@@ -567,6 +568,7 @@ void RocksDbLog::AppendAsync(std::vector<EventInput> events, AppendCallback done
   op.error = internal::ValidateAppend(events, options_.max_data_bytes);
   if (op.error.ok() && suspended_.load(std::memory_order_acquire)) op.error = DiskFullError();
   op.events = std::move(events);
+  for (const EventInput& e : op.events) op.bytes += e.data.size();
   op.done = std::move(done);
   {
     absl::MutexLock lock(&queue_mu_);
@@ -658,10 +660,13 @@ void RocksDbLog::CommitterLoop() {
         queue_.pop_front();
       } else {
         size_t n = 0;
+        size_t bytes = 0;
         while (!queue_.empty() && !queue_.front().task) {
-          size_t k = queue_.front().append.events.size();
-          if (!ops.empty() && n + k > max_events) break;
+          const size_t k = queue_.front().append.events.size();
+          const size_t b = queue_.front().append.bytes;
+          if (!ops.empty() && (n + k > max_events || bytes + b > options_.max_commit_bytes)) break;
           n += k;
+          bytes += b;
           ops.push_back(std::move(queue_.front().append));
           queue_.pop_front();
         }

@@ -65,10 +65,10 @@ test("an id this log never assigned gets the tailgate.reset event, then live eve
   const client = publisherClient(gw.grpc);
   try {
     await publish(client, { topic: "es.r", data: "before" });
-    const got = collect(`${gw.url}/v1/events?topic=es.r&lastEventId=999999`);
+    const got = collect(`${gw.url}/v1/events?topic=es.r&lastEventId=9000000000000000`);
     await waitFor(() => got.resets.length === 1, "reset event");
     assert.equal(got.resets[0].data.reason, "unknown_id");
-    assert.equal(got.resets[0].data.requested, 999999);
+    assert.equal(got.resets[0].data.requested, 9000000000000000);
     await publish(client, { topic: "es.r", data: "after" });
     await waitFor(() => got.events.length === 1, "live event after the reset");
     got.es.close();

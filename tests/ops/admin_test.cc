@@ -53,28 +53,35 @@ class AdminTest : public ::testing::Test {
     gw_ = StartGateway(MakeTempDir("admin"));
     ASSERT_GT(gw_.http_port, 0);
     admin_ = v1::Admin::NewStub(gw_.Channel());
-    // ids 1-3: orders.eu, 4-5: orders.us, 6: users.1
+    // A new log's ids start above its creation time: Id(n) is its n-th.
+    v1::GetStatsResponse stats;
+    ASSERT_TRUE(admin_->GetStats(Ctx().get(), v1::GetStatsRequest(), &stats).ok());
+    base_ = stats.watermark();
+    // Id(1-3): orders.eu, Id(4-5): orders.us, Id(6): users.1
     PublishN(gw_, "orders.eu", 3);
     PublishN(gw_, "orders.us", 2, "xy");
     PublishN(gw_, "users.1", 1);
   }
 
+  uint64_t Id(uint64_t n) const { return base_ + n; }
+
   RunningGateway gw_;
   std::unique_ptr<v1::Admin::Stub> admin_;
+  uint64_t base_ = 0;
 };
 
 TEST_F(AdminTest, ListTopicsByPattern) {
   std::vector<v1::TopicInfo> all = ListTopics(admin_.get(), "");
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].topic(), "orders.eu");
-  EXPECT_EQ(all[0].first_id(), 1u);
-  EXPECT_EQ(all[0].last_id(), 3u);
+  EXPECT_EQ(all[0].first_id(), Id(1));
+  EXPECT_EQ(all[0].last_id(), Id(3));
   EXPECT_EQ(all[0].count(), 3u);
   EXPECT_EQ(all[0].bytes(), 12u);
   std::vector<v1::TopicInfo> orders = ListTopics(admin_.get(), "orders.*");
   ASSERT_EQ(orders.size(), 2u);
   EXPECT_EQ(orders[1].topic(), "orders.us");
-  EXPECT_EQ(orders[1].first_id(), 4u);
+  EXPECT_EQ(orders[1].first_id(), Id(4));
   EXPECT_EQ(orders[1].bytes(), 4u);
   v1::ListTopicsRequest bad;
   bad.set_pattern("orders..x");
@@ -86,11 +93,11 @@ TEST_F(AdminTest, ListTopicsByPattern) {
 TEST_F(AdminTest, TrimTopicRemovesEventsUpToTheId) {
   v1::TrimTopicRequest req;
   req.set_topic("orders.eu");
-  req.set_up_to_id(2);
+  req.set_up_to_id(Id(2));
   v1::TrimTopicResponse res;
   grpc::Status s = admin_->TrimTopic(Ctx().get(), req, &res);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(res.topic().first_id(), 3u);
+  EXPECT_EQ(res.topic().first_id(), Id(3));
   EXPECT_EQ(res.topic().count(), 1u);
   EXPECT_EQ(ListTopics(admin_.get(), "orders.eu")[0].count(), 1u);
   req.set_topic("not a topic");
@@ -108,7 +115,7 @@ TEST_F(AdminTest, DeleteTopicRemovesItAndIdsStayUnused) {
   PublishN(gw_, "users.1", 1);
   std::vector<v1::TopicInfo> users = ListTopics(admin_.get(), "users.>");
   ASSERT_EQ(users.size(), 1u);
-  EXPECT_EQ(users[0].first_id(), 7u) << "ids are never reused";
+  EXPECT_EQ(users[0].first_id(), Id(7)) << "ids are never reused";
   req.set_topic("");
   EXPECT_EQ(admin_->DeleteTopic(Ctx().get(), req, &res).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
@@ -119,7 +126,7 @@ TEST_F(AdminTest, GetStatsReportsTheLog) {
   v1::GetStatsResponse res;
   grpc::Status s = admin_->GetStats(Ctx().get(), req, &res);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(res.watermark(), 6u);
+  EXPECT_EQ(res.watermark(), Id(6));
   EXPECT_EQ(res.events(), 6u);
   EXPECT_EQ(res.bytes(), 3u * 4 + 2u * 2 + 4);
   EXPECT_EQ(res.topics(), 3u);
@@ -135,7 +142,7 @@ TEST_F(AdminTest, CheckpointWritesARestorableCopy) {
   grpc::Status s = admin_->Checkpoint(Ctx().get(), req, &res);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(res.dir(), dir);
-  EXPECT_EQ(res.watermark(), 6u);
+  EXPECT_EQ(res.watermark(), Id(6));
   EXPECT_TRUE(std::filesystem::is_directory(dir));
   // The directory exists now: a second checkpoint there is refused.
   EXPECT_FALSE(admin_->Checkpoint(Ctx().get(), req, &res).ok());
@@ -166,17 +173,19 @@ TEST_F(AdminTest, TailgatectlRunsEachSubcommand) {
 
   auto [stats_status, stats] = Shell(ctl + "stats");
   EXPECT_EQ(stats_status, 0) << stats;
-  EXPECT_NE(stats.find("watermark   6\n"), std::string::npos) << stats;
+  EXPECT_NE(stats.find(absl::StrCat("watermark   ", Id(6), "\n")), std::string::npos) << stats;
   EXPECT_NE(stats.find("durability  fsync"), std::string::npos) << stats;
 
-  EXPECT_EQ(Shell(ctl + "trim orders.eu 2"),
-            std::make_pair(0, std::string("trimmed orders.eu: 1 events remain, first id 3\n")));
+  EXPECT_EQ(Shell(absl::StrCat(ctl, "trim orders.eu ", Id(2))),
+            std::make_pair(0, absl::StrCat("trimmed orders.eu: 1 events remain, first id ", Id(3),
+                                           "\n")));
   EXPECT_EQ(Shell(ctl + "delete users.1"), std::make_pair(0, std::string("deleted users.1\n")));
   EXPECT_TRUE(ListTopics(admin_.get(), "users.>").empty());
 
   const std::string dir = MakeTempDir("ctl_cp") + "/backup";
   EXPECT_EQ(Shell(ctl + "checkpoint " + dir),
-            std::make_pair(0, "checkpoint " + dir + " holds every event up to id 6\n"));
+            std::make_pair(0, absl::StrCat("checkpoint ", dir, " holds every event up to id ", Id(6),
+                                           "\n")));
   EXPECT_TRUE(std::filesystem::is_directory(dir));
 
   // Usage errors exit 2, server errors 1 with the status message.

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -122,7 +123,8 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
   }
   EXPECT_EQ(missing, 0u) << "of " << before.size() << " events acknowledged before the checkpoint";
   // Ids are gap-free up to the checkpoint's watermark: nothing else is there.
-  EXPECT_EQ(replayed.size(), static_cast<size_t>(last));
+  ASSERT_FALSE(replayed.empty());
+  EXPECT_EQ(replayed.size(), static_cast<size_t>(last - replayed.begin()->first + 1));
 
   // A client that saw the last event the primary acknowledged (lost with the
   // primary: it came after the checkpoint) resumes with what comes next.
@@ -162,6 +164,62 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
     const int status = gw->process->Signal(SIGTERM);
     ASSERT_TRUE(WIFEXITED(status)) << gw->process->output();
     EXPECT_EQ(WEXITSTATUS(status), 0) << gw->process->output();
+  }
+}
+
+// The data dir is lost (no backup): the gateway starts a new log there. Its
+// ids start above every id the old one issued, so a browser holding an old id
+// is told (tailgate.reset, unknown_id) and gets every event of the new log,
+// instead of resuming after a reused id and silently skipping events.
+TEST(BackupTest, WipedDataDirNeverReusesAnId) {
+  const std::string dir = MakeTempDir("wiped");
+  uint64_t old_last = 0;
+  {
+    RunningGateway gw = StartGateway(dir);
+    ASSERT_GT(gw.http_port, 0);
+    auto stub = v1::Publisher::NewStub(gw.Channel());
+    for (int i = 0; i < 3; ++i) {
+      grpc::ClientContext ctx;
+      v1::PublishRequest req;
+      req.set_topic("wiped.t");
+      req.set_data(absl::StrCat("old-", i));
+      v1::PublishResponse res;
+      ASSERT_TRUE(stub->Publish(&ctx, req, &res).ok());
+      old_last = res.id();
+    }
+    ASSERT_EQ(WEXITSTATUS(gw.process->Signal(SIGTERM)), 0) << gw.process->output();
+  }
+  std::filesystem::remove_all(dir);
+
+  RunningGateway gw = StartGateway(dir);
+  ASSERT_GT(gw.http_port, 0);
+  auto stub = v1::Publisher::NewStub(gw.Channel());
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    v1::PublishRequest req;
+    req.set_topic("wiped.t");
+    req.set_data(absl::StrCat("new-", i));
+    v1::PublishResponse res;
+    ASSERT_TRUE(stub->Publish(&ctx, req, &res).ok());
+    EXPECT_GT(res.id(), old_last) << "an id of the lost log was handed out again";
+    ids.push_back(res.id());
+  }
+  absl::StatusOr<std::unique_ptr<SseClient>> sse = SseClient::Connect(
+      "127.0.0.1", gw.http_port, "/v1/events?topic=wiped.t",
+      {{"Last-Event-ID", std::to_string(old_last)}});
+  ASSERT_TRUE(sse.ok()) << sse.status();
+  absl::StatusOr<SseEvent> reset = (*sse)->Next(absl::Seconds(20));
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_EQ(reset->type, "tailgate.reset");
+  EXPECT_NE(reset->data.find(absl::StrCat("\"reason\":\"unknown_id\",\"requested\":", old_last)),
+            std::string::npos)
+      << reset->data;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<SseEvent> e = (*sse)->Next(absl::Seconds(20));
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->data, absl::StrCat("new-", i));
+    EXPECT_EQ(e->last_event_id, std::to_string(ids[static_cast<size_t>(i)]));
   }
 }
 

@@ -15,6 +15,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
@@ -130,13 +132,16 @@ TEST(PublishBinaryTest, SigtermDrainLosesNoAcknowledgedEvent) {
   ASSERT_TRUE(log.ok()) << log.status();
   std::vector<store::Event> events = ReadAllEvents(**log);
   EXPECT_EQ((*log)->Watermark(), (*log)->LastAssignedId());
-  ASSERT_EQ(events.size(), (*log)->Watermark());
-  for (size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].id, i + 1);
+  // Gap-free from the new log's first id.
+  const uint64_t floor = (*log)->IdsStartAfter();
+  ASSERT_EQ(events.size(), (*log)->Watermark() - floor);
+  for (size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].id, floor + i + 1);
   std::map<uint64_t, std::string> acked = acks.Get();
   ASSERT_GE(acked.size(), 3000u);
   for (const auto& [id, data] : acked) {
-    ASSERT_LE(id, events.size()) << "acked id " << id << " is not in the log";
-    EXPECT_EQ(events[id - 1].data, data) << id;
+    ASSERT_GT(id, floor);
+    ASSERT_LE(id - floor, events.size()) << "acked id " << id << " is not in the log";
+    EXPECT_EQ(events[id - floor - 1].data, data) << id;
   }
 }
 
@@ -154,14 +159,19 @@ std::pair<int, std::string> Shell(const std::string& command) {
 
 TEST(PublishBinaryTest, StartsOnTheSameDataDirAfterADrainAndContinuesTheIds) {
   const std::string dir = MakeTempDir("restart");
+  uint64_t first = 0;
   for (int run = 0; run < 2; ++run) {
     std::string address;
     std::unique_ptr<Process> gateway = StartGateway(dir, &address, {"--durability=wal"});
     // Published from a process that exits: an idle C++ client in this process
     // would not answer the server's GOAWAY ping (nothing polls its socket),
     // which holds a drain up for gRPC's ~5 s grace.
-    EXPECT_EQ(Shell(std::string(kCli) + " --server=" + address + " --topic=r x"),
-              std::make_pair(0, std::to_string(run + 1) + "\n"));
+    auto [code, out] = Shell(std::string(kCli) + " --server=" + address + " --topic=r x");
+    EXPECT_EQ(code, 0) << out;
+    uint64_t id = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(absl::StripTrailingAsciiWhitespace(out), &id)) << out;
+    if (run == 0) first = id;
+    EXPECT_EQ(id, first + run) << "the restarted gateway continues the ids";
     const int status = gateway->Signal(SIGTERM);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0);
@@ -185,14 +195,18 @@ TEST(PublishBinaryTest, Cli) {
   std::unique_ptr<Process> gateway = StartGateway(MakeTempDir("cli"), &address);
   const std::string cli = std::string(kCli) + " --server=" + address;
 
-  EXPECT_EQ(Shell(cli + " --topic=orders.42 --type=created '{\"id\":42}'"),
-            std::make_pair(0, std::string("1\n")));
+  auto [first_code, first_out] = Shell(cli + " --topic=orders.42 --type=created '{\"id\":42}'");
+  ASSERT_EQ(first_code, 0) << first_out;
+  uint64_t base = 0;  // The first id is base + 1.
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripTrailingAsciiWhitespace(first_out), &base)) << first_out;
+  --base;
+  auto id = [base](int n) { return std::to_string(base + static_cast<uint64_t>(n)); };
   EXPECT_EQ(Shell(cli + " --topic orders.42 --idempotency_key=k1 second"),
-            std::make_pair(0, std::string("2\n")));
+            std::make_pair(0, id(2) + "\n"));
   EXPECT_EQ(Shell(cli + " --topic orders.42 --idempotency_key=k1 second"),
-            std::make_pair(0, std::string("2 duplicate\n")));
+            std::make_pair(0, id(2) + " duplicate\n"));
   EXPECT_EQ(Shell("printf 'a\\nb b\\n\\nlast' | " + cli + " --topic=logs.app --stdin"),
-            std::make_pair(0, std::string("3\n4\n5\n6\n")));
+            std::make_pair(0, id(3) + "\n" + id(4) + "\n" + id(5) + "\n" + id(6) + "\n"));
 
   auto [code, out] = Shell(cli + " --topic='bad topic' x");
   EXPECT_EQ(code, 1);
