@@ -457,10 +457,9 @@ std::optional<std::string> SseService::AllowedOrigin(const HttpRequest& request)
   if (config_.cors_origins.empty()) return std::nullopt;
   const std::string_view origin = HeaderValue(request, "Origin");
   if (origin.empty()) return std::nullopt;
-  if (any_origin_) {
-    // "*" is not allowed together with credentials: echo the origin then.
-    return config_.cors_credentials ? std::string(origin) : std::string("*");
-  }
+  // "*" never goes with credentials (main refuses the combination; a library
+  // caller that sets both still gets no credentialed access from every site).
+  if (any_origin_) return std::string("*");
   for (const std::string& allowed : config_.cors_origins) {
     if (allowed == origin) return std::string(origin);
   }
@@ -472,10 +471,12 @@ std::vector<std::pair<std::string, std::string>> SseService::CorsHeaders(
   std::vector<std::pair<std::string, std::string>> out;
   if (config_.cors_origins.empty()) return out;
   // The answer depends on Origin unless it is "*" for everyone.
-  if (!any_origin_ || config_.cors_credentials) out.emplace_back("Vary", "Origin");
+  if (!any_origin_) out.emplace_back("Vary", "Origin");
   if (std::optional<std::string> origin = AllowedOrigin(request)) {
     out.emplace_back("Access-Control-Allow-Origin", *origin);
-    if (config_.cors_credentials) out.emplace_back("Access-Control-Allow-Credentials", "true");
+    if (config_.cors_credentials && !any_origin_) {
+      out.emplace_back("Access-Control-Allow-Credentials", "true");
+    }
   }
   return out;
 }
