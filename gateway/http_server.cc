@@ -180,11 +180,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     reading_ = false;
     if (ec == http::error::end_of_stream || ec == net::error::eof) return DoClose();
     if (ec) {
-      if (ec == http::error::header_limit || ec == http::error::body_limit) {
+      if (ec == http::error::header_limit) {
         return SendError(http::status::request_header_fields_too_large,
-                         ec == http::error::header_limit
-                             ? "request headers exceed the size limit\n"
-                             : "request body exceeds the size limit\n");
+                         "request headers exceed the size limit\n");
+      }
+      if (ec == http::error::body_limit) {
+        return SendError(http::status::payload_too_large, "request body exceeds the size limit\n");
       }
       if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
         TG_LOG(DEBUG) << "http read: " << ec.message();
@@ -194,6 +195,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         }
       }
       return DoClose();
+    }
+    // RFC 9112 6.3: with Transfer-Encoding, only a final `chunked` gives the
+    // body a length. Beast reads any other coding ("chunked, identity",
+    // "gzip", "xchunked") as no body, so the body would be parsed as a next
+    // request that a proxy in front, framing it differently, never saw
+    // (request smuggling). HTTP/1.0 has no Transfer-Encoding at all (6.1).
+    // Either way the framing is unreliable: 400, and the connection closes
+    // (SendError) without reading further.
+    if (parser_->get().count(http::field::transfer_encoding) > 0 &&
+        (!parser_->chunked() || parser_->get().version() < 11)) {
+      return SendError(http::status::bad_request,
+                       "malformed HTTP request: Transfer-Encoding must end in chunked "
+                       "(HTTP/1.1 only)\n");
     }
     HttpRequest request = parser_->release();
     if (!slot_ || Draining()) {

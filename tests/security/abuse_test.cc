@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/sse/sse_testing.h"
 #include "tests/testing/http_client.h"
@@ -108,11 +109,13 @@ TEST(AbuseTest, SlowlorisConnectionsAreDroppedWhileNormalClientsAreServed) {
 }
 
 // Sends `request` (ignoring a reset once the server has answered) and
-// returns everything the server sent until it closed.
-std::string SendAndReadAll(int port, const std::string& request) {
+// returns everything the server sent until it closed; `*closed` (optional)
+// says whether it did close within 10 s.
+std::string SendAndReadAll(int port, const std::string& request, bool* closed = nullptr) {
   const int fd = ConnectNonBlocking(port);
   size_t off = 0;
   std::string got;
+  if (closed != nullptr) *closed = false;
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
     if (off < request.size()) {
@@ -125,10 +128,22 @@ std::string SendAndReadAll(int port, const std::string& request) {
     char buf[4096];
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n > 0) got.append(buf, static_cast<size_t>(n));
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) break;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      if (closed != nullptr) *closed = true;
+      break;
+    }
   }
   close(fd);
   return got;
+}
+
+// How many responses `got` holds (status lines at the start of a line).
+int CountResponses(const std::string& got) {
+  int n = 0;
+  for (size_t at = 0; (at = got.find("HTTP/1.", at)) != std::string::npos; ++at) {
+    if (at == 0 || got[at - 1] == '\n') ++n;
+  }
+  return n;
 }
 
 TEST(AbuseTest, OversizedRequestHeadsGet431AndTheConnectionEnds) {
@@ -150,6 +165,68 @@ TEST(AbuseTest, OversizedRequestHeadsGet431AndTheConnectionEnds) {
   got = SendAndReadAll(gw->http_port(),
                        "GET /v1/events?topic=" + std::string(64 * 1024, 'a') + " HTTP/1.1\r\n\r\n");
   EXPECT_EQ(got.rfind("HTTP/1.1 431", 0), 0u) << got.substr(0, 200);
+  ExpectServes(*gw);
+}
+
+// RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked
+// has no reliable length. Read as "no body", its body would run as a second
+// request that a proxy in front (reading the header differently) never saw:
+// request smuggling. It gets one 400, then the connection closes.
+TEST(AbuseTest, TransferEncodingNotEndingInChunkedIs400AndClosesWithNoSmuggledRequest) {
+  std::unique_ptr<Gateway> gw = StartHardened();
+  ASSERT_NE(gw, nullptr);
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char* te : {"chunked, identity", "xchunked", "identity", "gzip", "chunked;x=1, gzip",
+                         "gzip\r\nContent-Length: 0"}) {
+    SCOPED_TRACE(te);
+    bool closed = false;
+    const std::string got = SendAndReadAll(
+        gw->http_port(),
+        absl::StrCat("GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ", te, "\r\n\r\n",
+                     smuggled),
+        &closed);
+    EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+    EXPECT_EQ(CountResponses(got), 1) << got;
+    EXPECT_EQ(got.find("/smuggled"), std::string::npos) << got;
+    EXPECT_TRUE(closed) << "the connection stayed open after the 400";
+  }
+  // HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1): faulty framing too.
+  bool closed = false;
+  std::string got = SendAndReadAll(
+      gw->http_port(),
+      "GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+  EXPECT_EQ(CountResponses(got), 1) << got;
+  EXPECT_TRUE(closed);
+  // Control: a body in chunked framing is read as the body, and a request
+  // pipelined after it is answered as the second request it really is.
+  got = SendAndReadAll(gw->http_port(),
+                       "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                       "5\r\nhello\r\n0\r\n\r\n"
+                       "GET /nothing-here HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  EXPECT_EQ(CountResponses(got), 2) << got;
+  EXPECT_NE(got.find("HTTP/1.1 404"), std::string::npos) << got;
+  ExpectServes(*gw);
+}
+
+// A body over the limit is 413 Content Too Large (431 is for the head).
+TEST(AbuseTest, BodyOverTheLimitGets413) {
+  std::unique_ptr<Gateway> gw = StartHardened();
+  ASSERT_NE(gw, nullptr);
+  bool closed = false;
+  std::string got = SendAndReadAll(
+      gw->http_port(), "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n",
+      &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
+  EXPECT_TRUE(closed);
+  // Chunked: refused at the first chunk that crosses the limit.
+  got = SendAndReadAll(gw->http_port(),
+                       "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "20000\r\n" + std::string(0x20000, 'a'),
+                       &closed);
+  EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
+  EXPECT_TRUE(closed);
   ExpectServes(*gw);
 }
 
