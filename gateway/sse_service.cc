@@ -533,8 +533,9 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   if (!parsed.ok()) {
     const absl::Status& s = parsed.status();
     const std::string reason(s.message());
-    // The target may carry ?access_token=: only ever log it redacted.
-    TG_LOG(DEBUG) << "sse: refused " << RedactAccessToken(target) << ": " << reason;
+    // The target may carry a token (?access_token= or a misspelling of it):
+    // only ever log it redacted.
+    TG_LOG(DEBUG) << "sse: refused " << RedactCredentials(target) << ": " << reason;
     decision.refusal = Refuse(request,
                               absl::IsUnauthenticated(s)    ? http::status::unauthorized
                               : absl::IsPermissionDenied(s) ? http::status::forbidden
@@ -547,7 +548,7 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   }
   std::vector<store::TopicPattern> patterns = std::move(parsed->patterns);
   std::optional<ResumeSpec> spec = parsed->resume;
-  TG_LOG(DEBUG) << "sse: stream " << RedactAccessToken(target)
+  TG_LOG(DEBUG) << "sse: stream " << RedactCredentials(target)
                 << (parsed->subject.empty() ? "" : " for ") << parsed->subject;
 
   const bool chunked = request.version() >= 11;
