@@ -70,7 +70,8 @@ ABSL_FLAG(bool, cors_credentials, false,
           "send Access-Control-Allow-Credentials: true (the origin is echoed, never *); needs "
           "--cors_origins to list exact origins (with * the gateway refuses to start)");
 ABSL_FLAG(int, max_connections, 10000,
-          "open HTTP connections (SSE streams included); beyond it requests get 503");
+          "open HTTP connections (SSE streams included), counted from a connection's first "
+          "byte; beyond it requests get 503 (/v1/events: a 200 stream with only retry:)");
 ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(30),
           "an SSE write not completing within this drops the peer");
 ABSL_FLAG(int64_t, tail_cache_events, 100000, "recent encoded events kept in memory for fan-out");
