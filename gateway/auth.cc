@@ -766,19 +766,121 @@ absl::StatusOr<std::optional<ExtractedToken>> ExtractHttpToken(std::string_view 
   return Result(ExtractedToken{*std::move(value), TokenSource::kQueryParam});
 }
 
-std::string RedactAccessToken(std::string_view target) {
-  const std::vector<QueryParam> params = FindAccessTokenParams(target);
-  if (params.empty()) return std::string(target);
+namespace {
+
+constexpr std::string_view kRedacted = "REDACTED";
+
+// Whether a query parameter named `name` (as received) carries a credential:
+// its decoded name, lower-cased without '-', '_', '.' or spaces, is one of the
+// usual short names or contains one of the usual stems. Deliberately broad:
+// a wrongly spelled access_token (`Access_Token`, `access-token`, `token`,
+// `jwt`...) must not reach a log, and redacting a harmless parameter costs
+// only a little debugging detail.
+bool IsCredentialName(std::string_view name) {
+  std::string n;
+  for (char c : FormDecode(name).value_or(std::string(name))) {
+    if (c == '-' || c == '_' || c == '.' || c == ' ') continue;
+    n.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  for (std::string_view exact : {"key", "sig", "code", "auth", "pass", "pwd", "sid", "otp"}) {
+    if (n == exact) return true;
+  }
+  for (std::string_view stem : {"token", "jwt", "secret", "passw", "apikey", "bearer", "credential",
+                                "authoriz", "session", "signature", "cookie"}) {
+    if (n.find(stem) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Whether `text` contains something shaped like a compact JWT (JWS: three
+// dot-separated base64url parts; JWE: five) whose first part decodes to a
+// JSON object naming an "alg", as every JOSE header does. The header check
+// keeps ordinary dotted values (topics such as "orders.eu.1") readable.
+bool ContainsJwt(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!IsBase64UrlChar(text[i])) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < text.size() && (IsBase64UrlChar(text[j]) || text[j] == '.')) ++j;
+    const std::string_view run = text.substr(i, j - i);
+    i = j;
+    const size_t dot = run.find('.');
+    if (dot == std::string_view::npos || dot == 0) continue;
+    size_t parts = 1;
+    for (char c : run) parts += c == '.' ? 1 : 0;
+    if (parts != 3 && parts != 5) continue;
+    const std::optional<std::string> header = Base64UrlDecode(run.substr(0, dot));
+    if (!header) continue;
+    const size_t first = header->find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && (*header)[first] == '{' &&
+        header->find("\"alg\"") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether one query parameter's value (raw) must not be logged.
+bool IsCredentialValue(std::string_view raw) {
+  const std::optional<std::string> decoded = FormDecode(raw);
+  if (ContainsJwt(raw) || (decoded && ContainsJwt(*decoded))) return true;
+  // "a=1;token=..." style sub-parameters inside a value.
+  const std::string_view value = decoded ? std::string_view(*decoded) : raw;
+  for (size_t start = 0; start < value.size();) {
+    size_t end = value.find_first_of(";&", start);
+    if (end == std::string_view::npos) end = value.size();
+    const std::string_view piece = value.substr(start, end - start);
+    const size_t eq = piece.find('=');
+    if (eq != std::string_view::npos && IsCredentialName(piece.substr(0, eq))) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string RedactCredentials(std::string_view target) {
   std::string out;
   out.reserve(target.size());
-  size_t copied = 0;
-  for (const QueryParam& p : params) {
-    if (!p.has_value) continue;
-    out.append(target.substr(copied, p.value_begin - copied));
-    out.append("REDACTED");
-    copied = p.end;
+  const size_t q = std::min(target.find('?'), target.size());
+  // The path: a segment that carries a JWT goes whole.
+  for (size_t start = 0; start < q;) {
+    size_t end = target.find('/', start);
+    if (end == std::string_view::npos || end > q) end = q;
+    const std::string_view segment = target.substr(start, end - start);
+    out.append(ContainsJwt(segment) || ContainsJwt(FormDecode(segment).value_or(""))
+                   ? std::string_view(kRedacted)
+                   : segment);
+    if (end < q) out.push_back('/');
+    start = end + 1;
   }
-  out.append(target.substr(copied));
+  if (q == target.size()) return out;
+  out.push_back('?');
+  // The query (and a fragment, should one arrive: treated as query text),
+  // split on '&' as ExtractHttpToken does: name=value keeps its name and loses
+  // its value; a bare parameter that is a JWT goes whole.
+  const std::string_view query = target.substr(q + 1);
+  for (size_t start = 0; start <= query.size();) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    const std::string_view param = query.substr(start, end - start);
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos) {
+      out.append(IsCredentialValue(param) ? std::string_view(kRedacted) : param);
+    } else {
+      const std::string_view name = param.substr(0, eq);
+      const std::string_view value = param.substr(eq + 1);
+      out.append(name);
+      out.push_back('=');
+      out.append(IsCredentialName(name) || IsCredentialValue(value) ? std::string_view(kRedacted)
+                                                                    : value);
+    }
+    if (end < query.size()) out.push_back('&');
+    start = end + 1;
+  }
   return out;
 }
 

@@ -161,9 +161,19 @@ absl::StatusOr<std::optional<ExtractedToken>> ExtractHttpToken(std::string_view 
                                                                std::string_view target,
                                                                const TokenSources& sources);
 
-// `target` with the value of every access_token query parameter replaced by
-// "REDACTED", everything else byte for byte. Use on every logged target.
-std::string RedactAccessToken(std::string_view target);
+// `target` ("/path?query") fit for a log: every credential replaced by
+// "REDACTED", everything else byte for byte. The one function for every
+// logged request target, since a client may put a token anywhere:
+//  - a query parameter whose name is credential-like in any spelling
+//    (access_token, Access_Token, access-token, token, jwt, id_token,
+//    api_key, password, session, ...; case, '-', '_' and '.' ignored):
+//    its value;
+//  - any query value (or bare parameter, or path segment) containing a
+//    compact JWT (xxx.yyy.zzz base64url whose header decodes to a JSON
+//    object), %-encoded or not, or a `;name=`/`&name=` credential inside it:
+//    the value (or parameter, or segment) whole.
+// Idempotent. Names are kept, so the log still shows which parameter came.
+std::string RedactCredentials(std::string_view target);
 
 // The bearer token in gRPC client metadata (`authorization: Bearer ...`), or
 // nullopt when there is none. UNAUTHENTICATED when malformed or repeated.

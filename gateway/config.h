@@ -17,8 +17,15 @@ struct HttpConfig {
   int threads = 0;  // 0 = one per core.
   size_t max_header_bytes = 16 * 1024;
   absl::Duration header_timeout = absl::Seconds(10);
-  // Open HTTP connections (SSE streams included); more get 503 + Retry-After.
+  // Open HTTP connections (SSE streams included); more get 503 + Retry-After
+  // (an SSE request: a 200 stream that only says `retry:`). A connection
+  // counts from its first byte: see max_silent_connections.
   int max_connections = 10000;
+  // Accepted connections that have not sent a byte yet, counted apart from
+  // max_connections so that silent sockets cannot lock real clients out; at
+  // this many the oldest silent one is closed to admit the next. 0: the same
+  // as max_connections.
+  int max_silent_connections = 0;
   // Retry-After on a 503 (full or draining).
   absl::Duration retry_after = absl::Seconds(5);
   // TLS: PEM certificate chain and private key files; both empty = plaintext.
@@ -31,6 +38,11 @@ struct HttpConfig {
 struct SseConfig {
   // "retry:" sent once at the start of each stream (EventSource reconnect delay).
   absl::Duration retry = absl::Seconds(3);
+  // The back-off an EventSource gets, as `retry:` in a 200 stream that ends
+  // at once, when the server is full, draining or the store cannot answer
+  // (a 503 would leave a browser's EventSource CLOSED for good). Up to half
+  // of it again is added at random so refused clients do not return at once.
+  absl::Duration busy_retry = absl::Seconds(5);
   // A comment line on an idle stream this often (keeps proxies from timing out).
   absl::Duration heartbeat = absl::Seconds(15);
   // Allowed CORS origins: exact origins, or "*" for any. Empty: no CORS headers.

@@ -35,6 +35,46 @@ struct ConnectionSlot::Tracker {
   uint64_t next_id = 1;
   std::map<uint64_t, std::function<void()>> hooks;
 
+  // Silent connections (accepted, no byte yet): id -> close hook, oldest
+  // first. Not counted in `open`.
+  std::map<uint64_t, std::function<void()>> silent;
+  uint64_t next_silent_id = 1;
+
+  // Registers a silent connection whose `close` hook ends it (it should post
+  // to the connection's strand). When `max` are already silent (max <= 0: no
+  // limit), the oldest is closed to make room: an accepted connection always
+  // gets its chance to speak. While draining, `close` runs at once and 0 is
+  // returned.
+  static uint64_t AddSilent(const std::shared_ptr<Tracker>& t, int max,
+                            std::function<void()> close) {
+    std::function<void()> evicted;  // Run after the lock is released.
+    uint64_t id = 0;
+    {
+      std::lock_guard lock(t->mu);
+      if (!t->draining) {
+        if (max > 0 && static_cast<int>(t->silent.size()) >= max) {
+          evicted = std::move(t->silent.begin()->second);
+          t->silent.erase(t->silent.begin());
+        }
+        id = t->next_silent_id++;
+        t->silent.emplace(id, std::move(close));
+      }
+    }
+    if (id == 0) close();
+    if (evicted) evicted();
+    return id;
+  }
+
+  // The connection spoke or ended: no longer silent.
+  static void RemoveSilent(const std::shared_ptr<Tracker>& t, uint64_t id) {
+    std::function<void()> hook;  // Destroyed after the lock is released.
+    std::lock_guard lock(t->mu);
+    auto it = t->silent.find(id);
+    if (it == t->silent.end()) return;
+    hook = std::move(it->second);
+    t->silent.erase(it);
+  }
+
   // A slot unless `max` connections are open (max <= 0: no limit).
   static std::shared_ptr<ConnectionSlot> TryAcquire(const std::shared_ptr<Tracker>& t, int max) {
     uint64_t id;
@@ -82,8 +122,14 @@ void HttpRouter::Handle(std::string path, PlainHandler handler) {
   plain_[std::move(path)] = std::move(handler);
 }
 
-void HttpRouter::HandleStream(std::string path, StreamHandler handler) {
+void HttpRouter::HandleStream(std::string path, StreamHandler handler, BusyHandler busy) {
+  if (busy) busy_[path] = std::move(busy);
   stream_[std::move(path)] = std::move(handler);
+}
+
+const BusyHandler* HttpRouter::FindBusy(std::string_view path) const {
+  auto it = busy_.find(path);
+  return it == busy_.end() ? nullptr : &it->second;
 }
 
 const PlainHandler* HttpRouter::FindPlain(std::string_view path) const {
@@ -113,19 +159,66 @@ std::string_view PathOf(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
-// One plain HTTP connection: reads requests until one is handed to a stream
-// route, the peer closes, a limit is hit, or the server drains. A session
-// without a slot (the server is full) answers its request with 503.
+// One plain HTTP connection: silent until its first byte (see the header),
+// then reads requests until one is handed to a stream route, the peer
+// closes, a limit is hit, or the server drains. A session that found no slot
+// at its first byte (the server is full) answers its request with 503 (or
+// the stream route's BusyHandler).
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(HttpStream stream, const HttpConfig& config,
-              std::shared_ptr<const HttpRouter> router, std::shared_ptr<ConnectionSlot> slot)
+              std::shared_ptr<const HttpRouter> router,
+              std::shared_ptr<ConnectionSlot::Tracker> tracker)
       : stream_(std::move(stream)),
         config_(config),
         router_(std::move(router)),
-        slot_(std::move(slot)) {}
+        tracker_(std::move(tracker)),
+        first_byte_timer_(stream_.get_executor()) {}
 
   void Run() {
+    const int max_silent =
+        config_.max_silent_connections > 0 ? config_.max_silent_connections : config_.max_connections;
+    silent_id_ = ConnectionSlot::Tracker::AddSilent(tracker_, max_silent, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self] { self->EndSilence(); });
+      }
+    });
+    // Start on the connection's strand.
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&HttpSession::WaitFirstByte, shared_from_this()));
+  }
+
+ private:
+  bool Draining() const { return draining_ || (slot_ && slot_->draining()); }
+
+  // Silent: no slot yet. Waits for the socket to become readable (the first
+  // byte, or the peer's close) within the header timeout.
+  void WaitFirstByte() {
+    if (silent_id_ == 0 || silent_ended_) return stream_.close();  // Draining, or evicted.
+    first_byte_timer_.expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    first_byte_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->EndSilence();
+    });
+    stream_.tcp().socket().async_wait(
+        tcp::socket::wait_read,
+        beast::bind_front_handler(&HttpSession::OnFirstByte, shared_from_this()));
+  }
+
+  // Evicted (the silent pool is full), timed out or drained while silent.
+  void EndSilence() {
+    if (!silent_ || silent_ended_) return;
+    silent_ended_ = true;
+    beast::error_code ec;
+    stream_.tcp().socket().cancel(ec);  // OnFirstByte closes.
+  }
+
+  void OnFirstByte(beast::error_code ec) {
+    silent_ = false;
+    first_byte_timer_.cancel();
+    ConnectionSlot::Tracker::RemoveSilent(tracker_, silent_id_);
+    if (ec || silent_ended_) return stream_.close();
+    // From here on the connection counts against max_connections.
+    slot_ = ConnectionSlot::Tracker::TryAcquire(tracker_, config_.max_connections);
     if (slot_) {
       slot_->OnDrain([weak = weak_from_this()] {
         if (auto self = weak.lock()) {
@@ -133,19 +226,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         }
       });
     }
-    // Start on the connection's strand.
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&HttpSession::DoHandshake, shared_from_this()));
+    DoHandshake();
   }
-
- private:
-  bool Draining() const { return draining_ || (slot_ && slot_->draining()); }
 
   void OnDrain() {
     draining_ = true;
-    // Idle between requests: close now. Mid-request: the response says
+    // Idle between requests (nothing of a next request received, not even
+    // in the socket): close now. Mid-request: the response says
     // Connection: close and the connection ends after it.
-    if (reading_ && buffer_.size() == 0) stream_.tcp().cancel();
+    beast::error_code ec;
+    if (reading_ && buffer_.size() == 0 && stream_.tcp().socket().available(ec) == 0) {
+      stream_.tcp().cancel();
+    }
   }
 
   // TLS: the handshake, within the header timeout. Plaintext: straight on.
@@ -180,11 +272,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     reading_ = false;
     if (ec == http::error::end_of_stream || ec == net::error::eof) return DoClose();
     if (ec) {
-      if (ec == http::error::header_limit || ec == http::error::body_limit) {
+      if (ec == http::error::header_limit) {
         return SendError(http::status::request_header_fields_too_large,
-                         ec == http::error::header_limit
-                             ? "request headers exceed the size limit\n"
-                             : "request body exceeds the size limit\n");
+                         "request headers exceed the size limit\n");
+      }
+      if (ec == http::error::body_limit) {
+        return SendError(http::status::payload_too_large, "request body exceeds the size limit\n");
       }
       if (ec != beast::error::timeout && ec != net::error::operation_aborted) {
         TG_LOG(DEBUG) << "http read: " << ec.message();
@@ -195,17 +288,47 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
       return DoClose();
     }
-    HttpRequest request = parser_->release();
-    if (!slot_ || Draining()) {
-      HttpResponse res = TextResponse(request, http::status::service_unavailable,
-                                      slot_ ? "server is draining; retry on another instance\n"
-                                            : "too many connections; retry later\n");
-      res.set(http::field::retry_after,
-              std::to_string(absl::ToInt64Seconds(config_.retry_after)));
-      res.keep_alive(false);
-      return Write(std::move(res));
+    // RFC 9112 6.3: with Transfer-Encoding, only a final `chunked` gives the
+    // body a length. Beast reads any other coding ("chunked, identity",
+    // "gzip", "xchunked") as no body, so the body would be parsed as a next
+    // request that a proxy in front, framing it differently, never saw
+    // (request smuggling). HTTP/1.0 has no Transfer-Encoding at all (6.1).
+    // Either way the framing is unreliable: 400, and the connection closes
+    // (SendError) without reading further.
+    if (parser_->get().count(http::field::transfer_encoding) > 0 &&
+        (!parser_->chunked() || parser_->get().version() < 11)) {
+      return SendError(http::status::bad_request,
+                       "malformed HTTP request: Transfer-Encoding must end in chunked "
+                       "(HTTP/1.1 only)\n");
     }
+    HttpRequest request = parser_->release();
     const std::string_view path = PathOf(request.target());
+    if (!slot_ || Draining()) {
+      const bool draining = Draining();
+      HttpResponse res;
+      const PlainHandler* plain = router_->FindPlain(path);
+      if (const BusyHandler* busy = router_->FindBusy(path);
+          busy != nullptr && request.method() == http::verb::get) {
+        res = (*busy)(request, draining);
+      } else if (busy != nullptr && plain != nullptr &&
+                 request.method() == http::verb::options) {
+        // A stream route's CORS preflight is answered as usual (it holds
+        // nothing): a refused preflight would fail the browser's stream
+        // for good instead of letting the GET get its busy answer.
+        HttpResponse preflight = (*plain)(request);
+        preflight.keep_alive(false);
+        return Write(std::move(preflight));
+      } else {
+        res = TextResponse(request, http::status::service_unavailable,
+                           draining ? "server is draining; retry on another instance\n"
+                                    : "too many connections; retry later\n");
+        res.set(http::field::retry_after,
+                std::to_string(absl::ToInt64Seconds(config_.retry_after)));
+      }
+      res.keep_alive(false);
+      // Counted as the 503 it stands for, whatever status the route chose.
+      return Write(std::move(res), 503);
+    }
     if (const StreamHandler* h = router_->FindStream(path);
         h != nullptr && request.method() == http::verb::get) {
       StreamDecision decision = (*h)(request);
@@ -239,8 +362,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Write(std::move(res));
   }
 
-  void Write(HttpResponse response) {
-    router_->ObserveResponse(response.result_int());
+  // `observed_status`: the status metrics count (0: the response's own).
+  void Write(HttpResponse response, unsigned observed_status = 0) {
+    router_->ObserveResponse(observed_status != 0 ? observed_status : response.result_int());
     if (Draining()) response.keep_alive(false);
     response_ = std::make_shared<HttpResponse>(std::move(response));
     stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
@@ -267,7 +391,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpStream stream_;
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
-  std::shared_ptr<ConnectionSlot> slot_;
+  std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<ConnectionSlot> slot_;  // Null while silent, or when the server was full.
+  net::steady_timer first_byte_timer_;
+  uint64_t silent_id_ = 0;
+  bool silent_ = true;         // No byte received yet.
+  bool silent_ended_ = false;  // Evicted, timed out or drained while silent.
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpResponse> response_;
@@ -335,10 +464,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     HttpStream stream = tls_ ? HttpStream(std::move(socket), tls_) : HttpStream(std::move(socket));
-    std::make_shared<HttpSession>(std::move(stream), config_, router_,
-                                  ConnectionSlot::Tracker::TryAcquire(tracker_,
-                                                                      config_.max_connections))
-        ->Run();
+    std::make_shared<HttpSession>(std::move(stream), config_, router_, tracker_)->Run();
     DoAccept();
   }
 
@@ -437,16 +563,24 @@ void HttpServer::StopAccepting() {
   if (listener_) listener_->Stop();
 }
 
+int HttpServer::silent_connections() const {
+  std::unique_lock lock(tracker_->mu);
+  return static_cast<int>(tracker_->silent.size());
+}
+
 void HttpServer::Drain() {
   StopAccepting();
   std::map<uint64_t, std::function<void()>> hooks;
+  std::map<uint64_t, std::function<void()>> silent;
   {
     std::unique_lock lock(tracker_->mu);
     if (tracker_->draining) return;
     tracker_->draining = true;
     hooks.swap(tracker_->hooks);
+    silent.swap(tracker_->silent);  // Nothing to finish: they close.
   }
   for (auto& [id, hook] : hooks) hook();
+  for (auto& [id, close] : silent) close();
 }
 
 bool HttpServer::WaitIdle(absl::Time deadline) {

@@ -10,8 +10,19 @@
 // must complete within header_timeout, like the request head after it.
 //
 // Connections are counted: past HttpConfig::max_connections a request gets
-// 503 + Retry-After. Drain() stops accepting and asks every connection to end
+// 503 + Retry-After (a stream route may answer in its own way, see
+// BusyHandler). Drain() stops accepting and asks every connection to end
 // (idle keep-alive connections close, streams run their drain hook).
+//
+// A connection counts against max_connections only from its first byte
+// (request or TLS ClientHello). Until then it is "silent" and held in a
+// separate pool of max_silent_connections: when that pool is full the oldest
+// silent connection is closed to admit the new one. So sockets that connect
+// and say nothing (an attack, or browsers' speculative preconnects) cannot
+// take the slots real clients need, and a client that speaks at once (every
+// real one does, within a round trip) is not evicted unless silent
+// connections arrive faster than the pool turns over. A silent connection is
+// closed after header_timeout, like a slow request head.
 //
 // Threading: `threads` io_context threads; each connection runs on its own
 // strand, so a connection's handlers never run concurrently. Handlers run on
@@ -81,6 +92,10 @@ struct StreamDecision {
 };
 // Decides on a GET for a stream route. Runs on the connection's strand.
 using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;
+// A stream route's answer to a GET the server cannot take: it is full
+// (max_connections) or `draining`. The server sends it with Connection:
+// close. Without one: 503 + Retry-After. Runs on the connection's strand.
+using BusyHandler = std::function<HttpResponse(const HttpRequest&, bool draining)>;
 
 // Routes by exact path (query string ignored). Configure before Start; read-only after.
 // A stream route takes GET; other methods on its path go to a plain route of
@@ -88,10 +103,12 @@ using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;
 class HttpRouter {
  public:
   void Handle(std::string path, PlainHandler handler);
-  void HandleStream(std::string path, StreamHandler handler);
+  void HandleStream(std::string path, StreamHandler handler, BusyHandler busy = nullptr);
 
   const PlainHandler* FindPlain(std::string_view path) const;
   const StreamHandler* FindStream(std::string_view path) const;
+  // The stream route's BusyHandler, or null.
+  const BusyHandler* FindBusy(std::string_view path) const;
 
   // Observes the status of every complete response the server writes
   // (plain routes, stream refusals, 404/405/431/503...; not a stream that
@@ -106,6 +123,7 @@ class HttpRouter {
  private:
   std::map<std::string, PlainHandler, std::less<>> plain_;
   std::map<std::string, StreamHandler, std::less<>> stream_;
+  std::map<std::string, BusyHandler, std::less<>> busy_;
   std::function<void(unsigned status)> response_observer_;
 };
 
@@ -129,8 +147,11 @@ class HttpServer {
   const std::string& address() const { return address_; }
   boost::asio::io_context& io_context() { return ioc_; }
 
-  // Open connections (streams included).
+  // Open connections (streams included) that sent their first byte: the
+  // ones max_connections counts.
   int open_connections() const;
+  // Accepted connections that have not sent a byte yet.
+  int silent_connections() const;
 
   // Stops accepting new connections; open ones continue.
   void StopAccepting();

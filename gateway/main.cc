@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -71,9 +72,11 @@ ABSL_FLAG(std::string, cors_origins, "",
           "CORS origins allowed to subscribe: comma-separated exact origins, or * for any; "
           "empty = no CORS headers");
 ABSL_FLAG(bool, cors_credentials, false,
-          "send Access-Control-Allow-Credentials: true (the origin is echoed, never *)");
+          "send Access-Control-Allow-Credentials: true (the origin is echoed, never *); needs "
+          "--cors_origins to list exact origins (with * the gateway refuses to start)");
 ABSL_FLAG(int, max_connections, 10000,
-          "open HTTP connections (SSE streams included); beyond it requests get 503");
+          "open HTTP connections (SSE streams included), counted from a connection's first "
+          "byte; beyond it requests get 503 (/v1/events: a 200 stream with only retry:)");
 ABSL_FLAG(absl::Duration, write_timeout, absl::Seconds(30),
           "an SSE write not completing within this drops the peer");
 ABSL_FLAG(int64_t, tail_cache_events, 100000, "recent encoded events kept in memory for fan-out");
@@ -346,6 +349,14 @@ int main(int argc, char** argv) {
     config.sse.cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
   }
   config.sse.cors_credentials = absl::GetFlag(FLAGS_cors_credentials);
+  // Any origin with credentials would let every site read a logged-in user's
+  // stream (the origin is echoed with Allow-Credentials): refuse, do not guess.
+  if (config.sse.cors_credentials &&
+      std::find(config.sse.cors_origins.begin(), config.sse.cors_origins.end(), "*") !=
+          config.sse.cors_origins.end()) {
+    return Fail("--cors_origins=* cannot be combined with --cors_credentials (any site could "
+                "read a logged-in user's stream); list the allowed origins instead");
+  }
   config.http.max_connections = absl::GetFlag(FLAGS_max_connections);
   if (config.http.max_connections < 1) return Fail("--max_connections must be >= 1");
   config.sse.write_timeout = absl::GetFlag(FLAGS_write_timeout);

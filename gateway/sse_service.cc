@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -65,6 +66,29 @@ Clock::time_point SteadyDeadline(absl::Time valid_until) {
                             TokenTimeLeft(valid_until, absl::Now())));
 }
 
+// `base` plus up to half of it again, at random: clients refused together
+// (a full server, a drain) spread their reconnects instead of returning at
+// the same instant.
+absl::Duration Jittered(absl::Duration base) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const int64_t ms = absl::ToInt64Milliseconds(base);
+  if (ms <= 1) return base;
+  return absl::Milliseconds(ms + static_cast<int64_t>(rng() % static_cast<uint64_t>(ms / 2 + 1)));
+}
+
+// The whole body of a stream that cannot be served now. A browser's
+// EventSource reconnects by itself only after a stream that ended (an error
+// status such as 503 leaves it CLOSED for good), so "come back later" is a
+// 200 stream carrying the back-off as `retry:` and ending at once. No `id:`:
+// the client's Last-Event-ID stays where it was. `why` goes into a comment
+// line (printable ASCII only).
+std::string RetryLaterBody(std::string_view why, absl::Duration retry) {
+  std::string reason;
+  for (char c : why.substr(0, 200)) reason += (c >= 0x20 && c <= 0x7e) ? c : '?';
+  const int64_t ms = absl::ToInt64Milliseconds(Jittered(retry));
+  return absl::StrCat(": ", reason, "; reconnect in ", ms, " ms\nretry: ", ms, "\n\n");
+}
+
 // One SSE stream. Lives on its connection's strand.
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
@@ -122,25 +146,27 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (closed_) return;
     if (!start.ok()) {
       TG_LOG(WARNING) << "sse: cannot resolve resume point: " << start.status().ToString();
-      SetCloseReason(start.status().code() == absl::StatusCode::kUnavailable
-                         ? SseMetrics::CloseReason::kDraining
-                         : SseMetrics::CloseReason::kServerError);
-      // Nothing was sent yet: a plain error response.
       const bool shutting_down = start.status().code() == absl::StatusCode::kUnavailable;
-      // 503: draining, or the store cannot answer right now (e.g. whether a
-      // Last-Event-ID exists, while NATS is unreachable); say which.
-      std::string body = absl::StrCat(shutting_down ? "unavailable: " : "storage error: ",
-                                      start.status().message(), "\n");
-      std::string head = absl::StrCat(
-          shutting_down ? StatusLine(503, "Service Unavailable")
-                        : StatusLine(500, "Internal Server Error"),
-          "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
-          shutting_down ? "Retry-After: 5\r\n" : "", "Content-Length: ", body.size(), "\r\n\r\n",
-          body);
-      response_head_ = std::move(head);
-      chunked_ = false;
+      SetCloseReason(shutting_down ? SseMetrics::CloseReason::kDraining
+                                   : SseMetrics::CloseReason::kServerError);
       ending_ = true;
       final_written_ = true;
+      if (shutting_down) {
+        // Draining, or the store cannot answer right now (e.g. whether a
+        // Last-Event-ID exists, while NATS is unreachable): the stream's own
+        // head (CORS included), a `retry:` back-off and the end, so that an
+        // EventSource comes back by itself (see RetryLaterBody).
+        return StartWrite(RetryLaterBody(absl::StrCat("unavailable: ", start.status().message()),
+                                         config_.busy_retry),
+                          {});
+      }
+      // Nothing was sent yet: a plain error response.
+      std::string body = absl::StrCat("storage error: ", start.status().message(), "\n");
+      response_head_ = absl::StrCat(
+          StatusLine(500, "Internal Server Error"),
+          "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
+          "Content-Length: ", body.size(), "\r\n\r\n", body);
+      chunked_ = false;
       return StartWrite(std::string(), {});
     }
     started_ = true;
@@ -449,18 +475,34 @@ SseService::SseService(Hub* hub, const SseConfig& config, const JwtVerifier* ver
 void SseService::Register(HttpRouter* router) {
   router->Handle(std::string(kEventsPath),
                  [this](const HttpRequest& request) { return HandleNonGet(request); });
-  router->HandleStream(std::string(kEventsPath),
-                       [this](const HttpRequest& request) { return HandleGet(request); });
+  router->HandleStream(
+      std::string(kEventsPath), [this](const HttpRequest& request) { return HandleGet(request); },
+      [this](const HttpRequest& request, bool draining) { return Busy(request, draining); });
+}
+
+HttpResponse SseService::Busy(const HttpRequest& request, bool draining) const {
+  HttpResponse res{http::status::ok, request.version()};
+  res.set(http::field::server, "tailgate");
+  res.set(http::field::content_type, "text/event-stream");
+  res.set(http::field::cache_control, "no-store");
+  // For clients other than EventSource (the value in whole seconds).
+  res.set(http::field::retry_after,
+          std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(config_.busy_retry))));
+  for (auto& [name, value] : CorsHeaders(request)) res.set(name, value);
+  res.body() = RetryLaterBody(draining ? "server is draining" : "too many connections",
+                              config_.busy_retry);
+  res.keep_alive(false);
+  res.prepare_payload();
+  return res;
 }
 
 std::optional<std::string> SseService::AllowedOrigin(const HttpRequest& request) const {
   if (config_.cors_origins.empty()) return std::nullopt;
   const std::string_view origin = HeaderValue(request, "Origin");
   if (origin.empty()) return std::nullopt;
-  if (any_origin_) {
-    // "*" is not allowed together with credentials: echo the origin then.
-    return config_.cors_credentials ? std::string(origin) : std::string("*");
-  }
+  // "*" never goes with credentials (main refuses the combination; a library
+  // caller that sets both still gets no credentialed access from every site).
+  if (any_origin_) return std::string("*");
   for (const std::string& allowed : config_.cors_origins) {
     if (allowed == origin) return std::string(origin);
   }
@@ -472,10 +514,12 @@ std::vector<std::pair<std::string, std::string>> SseService::CorsHeaders(
   std::vector<std::pair<std::string, std::string>> out;
   if (config_.cors_origins.empty()) return out;
   // The answer depends on Origin unless it is "*" for everyone.
-  if (!any_origin_ || config_.cors_credentials) out.emplace_back("Vary", "Origin");
+  if (!any_origin_) out.emplace_back("Vary", "Origin");
   if (std::optional<std::string> origin = AllowedOrigin(request)) {
     out.emplace_back("Access-Control-Allow-Origin", *origin);
-    if (config_.cors_credentials) out.emplace_back("Access-Control-Allow-Credentials", "true");
+    if (config_.cors_credentials && !any_origin_) {
+      out.emplace_back("Access-Control-Allow-Credentials", "true");
+    }
   }
   return out;
 }
@@ -532,8 +576,9 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   if (!parsed.ok()) {
     const absl::Status& s = parsed.status();
     const std::string reason(s.message());
-    // The target may carry ?access_token=: only ever log it redacted.
-    TG_LOG(DEBUG) << "sse: refused " << RedactAccessToken(target) << ": " << reason;
+    // The target may carry a token (?access_token= or a misspelling of it):
+    // only ever log it redacted.
+    TG_LOG(DEBUG) << "sse: refused " << RedactCredentials(target) << ": " << reason;
     decision.refusal = Refuse(request,
                               absl::IsUnauthenticated(s)    ? http::status::unauthorized
                               : absl::IsPermissionDenied(s) ? http::status::forbidden
@@ -546,7 +591,7 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   }
   std::vector<store::TopicPattern> patterns = std::move(parsed->patterns);
   std::optional<ResumeSpec> spec = parsed->resume;
-  TG_LOG(DEBUG) << "sse: stream " << RedactAccessToken(target)
+  TG_LOG(DEBUG) << "sse: stream " << RedactCredentials(target)
                 << (parsed->subject.empty() ? "" : " for ") << parsed->subject;
 
   const bool chunked = request.version() >= 11;

@@ -50,6 +50,9 @@ class SseService {
  private:
   HttpResponse HandleNonGet(const HttpRequest& request) const;
   StreamDecision HandleGet(const HttpRequest& request) const;
+  // The answer to a GET while the server is full or draining: a 200 stream
+  // with only a `retry:` of config.busy_retry (jittered), then the end.
+  HttpResponse Busy(const HttpRequest& request, bool draining) const;
   HttpResponse Refuse(const HttpRequest& request, boost::beast::http::status status,
                       std::string reason) const;
   // The Access-Control-* and Vary headers for this request's Origin, as

@@ -160,5 +160,23 @@ TEST_F(GatewayBinaryTest, MalformedListenFlagFailsFast) {
       << bad.output();
 }
 
+// "*" with credentials would echo every origin with
+// Access-Control-Allow-Credentials: any site could read a logged-in user's
+// stream with cookie auth. Refused at start, like any other invalid flag.
+TEST_F(GatewayBinaryTest, AnyCorsOriginWithCredentialsIsRefused) {
+  for (const char* origins : {"*", "https://a.example, *"}) {
+    Process bad({kBinary, "--http_listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0",
+                 "--data_dir=" + MakeTempDir("gw"), std::string("--cors_origins=") + origins,
+                 "--cors_credentials"});
+    int status = bad.Wait();
+    ASSERT_TRUE(WIFEXITED(status)) << bad.output();
+    EXPECT_EQ(WEXITSTATUS(status), 2) << bad.output();
+    EXPECT_NE(bad.output().find("--cors_origins=* cannot be combined with --cors_credentials"),
+              std::string::npos)
+        << bad.output();
+    EXPECT_EQ(bad.output().find("tailgate ready"), std::string::npos) << bad.output();
+  }
+}
+
 }  // namespace
 }  // namespace tailgate

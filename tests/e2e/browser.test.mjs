@@ -4,6 +4,7 @@
 // browser must end with every event, in order, none twice.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import path from "node:path";
 import { Gateway, launchBrowser, publisherClient, publish, publishRetrying, tempDir, waitFor, env } from "./lib.mjs";
 
@@ -117,6 +118,79 @@ test("server drains (SIGTERM) several times during a stream: same guarantee", as
   } finally {
     client.close();
     await gw.kill();
+  }
+});
+
+// Opens an SSE stream from Node that holds one of the gateway's connection
+// slots; resolves once the stream's first bytes (its `retry:`) arrived.
+function holdStream(gw, topic) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${gw.url}/v1/events?topic=${topic}`, { agent: false }, (res) => {
+      res.once("data", (chunk) => {
+        if (res.statusCode === 200 && chunk.toString().startsWith("retry: 200\n")) resolve(req);
+        else reject(new Error(`not a stream: ${res.statusCode} ${chunk}`));
+      });
+    });
+    req.on("error", (err) => reject(err));
+  });
+}
+
+test("server full (--max_connections): a native EventSource is not CLOSED and streams once a slot frees", async () => {
+  // The page comes from another origin (a small Node server) so that the
+  // browser holds no idle keep-alive connection to the gateway, which would
+  // take a slot of its own; the gateway allows that origin by CORS.
+  const pages = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end("<!doctype html><title>full</title>");
+  });
+  await new Promise((resolve) => pages.listen(0, "127.0.0.1", resolve));
+  const origin = `http://127.0.0.1:${pages.address().port}`;
+  const gw = await new Gateway({
+    dataDir: tempDir("e2e-full-"),
+    args: ["--max_connections=2", "--retry_ms=200", `--cors_origins=${origin}`],
+  }).start();
+  const holders = [];
+  const client = publisherClient(gw.grpc);
+  try {
+    // Every slot taken by a real stream.
+    holders.push(await holdStream(gw, "e2e.hold"), await holdStream(gw, "e2e.hold"));
+    const expected = [];
+    for (let i = 0; i < 5; i++) {
+      expected.push(`full-${i}`);
+      await publish(client, { topic: "e2e.full", data: `full-${i}` });
+    }
+    const page = await browser.newPage();
+    await page.goto(origin);
+    await page.evaluate((url) => {
+      window.__events = [];
+      window.__errors = 0;
+      window.__closed = false;
+      const es = new EventSource(url);
+      // A reconnect keeps readyState CONNECTING; a failed connection
+      // (e.g. a 503) is CLOSED for good.
+      es.onerror = () => {
+        window.__errors += 1;
+        if (es.readyState === EventSource.CLOSED) window.__closed = true;
+      };
+      es.onmessage = (ev) => window.__events.push(ev.data);
+      window.__es = es;
+    }, `${gw.url}/v1/events?topic=e2e.full&since=earliest`);
+    await waitFor(() => page.evaluate(() => window.__errors > 0), "the refused EventSource's error event");
+    assert.equal(await page.evaluate(() => window.__closed), false, "EventSource went to CLOSED");
+    assert.equal(await page.evaluate(() => window.__es.readyState), 0, "EventSource is not CONNECTING");
+    assert.deepEqual(await page.evaluate(() => window.__events), []);
+    // A slot frees; the browser comes back by itself after the retry: back-off.
+    holders.shift().destroy();
+    await waitFor(async () => (await events(page)).length >= expected.length,
+                  "the events once a slot freed", 30000);
+    assert.deepEqual(await events(page), expected);
+    assert.equal(await page.evaluate(() => window.__closed), false);
+    await page.close();
+  } finally {
+    client.close();
+    for (const h of holders) h.destroy();
+    await gw.kill();
+    pages.close();
   }
 });
 

@@ -129,7 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // Unless the same text also came in elsewhere (a topic may be echoed)
       // or could be fixed message text (a real token is base64url and dots).
       const std::string& t = (*token)->token;
-      std::string elsewhere = tailgate::RedactAccessToken(input.target) + "\n";
+      std::string elsewhere = tailgate::RedactCredentials(input.target) + "\n";
       elsewhere.append(input.last_event_id);
       if ((*token)->source != tailgate::TokenSource::kCookie) {
         elsewhere += "\n";
@@ -159,7 +159,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   // What the service logs: no access_token value survives.
-  const std::string redacted = tailgate::RedactAccessToken(input.target);
+  const std::string redacted = tailgate::RedactCredentials(input.target);
   tailgate::TokenSources query_only;
   query_only.allow_query_param = true;
   absl::StatusOr<std::optional<tailgate::ExtractedToken>> leaked =

@@ -1,5 +1,5 @@
 // Finding the token in a request: ExtractHttpToken, FindCookie, ParseBearer,
-// ExtractGrpcToken, and RedactAccessToken (idempotent; leaves no token).
+// ExtractGrpcToken, and RedactCredentials (idempotent; leaves no token).
 //
 // Input: "authorization\ncookie\ntarget".
 #include <cstddef>
@@ -45,8 +45,8 @@ void CheckExtractors(std::string_view in) {
   }
 
   // Redaction: idempotent, and what is left carries no token.
-  const std::string redacted = tailgate::RedactAccessToken(target);
-  FUZZ_CHECK(tailgate::RedactAccessToken(redacted) == redacted);
+  const std::string redacted = tailgate::RedactCredentials(target);
+  FUZZ_CHECK(tailgate::RedactCredentials(redacted) == redacted);
   tailgate::TokenSources query_only;
   query_only.allow_query_param = true;
   auto after = tailgate::ExtractHttpToken("", "", redacted, query_only);

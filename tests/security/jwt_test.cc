@@ -297,6 +297,27 @@ TEST_F(JwtTest, QueryParamTokenWorksAndNeverReachesTheLog) {
   EXPECT_EQ(log.find(token.substr(0, 40)), std::string::npos) << log;
 }
 
+// A token under a wrongly spelled or unknown parameter is not read as a
+// token (401), and must not reach the log either, in any spelling.
+TEST_F(JwtTest, MisspelledTokenParametersNeverReachTheLog) {
+  LogOptions debug;
+  debug.min_level = LogLevel::kDebug;
+  SetLogOptions(debug);
+  const std::string token = OrdersToken();
+  StderrCapture capture;
+  std::vector<int> statuses;
+  for (const char* name : {"Access_Token", "ACCESS_TOKEN", "access-token", "token", "jwt", "x"}) {
+    statuses.push_back(Get(absl::StrCat("/v1/events?topic=orders.eu&", name, "=", token)).status);
+  }
+  statuses.push_back(Get("/v1/events?topic=orders.eu&" + token).status);
+  const std::string log = capture.Stop();
+  SetLogOptions(LogOptions());
+  for (int status : statuses) EXPECT_EQ(status, 401);
+  EXPECT_NE(log.find("Access_Token=REDACTED"), std::string::npos) << log;
+  EXPECT_EQ(log.find(token.substr(token.rfind('.') + 1)), std::string::npos) << log;
+  EXPECT_EQ(log.find(token.substr(0, 40)), std::string::npos) << log;
+}
+
 // --- gRPC --------------------------------------------------------------------
 
 v1::PublishRequest Event(const std::string& topic) {

@@ -328,7 +328,11 @@ TEST_F(SseTest, BadRequestsGetOneLineReasonsNamingTheParameter) {
   EXPECT_EQ(post->headers["allow"], "GET, OPTIONS");
 }
 
-TEST_F(SseTest, MaxConnectionsGives503WithRetryAfter) {
+// Full: /v1/events answers so that an EventSource comes back by itself (a
+// 200 stream holding only a `retry:` back-off, then the end); other
+// endpoints get 503 + Retry-After. tests/security/abuse_test checks the exact
+// shape, tests/e2e/browser.test.mjs a real browser.
+TEST_F(SseTest, MaxConnectionsTellsEventSourceToRetryAndOthersGet503) {
   Config config = SseTestConfig();
   config.http.max_connections = 3;
   Start(config);
@@ -338,16 +342,27 @@ TEST_F(SseTest, MaxConnectionsGives503WithRetryAfter) {
     ASSERT_EQ(open.back()->status(), 200);
   }
   auto refused = Open("/v1/events?topic=m");
-  EXPECT_EQ(refused->status(), 503);
+  EXPECT_EQ(refused->status(), 200);
   EXPECT_EQ(refused->header("retry-after"), "5");
-  EXPECT_NE(refused->body().find("too many connections"), std::string::npos);
+  absl::StatusOr<SseEvent> end = refused->Next(absl::Seconds(10));
+  EXPECT_EQ(end.status().code(), absl::StatusCode::kOutOfRange) << end.status();
+  EXPECT_GE(refused->retry_ms().value_or(0), 5000);
+  EXPECT_LE(refused->retry_ms().value_or(0), 7500);
+  ASSERT_EQ(refused->comments().size(), 1u);
+  EXPECT_NE(refused->comments()[0].find("too many connections"), std::string::npos);
+  absl::StatusOr<HttpResult> health = HttpFetch(kHost, gw_->http_port(), "GET", "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(health->headers["retry-after"], "5");
+  EXPECT_NE(health->body.find("too many connections"), std::string::npos);
   // A closed stream frees its slot (the server notices the close at once).
   open.back()->Close();
   open.pop_back();
   bool admitted = false;
   for (int attempt = 0; attempt < 200 && !admitted; ++attempt) {
     auto c = Open("/v1/events?topic=m");
-    admitted = c->status() == 200;
+    // A real stream is chunked and open-ended; a refusal has Retry-After.
+    admitted = c->status() == 200 && c->header("retry-after").empty();
     if (!admitted) absl::SleepFor(absl::Milliseconds(10));  // Polling, not ordering.
   }
   EXPECT_TRUE(admitted);
