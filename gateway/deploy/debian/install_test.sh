@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs the built package for real with apt, as a user would, and checks
+# what it did: the files, the tailgate system user and /var/lib/tailgate, the
+# packaged service started as that user with the packaged flag file (as the
+# unit's ExecStart does; this machine has no systemd running), a
+# publish/subscribe smoke test with the installed binaries, then removal
+# that keeps the data. Root only, and it changes the machine: CI runs it
+# (.ci/run), on a throwaway machine.
+#
+#   bazel build //:deb && gateway/deploy/debian/install_test.sh bazel-bin/tailgate_*_amd64.deb
+set -euo pipefail
+
+fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "needs root"
+deb=$(readlink -f "$1")
+version=$(dpkg-deb -f "$deb" Version)
+
+apt-get install -y -q "$deb" >/tmp/tailgate-install.log 2>&1 || fail "apt install: $(cat /tmp/tailgate-install.log)"
+[ "$(tailgate --version)" = "tailgate $version" ] || fail "tailgate --version: $(tailgate --version)"
+for f in /usr/bin/tailgate /usr/bin/tailgatectl /usr/bin/tailgate_publish \
+         /lib/systemd/system/tailgate.service /etc/tailgate/tailgate.flags; do
+  [ -e "$f" ] || fail "$f not installed"
+done
+getent passwd tailgate >/dev/null || fail "no tailgate user"
+[ "$(stat -c %U /var/lib/tailgate)" = tailgate ] || fail "/var/lib/tailgate not owned by tailgate"
+
+# The unit's command line, as the unit's user, on free loopback ports.
+exec_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/tailgate.service)
+log=$(mktemp)
+# setpriv execs the gateway itself (runuser would stay in between and turn
+# SIGTERM into its own exit status).
+setpriv --reuid=tailgate --regid=tailgate --init-groups -- $exec_start --http_listen=127.0.0.1:0 --grpc_listen=127.0.0.1:0 \
+  --drain_grace=0s 2>"$log" &
+gw=$!
+curl_pid=
+trap '[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null; kill "$gw" 2>/dev/null || true' EXIT
+for _ in $(seq 300); do
+  grep -q 'tailgate ready' "$log" && break
+  kill -0 "$gw" 2>/dev/null || fail "gateway exited: $(cat "$log")"
+  sleep 0.1
+done
+ready=$(grep -m1 'tailgate ready' "$log") || fail "no ready line: $(cat "$log")"
+http=$(sed 's/.* http=\([^ ]*\).*/\1/' <<<"$ready")
+grpc=$(sed 's/.* grpc=\([^ ]*\).*/\1/' <<<"$ready")
+sse=$(mktemp)
+curl -sSN --max-time 30 "http://$http/v1/events?topic=installed.%3E&since=earliest" >"$sse" &
+curl_pid=$!
+id=$(tailgate_publish --server="$grpc" --topic=installed.smoke 'from the installed package') ||
+  fail "publish failed"
+for _ in $(seq 200); do
+  grep -q "^id: $id\$" "$sse" && break
+  sleep 0.1
+done
+grep -q "^id: $id\$" "$sse" || fail "event $id not received: $(cat "$sse")"
+tailgatectl --server="$grpc" stats | grep -q "^watermark   $id\$" || fail "tailgatectl stats"
+kill -TERM "$gw"
+wait "$gw" || fail "gateway exit status $? on SIGTERM: $(cat "$log")"
+ls /var/lib/tailgate | grep -q CURRENT || fail "no log in /var/lib/tailgate"
+
+apt-get remove -y -q tailgate >/tmp/tailgate-install.log 2>&1 || fail "apt remove: $(cat /tmp/tailgate-install.log)"
+[ ! -e /usr/bin/tailgate ] || fail "/usr/bin/tailgate left after remove"
+ls /var/lib/tailgate | grep -q CURRENT || fail "remove deleted the event log"
+echo "install_test: PASS ($(basename "$deb"): installed, ran as tailgate, event $id, removed, data kept)"
