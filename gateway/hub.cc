@@ -349,6 +349,11 @@ Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
   // Retention, TrimTopic or DeleteTopic may have removed cached events above
   // the position: only the store knows (and reports `trimmed`).
   if (*position < log_->RemovedThrough()) return Poll::kMiss;
+  // An event older than the shortest age limit may be past its own: only the
+  // store knows (it skips such events and reports `trimmed`).
+  const absl::Duration shortest_age = log_->ShortestMaxAge();
+  const absl::Time oldest_servable =
+      shortest_age == absl::InfiniteDuration() ? absl::InfinitePast() : absl::Now() - shortest_age;
   auto it = std::upper_bound(cache_.begin(), cache_.end(), *position,
                              [](uint64_t p, const EncodedEventPtr& e) { return p < e->event.id; });
   size_t scanned = 0;
@@ -360,6 +365,9 @@ Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
     }
     ++scanned;
     const EncodedEventPtr& e = *it;
+    if (e->event.publish_time < oldest_servable) {
+      return out->empty() && scanned == 1 ? Poll::kMiss : Poll::kEvents;
+    }
     if (filter.Matches(e->event.topic)) {
       out->push_back(e);
       *out_bytes += e->frame_bytes;

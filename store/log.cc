@@ -75,6 +75,16 @@ const RetentionRule& RetentionRules::For(std::string_view topic) const {
   return default_;
 }
 
+absl::Duration RetentionRules::ShortestMaxAge() const {
+  absl::Duration shortest = absl::InfiniteDuration();
+  auto consider = [&](const RetentionRule& r) {
+    if (r.max_age > absl::ZeroDuration()) shortest = std::min(shortest, r.max_age);
+  };
+  consider(default_);
+  for (const auto& [pattern, rule] : rules_) consider(rule);
+  return shortest;
+}
+
 std::string EventField(size_t count, size_t index, std::string_view name) {
   if (count <= 1) return std::string(name);
   return absl::StrCat("events[", index, "].", AV(name));

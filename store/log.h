@@ -224,6 +224,12 @@ class Log {
   // Raised before the removal is written. Cheap, non-blocking.
   virtual uint64_t RemovedThrough() const { return 0; }
 
+  // The smallest age limit of any retention rule (infinite: none). An event
+  // published longer ago than that may be past its topic's age limit and no
+  // longer served, even before retention deletes it: in-memory copies of
+  // such events must be checked against Read. Cheap, non-blocking.
+  virtual absl::Duration ShortestMaxAge() const { return absl::InfiniteDuration(); }
+
   // Removes the topic's events with id <= up_to_id.
   virtual absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) = 0;
   // Removes all of the topic's events and metadata (ids stay unused).

@@ -164,6 +164,7 @@ TEST_P(LogTest, IdsAreUniqueGapFreeAndOrderedUnderEightConcurrentAppenders) {
 }
 
 TEST_P(LogTest, MultiEventAppendGetsConsecutiveIdsAndKeepsFields) {
+  options_.default_retention.max_age = absl::ZeroDuration();  // Explicit old publish times.
   auto log = Open();
   AppendOne(*log, Ev("a", "first"));
   const absl::Time before = absl::Now();
@@ -399,6 +400,7 @@ TEST_P(ManyTopicsTest, ListTopicsEarliestCursorAndStats) {
 }
 
 TEST_P(LogTest, CursorAtTimeFindsLastEventPublishedBefore) {
+  options_.default_retention.max_age = absl::ZeroDuration();  // Publish times from 2020.
   auto log = Open();
   const absl::Time t0 = absl::FromUnixSeconds(1'600'000'000);
   for (int i = 0; i < 10; ++i) {
@@ -795,6 +797,43 @@ TEST_F(RocksDbLogTest, CheckpointOpensAsACopyThatNeverReusesAnId) {
   auto again = Open();
   EXPECT_EQ(again->Watermark(), jump + 1);
   EXPECT_EQ(AppendOne(*again, Ev("a", "newer")), jump + 2);
+}
+
+// Retention runs every retention_interval; until it deletes them, events
+// past their topic's age limit are already not served.
+TEST_F(RocksDbLogTest, EventsPastTheirAgeLimitAreNotServedBeforeRetentionRuns) {
+  options_.retention_rules = {RetentionRule{"a", 0, absl::Minutes(10)}};
+  auto log = Open();
+  for (int i = 0; i < 3; ++i) AppendOne(*log, Ev("a", absl::StrCat("old", i)));
+  // Enough other topics for a read over all of them to scan the id index.
+  for (int i = 1; i < 70; ++i) AppendOne(*log, Ev(absl::StrCat("z", i), "no age limit"));
+  clock_.Advance(absl::Minutes(5));
+  const uint64_t young = AppendOne(*log, Ev("a", "young"));
+  clock_.Advance(absl::Minutes(6));
+  for (size_t topics : {1, 70}) {  // The merge read and the id-index scan.
+    std::vector<std::string> patterns = {"a"};
+    for (size_t i = 1; i < topics; ++i) patterns.push_back(absl::StrCat("z", i));
+    ReadRequest req;
+    req.filter = Filter(patterns);
+    req.max_events = 1000;
+    absl::StatusOr<ReadResult> r = log->Read(req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->events.size(), topics) << topics;  // young, and one per z topic
+    EXPECT_EQ(r->events.back().id, young);
+    for (const Event& e : r->events) EXPECT_NE(e.data.substr(0, 3), "old") << topics;
+    EXPECT_TRUE(r->trimmed) << topics;
+  }
+  absl::StatusOr<uint64_t> earliest = log->EarliestCursor(Filter({"a"}));
+  ASSERT_TRUE(earliest.ok()) << earliest.status();
+  EXPECT_EQ(*earliest, young - 1);
+  ReadRequest from_earliest;
+  from_earliest.filter = Filter({"a"});
+  from_earliest.after_id = *earliest;
+  absl::StatusOr<ReadResult> r = log->Read(from_earliest);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->events.size(), 1u);
+  EXPECT_FALSE(r->trimmed);
+  EXPECT_EQ(log->ShortestMaxAge(), absl::Minutes(10));
 }
 
 // RocksDB's diagnostics go to Options::diagnostics, never to a LOG file in

@@ -150,6 +150,7 @@ class RocksDbLog final : public Log {
   uint64_t RemovedThrough() const override {
     return removed_through_.load(std::memory_order_acquire);
   }
+  absl::Duration ShortestMaxAge() const override { return rules_.ShortestMaxAge(); }
   void Close() override;
 
  private:
@@ -230,6 +231,9 @@ class RocksDbLog final : public Log {
   // whether any matching topic lost events above after_id.
   void MatchTopics(const TopicFilter& filter, uint64_t after_id,
                    std::vector<std::pair<std::string, TopicMeta>>* out, bool* trimmed);
+  // Events of `topic` published before this (in microseconds) are past its
+  // age limit: never served, even before retention deletes them.
+  int64_t ExpiryCutoff(std::string_view topic, absl::Time now) const;
   absl::Status MergeRead(const std::vector<std::string>& topics, const ReadRequest& req,
                          uint64_t bound, const rocksdb::Snapshot* snap, ReadResult* result);
   absl::Status ScanRead(const std::vector<std::string>& topics, const ReadRequest& req,
@@ -991,11 +995,19 @@ absl::StatusOr<ReadResult> RocksDbLog::Read(const ReadRequest& request) {
   return result;
 }
 
+int64_t RocksDbLog::ExpiryCutoff(std::string_view topic, absl::Time now) const {
+  const absl::Duration max_age = rules_.For(topic).max_age;
+  if (max_age <= absl::ZeroDuration()) return std::numeric_limits<int64_t>::min();
+  return ToMicros(now - max_age);
+}
+
 absl::Status RocksDbLog::MergeRead(const std::vector<std::string>& topics, const ReadRequest& req,
                                    uint64_t bound, const rocksdb::Snapshot* snap,
                                    ReadResult* result) {
+  const absl::Time now = hooks_.clock();
   struct Cursor {
     std::string topic;
+    int64_t cutoff;
     std::string upper;
     rocksdb::Slice upper_slice;
     std::unique_ptr<rocksdb::Iterator> it;
@@ -1012,6 +1024,7 @@ absl::Status RocksDbLog::MergeRead(const std::vector<std::string>& topics, const
   for (const std::string& topic : topics) {
     auto c = std::make_unique<Cursor>();
     c->topic = topic;
+    c->cutoff = ExpiryCutoff(topic, now);
     c->upper = internal::EventKey(topic, bound + 1);
     c->upper_slice = c->upper;
     rocksdb::ReadOptions ro;
@@ -1041,11 +1054,25 @@ absl::Status RocksDbLog::MergeRead(const std::vector<std::string>& topics, const
           absl::StrCat("event ", c->id, " of topic \"", c->topic, "\" is malformed"));
     }
     const size_t size = v.data.size() + c->topic.size();
-    if (out.size() >= max_events || (!out.empty() && bytes + size > req.max_bytes)) {
+    const bool expired = v.publish_micros < c->cutoff;
+    if (!expired &&
+        (out.size() >= max_events || (!out.empty() && bytes + size > req.max_bytes))) {
       result->next_after_id = out.back().id;
       return absl::OkStatus();
     }
     heap.pop();
+    if (expired) {
+      // Past its age limit, not yet deleted by retention: as good as removed.
+      result->trimmed = true;
+      c->it->Next();
+      if (c->it->Valid()) {
+        load_id(c);
+        heap.push(c);
+      } else if (!c->it->status().ok()) {
+        return FromRocksDb(c->it->status(), "reading events");
+      }
+      continue;
+    }
     bytes += size;
     Event& e = out.emplace_back();
     e.id = c->id;
@@ -1069,7 +1096,9 @@ absl::Status RocksDbLog::MergeRead(const std::vector<std::string>& topics, const
 absl::Status RocksDbLog::ScanRead(const std::vector<std::string>& topics, const ReadRequest& req,
                                   uint64_t bound, const rocksdb::Snapshot* snap,
                                   ReadResult* result) {
-  absl::flat_hash_set<std::string_view> wanted(topics.begin(), topics.end());
+  const absl::Time now = hooks_.clock();
+  absl::flat_hash_map<std::string_view, int64_t> wanted;  // topic -> expiry cutoff
+  for (const std::string& t : topics) wanted.emplace(t, ExpiryCutoff(t, now));
   std::string upper = internal::IdKey(bound + 1);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -1090,7 +1119,10 @@ absl::Status RocksDbLog::ScanRead(const std::vector<std::string>& topics, const 
     if (!internal::DecodeIdValue(ToView(it->value()), &v)) {
       return absl::DataLossError(absl::StrCat("id index entry ", id, " is malformed"));
     }
-    if (wanted.contains(v.topic)) {
+    auto w = wanted.find(v.topic);
+    if (w != wanted.end() && v.publish_micros < w->second) {
+      result->trimmed = true;  // Past its age limit (see MergeRead).
+    } else if (w != wanted.end()) {
       const size_t size = v.data_bytes + v.topic.size();
       if (keys.size() >= max_events || (!keys.empty() && bytes + size > req.max_bytes)) {
         stopped = true;
@@ -1172,8 +1204,19 @@ absl::StatusOr<uint64_t> RocksDbLog::EarliestCursor(const TopicFilter& filter) {
   bool trimmed = false;
   MatchTopics(filter, 0, &matched, &trimmed);
   uint64_t cursor = wm;
+  const absl::Time now = hooks_.clock();
   for (const auto& [topic, m] : matched) {
-    if (m.count > 0) cursor = std::min(cursor, m.first_id - 1);
+    if (m.count == 0) continue;
+    uint64_t first = m.first_id - 1;
+    // Skip what is past the topic's age limit but not yet deleted, so that
+    // "everything retained" does not start with a `trimmed` reset.
+    if (const int64_t cutoff = ExpiryCutoff(topic, now);
+        cutoff != std::numeric_limits<int64_t>::min()) {
+      absl::StatusOr<uint64_t> at = CursorAtTime(absl::FromUnixMicros(cutoff));
+      if (!at.ok()) return at.status();
+      first = std::max(first, std::min(*at, m.last_id));
+    }
+    cursor = std::min(cursor, first);
   }
   return cursor;
 }

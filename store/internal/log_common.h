@@ -33,6 +33,9 @@ class RetentionRules {
   static absl::StatusOr<RetentionRules> Parse(const Options& options);
 
   const RetentionRule& For(std::string_view topic) const;
+  // The smallest age limit of any rule (default included); infinite when no
+  // rule limits age.
+  absl::Duration ShortestMaxAge() const;
 
   // The explicit rules, in order (default_retention not included).
   const std::vector<std::pair<TopicPattern, RetentionRule>>& rules() const { return rules_; }
