@@ -1064,22 +1064,15 @@ absl::Status RocksDbLog::MergeRead(const std::vector<std::string>& topics, const
     if (expired) {
       // Past its age limit, not yet deleted by retention: as good as removed.
       result->trimmed = true;
-      c->it->Next();
-      if (c->it->Valid()) {
-        load_id(c);
-        heap.push(c);
-      } else if (!c->it->status().ok()) {
-        return FromRocksDb(c->it->status(), "reading events");
-      }
-      continue;
+    } else {
+      bytes += size;
+      Event& e = out.emplace_back();
+      e.id = c->id;
+      e.topic = c->topic;
+      e.type.assign(v.type);
+      e.data.assign(v.data);
+      e.publish_time = absl::FromUnixMicros(v.publish_micros);
     }
-    bytes += size;
-    Event& e = out.emplace_back();
-    e.id = c->id;
-    e.topic = c->topic;
-    e.type.assign(v.type);
-    e.data.assign(v.data);
-    e.publish_time = absl::FromUnixMicros(v.publish_micros);
     c->it->Next();
     if (c->it->Valid()) {
       load_id(c);

@@ -171,6 +171,18 @@ TEST(BackupTest, CheckpointUnderLoadRestoresEveryAcknowledgedEvent) {
 // ids start above every id the old one issued, so a browser holding an old id
 // is told (tailgate.reset, unknown_id) and gets every event of the new log,
 // instead of resuming after a reused id and silently skipping events.
+// Publishes one event; its id, or 0 after a failed expectation.
+uint64_t PublishOne(v1::Publisher::Stub* stub, const std::string& topic, const std::string& data) {
+  grpc::ClientContext ctx;
+  v1::PublishRequest req;
+  req.set_topic(topic);
+  req.set_data(data);
+  v1::PublishResponse res;
+  grpc::Status s = stub->Publish(&ctx, req, &res);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return s.ok() ? res.id() : 0;
+}
+
 TEST(BackupTest, WipedDataDirNeverReusesAnId) {
   const std::string dir = MakeTempDir("wiped");
   uint64_t old_last = 0;
@@ -178,15 +190,7 @@ TEST(BackupTest, WipedDataDirNeverReusesAnId) {
     RunningGateway gw = StartGateway(dir);
     ASSERT_GT(gw.http_port, 0);
     auto stub = v1::Publisher::NewStub(gw.Channel());
-    for (int i = 0; i < 3; ++i) {
-      grpc::ClientContext ctx;
-      v1::PublishRequest req;
-      req.set_topic("wiped.t");
-      req.set_data(absl::StrCat("old-", i));
-      v1::PublishResponse res;
-      ASSERT_TRUE(stub->Publish(&ctx, req, &res).ok());
-      old_last = res.id();
-    }
+    for (int i = 0; i < 3; ++i) old_last = PublishOne(stub.get(), "wiped.t", absl::StrCat("old-", i));
     ASSERT_EQ(WEXITSTATUS(gw.process->Signal(SIGTERM)), 0) << gw.process->output();
   }
   std::filesystem::remove_all(dir);
@@ -196,14 +200,8 @@ TEST(BackupTest, WipedDataDirNeverReusesAnId) {
   auto stub = v1::Publisher::NewStub(gw.Channel());
   std::vector<uint64_t> ids;
   for (int i = 0; i < 2; ++i) {
-    grpc::ClientContext ctx;
-    v1::PublishRequest req;
-    req.set_topic("wiped.t");
-    req.set_data(absl::StrCat("new-", i));
-    v1::PublishResponse res;
-    ASSERT_TRUE(stub->Publish(&ctx, req, &res).ok());
-    EXPECT_GT(res.id(), old_last) << "an id of the lost log was handed out again";
-    ids.push_back(res.id());
+    ids.push_back(PublishOne(stub.get(), "wiped.t", absl::StrCat("new-", i)));
+    EXPECT_GT(ids.back(), old_last) << "an id of the lost log was handed out again";
   }
   absl::StatusOr<std::unique_ptr<SseClient>> sse = SseClient::Connect(
       "127.0.0.1", gw.http_port, "/v1/events?topic=wiped.t",

@@ -82,17 +82,6 @@ inline double WaitForSample(const RunningGateway& gw, const std::string& series,
   return v;
 }
 
-// Runs `command` in a shell; returns (exit status, stdout + stderr).
-inline std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* f = ::popen((command + " 2>&1").c_str(), "r");
-  if (f == nullptr) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 }  // namespace tailgate::testing
 

@@ -31,6 +31,7 @@ using ::tailgate::testing::MakeTempDir;
 using ::tailgate::testing::Process;
 using ::tailgate::testing::ReadAllEvents;
 using ::tailgate::testing::Req;
+using ::tailgate::testing::Shell;
 using ::tailgate::testing::ValueAfter;
 using std::chrono::milliseconds;
 
@@ -145,17 +146,6 @@ TEST(PublishBinaryTest, SigtermDrainLosesNoAcknowledgedEvent) {
   }
 }
 
-// Runs `command` with /bin/sh; returns (exit code, stdout+stderr).
-std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* f = ::popen((command + " 2>&1").c_str(), "r");
-  if (f == nullptr) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 TEST(PublishBinaryTest, StartsOnTheSameDataDirAfterADrainAndContinuesTheIds) {
   const std::string dir = MakeTempDir("restart");

@@ -29,17 +29,6 @@ namespace {
 constexpr char kPublish[] = "gateway/tailgate_publish";
 constexpr char kCtl[] = "gateway/tailgatectl";
 
-// Runs `command` in a shell; (exit status, stdout + stderr).
-std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* f = ::popen((command + " 2>&1").c_str(), "r");
-  if (f == nullptr) return {-1, ""};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const int status = ::pclose(f);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 class CliTest : public ::testing::Test {
  protected:

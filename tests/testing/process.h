@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -49,6 +50,10 @@ class Process {
 // The value after `key` up to the next space in `line`, e.g.
 // ValueAfter("tailgate ready http=127.0.0.1:5 grpc=...", "http=") == "127.0.0.1:5".
 std::string ValueAfter(const std::string& line, const std::string& key);
+
+// Runs `command` with /bin/sh; returns (exit status, stdout + stderr), -1 as
+// the status when it did not exit normally.
+std::pair<int, std::string> Shell(const std::string& command);
 
 // A fresh, empty directory under TEST_TMPDIR.
 std::string MakeTempDir(const std::string& prefix);
