@@ -171,7 +171,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     }
     started_ = true;
     if (metrics_ != nullptr) metrics_->opened->Increment();
-    cursor_ = std::make_shared<Cursor>(hub_, socket_.get_executor(), filter_, *std::move(start));
+    // The cursor keeps the filter; the session has no further use for it.
+    cursor_ = std::make_shared<Cursor>(hub_, socket_.get_executor(), std::move(filter_),
+                                       *std::move(start));
     // Headers and retry: go out at once, so the client sees the stream open
     // even when nothing matches for a while.
     std::string text;
@@ -282,6 +284,16 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
                      });
   }
 
+  // A stream is idle most of its life: after a large write (the response
+  // head, a replay batch of hundreds of frames), give back what an idle
+  // stream does not need, so its memory is that of its next small write.
+  void ReleaseWriteBuffers() {
+    constexpr size_t kKeep = 8;  // Enough for a few live events per write.
+    if (buffers_.capacity() > 3 * kKeep + 2) std::vector<net::const_buffer>().swap(buffers_);
+    if (in_flight_.capacity() > kKeep) std::vector<EncodedEventPtr>().swap(in_flight_);
+    if (prefix_.capacity() > 64) std::string().swap(prefix_);
+  }
+
   // Removes the first `n` bytes from buffers_.
   void DropWritten(size_t n) {
     size_t i = 0;
@@ -298,6 +310,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       metrics_->bytes->Increment(in_flight_bytes_);
     }
     in_flight_.clear();
+    ReleaseWriteBuffers();
     last_activity_ = Clock::now();
     if (closed_) return;
     if (ec) {
@@ -397,13 +410,22 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
 
   // The client sends nothing after its request; a read completing means it
   // closed (or reset) the connection: stop at once instead of at the next write.
+  // An idle stream waits for readability on the socket (a small reactor
+  // operation) rather than with a read through the Beast stream, whose
+  // pending operation is several times larger; the read starts only once
+  // bytes or the close are there, and then completes at once.
   void ReadPeer() {
-    socket_.async_read_some(net::buffer(read_buf_),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              if (self->closed_) return;
-                              if (ec) return self->Close();
-                              self->ReadPeer();
-                            });
+    socket_.tcp().socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+          if (self->closed_) return;
+          if (ec) return self->Close();
+          self->socket_.async_read_some(net::buffer(self->read_buf_),
+                                        [self](beast::error_code ec, std::size_t) {
+                                          if (self->closed_) return;
+                                          if (ec) return self->Close();
+                                          self->ReadPeer();
+                                        });
+        });
   }
 
   // The first reason given is the one counted when the session ends.
@@ -451,7 +473,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   std::vector<net::const_buffer> buffers_;
   Clock::time_point write_started_;
   Clock::time_point last_activity_ = Clock::now();
-  std::array<char, 256> read_buf_;
+  // Only to notice the peer closing: it sends nothing after its request.
+  std::array<char, 16> read_buf_;
   SseMetrics* metrics_ = nullptr;
   std::optional<SseMetrics::CloseReason> close_reason_;
   bool in_flight_from_store_ = false;
