@@ -39,14 +39,16 @@ if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ] && [ -n "${FLOOR_BIN:
 else
   echo "compare.sh: building (bazel -c opt) ..."
   bazel build -c opt //gateway:tailgate //tests/bench:loadgen //tests/bench:grpc_floor \
+    //tests/bench:sse_floor \
     >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log" >&2; die "build failed"; }
   # Private copies: other builds may replace bazel-out while this runs.
   cp bazel-out/k8-opt/bin/gateway/tailgate bazel-out/k8-opt/bin/tests/bench/loadgen \
-    bazel-out/k8-opt/bin/tests/bench/grpc_floor "$WORK/"
+    bazel-out/k8-opt/bin/tests/bench/grpc_floor bazel-out/k8-opt/bin/tests/bench/sse_floor "$WORK/"
 fi
 TAILGATE=$WORK/tailgate
 LOADGEN=$WORK/loadgen
 FLOOR=$WORK/grpc_floor
+SSE_FLOOR=$WORK/sse_floor
 
 SERVER_PID=""   # Process measured (tailgate, or the nginx worker).
 STOP_PID=""     # Process to stop (tailgate, or the nginx master).
@@ -135,12 +137,26 @@ start_grpc_floor() {
   GRPC=${ready#*grpc=}
   HTTP=127.0.0.1:9  # Unused by the ingest scenario.
 }
+# The fan-out floor (tests/bench/sse_floor.cc): one pre-built frame, one
+# send(2) per subscriber, nothing else. The loadgen drives it through nchan's
+# API, so its results are labelled server=nchan, label fan1-*-floor.
+start_sse_floor() {
+  local log=$WORK/sse_floor.$RANDOM.log
+  taskset -c "$SERVER_CPU" "$SSE_FLOOR" 2>"$log" &
+  STOP_PID=$!
+  SERVER_PID=$STOP_PID
+  local ready
+  ready=$(wait_line "$log" "sse_floor ready")
+  HTTP=${ready#*http=}
+  GRPC=""
+}
 # run SERVER LABEL LOADGEN-ARGS...: a fresh server, one loadgen run, stop.
 run() {
   local server=$1 label=$2
   shift 2
   "start_$server"
   [ "$server" = grpc_floor ] && server=tailgate
+  [ "$server" = sse_floor ] && server=nchan
   local args=(--server="$server" --http="$HTTP" --pid="$SERVER_PID" --label="$label" "$@")
   [ -n "$GRPC" ] && args+=(--grpc="$GRPC")
   echo "+ loadgen ${args[*]}" | sed "s/ --http=[^ ]*//; s/ --pid=[^ ]*//; s/ --grpc=[^ ]*//" >>"$WORK/commands.txt"
@@ -170,6 +186,8 @@ echo "compare.sh: scenarios (results in $RESULTS)"
 # until every subscriber has it) and bursts of 100.
 both fan1-1k --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
 both fan1-5k --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
+run sse_floor fan1-1k-floor --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
+run sse_floor fan1-5k-floor --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
 for n in "${FAN_SUBS[@]}"; do
   events=$((2000000 / n)); [ "$QUICK" = 1 ] && events=$((1000000 / n))
   both "fan100-$n" --scenario=fanout --subscribers="$n" --events="$events" --burst=100
@@ -255,6 +273,12 @@ T=tailgate
 N=nchan
 r_f1_1k=$(ratio "$(get $T fan1-1k deliveries_per_cpu_s)" "$(get $N fan1-1k deliveries_per_cpu_s)")
 r_f1_5k=$(ratio "$(get $T fan1-5k deliveries_per_cpu_s)" "$(get $N fan1-5k deliveries_per_cpu_s)")
+# Against the floor: tailgate's server CPU per delivery / the floor's (lower is better).
+r_floor_1k=$(ratio "$(get $T fan1-1k server_us_per_delivery)" "$(get $N fan1-1k-floor server_us_per_delivery)")
+r_floor_5k=$(ratio "$(get $T fan1-5k server_us_per_delivery)" "$(get $N fan1-5k-floor server_us_per_delivery)")
+at_most() {  # at_most RATIO-TEXT TARGET
+  awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—") print "—"; else if (r + 0 <= t) print "met"; else print "**missed**" }'
+}
 r_f100_1k=$(ratio "$(get $T fan100-1000 deliveries_per_cpu_s)" "$(get $N fan100-1000 deliveries_per_cpu_s)")
 r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-5000 deliveries_per_cpu_s)")
 r_ingest=$(ratio "$(get $T ingest acked_per_s)" "$(get $N ingest acked_per_s)")
@@ -310,6 +334,8 @@ steadier figure and is what the fan-out targets compare.
 |---|---|---:|---:|---|
 | fan-out 1k subscribers, single events | deliveries per server CPU-second | $r_f1_1k | ≥ 1× | $(verdict "$r_f1_1k" 1) |
 | fan-out 5k subscribers, single events | deliveries per server CPU-second | $r_f1_5k | ≥ 1× | $(verdict "$r_f1_5k" 1) |
+| fan-out 1k subscribers, single events, **tailgate / floor** | server CPU per delivery | $r_floor_1k | ≤ 1.15× | $(at_most "$r_floor_1k" 1.15) |
+| fan-out 5k subscribers, single events, **tailgate / floor** | server CPU per delivery | $r_floor_5k | ≤ 1.15× | $(at_most "$r_floor_5k" 1.15) |
 | fan-out 1k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_1k | ≥ 2× | $(verdict "$r_f100_1k" 2) |
 | fan-out 5k subscribers, bursts of 100 | deliveries per server CPU-second | $r_f100_5k | ≥ 2× | $(verdict "$r_f100_5k" 2) |
 | ingest, one event per request | acknowledged publishes/s | $r_ingest | ≥ 3× | $(verdict "$r_ingest" 3) |
