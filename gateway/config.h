@@ -106,6 +106,15 @@ struct PublishConfig {
   // Request bytes held, over all publish calls, between receipt and ack
   // (see gateway/publish_budget.h).
   size_t memory_budget_bytes = size_t{256} << 20;
+  // POST /v1/publish on the HTTP port (gateway/http_publish.h): off (404),
+  // on (a token with publish grants, as for gRPC; needs
+  // AuthConfig::publish_required), open (anyone: development only).
+  enum class HttpMode { kOff, kOn, kOpen };
+  HttpMode http_mode = HttpMode::kOff;
+  // Origins allowed to publish from a browser: exact origins, or "*" for
+  // any. Separate from SseConfig::cors_origins. Empty: no cross-origin
+  // publishing (a request with another Origin header is refused).
+  std::vector<std::string> http_cors_origins;
 };
 
 // Operations: metrics, admin API, slow-commit logging (README "Operations").

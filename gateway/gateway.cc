@@ -23,6 +23,7 @@
 #include "gateway/admin_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/auth.h"
+#include "gateway/http_publish.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
 #include "gateway/logging.h"
@@ -93,6 +94,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const G
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
   std::unique_ptr<Gateway> gw(new Gateway(config));
+  if (config.publish.http_mode == PublishConfig::HttpMode::kOn && !config.auth.publish_required) {
+    return absl::InvalidArgumentError(
+        "--http_publish=on checks tokens like gRPC publishing: it needs --auth_publish=required "
+        "and a JWT configuration (--jwt_*); --http_publish=open accepts anyone");
+  }
   if (config.auth.enabled()) {
     absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(config.auth);
     if (!verifier.ok()) {
@@ -287,6 +293,16 @@ absl::Status Gateway::StartHttp() {
       TokenSources{config_.auth.cookie_name, config_.auth.allow_query_param});
   sse_->set_metrics(&gateway_metrics_->sse);
   sse_->Register(router.get());
+  http_publish_ = std::make_unique<HttpPublishService>(
+      log_.get(), config_.publish, publisher_.get(), verifier_.get(), &gateway_metrics_->publish,
+      &gateway_metrics_->http_publish, config_.http.retry_after);
+  http_publish_->Register(router.get());
+  if (config_.publish.http_mode == PublishConfig::HttpMode::kOpen) {
+    TG_LOG(WARNING) << "--http_publish=open: ANYONE who can reach " << config_.http.listen
+                    << " may publish to ANY topic with POST /v1/publish, without a token; "
+                       "use it only for development on loopback (--http_publish=on checks "
+                       "tokens)";
+  }
   router->Handle("/", demo);
   router->Handle("/demo", demo);
   router->Handle("/healthz", [](const HttpRequest& req) {
@@ -451,9 +467,10 @@ void Gateway::Shutdown() {
   // object stays until the sessions using it are gone.
   if (hub_) hub_->Stop();
   if (http_server_) {
-    http_server_->Stop();
+    http_server_->Stop();  // Waits for POST /v1/publish responses pending on appends.
     http_server_.reset();
   }
+  http_publish_.reset();
   subscriber_.reset();
   sse_.reset();
   hub_.reset();

@@ -24,6 +24,7 @@ namespace tailgate {
 
 class AdminService;
 class GrpcMetricsInterceptorFactory;
+class HttpPublishService;
 class HttpServer;
 class JwtVerifier;
 class Hub;
@@ -108,6 +109,9 @@ class Gateway {
   uint16_t grpc_port_ = 0;
   std::string grpc_host_;
   std::unique_ptr<HttpServer> http_server_;
+  // After http_server_: destroyed before it, once Stop() has waited for
+  // every pending response.
+  std::unique_ptr<HttpPublishService> http_publish_;
   bool shut_down_ = false;
 };
 

@@ -63,6 +63,12 @@ ABSL_FLAG(int64_t, max_inflight_per_stream, 1024,
 ABSL_FLAG(int64_t, publish_memory_budget, int64_t{256} << 20,
           "bytes of publish requests held, over all calls, between receipt and ack; beyond it "
           "Publish/PublishBatch get RESOURCE_EXHAUSTED and PublishStreams stop reading");
+ABSL_FLAG(std::string, http_publish, "off",
+          "POST /v1/publish on the HTTP port: off (404), on (a JWT with publish grants, needs "
+          "--auth_publish=required), open (anyone may publish: development only)");
+ABSL_FLAG(std::string, publish_cors_origins, "",
+          "CORS origins allowed to POST /v1/publish from a browser: comma-separated exact "
+          "origins, or * for any; empty = none (separate from --cors_origins)");
 ABSL_FLAG(int64_t, retry_ms, 3000,
           "SSE \"retry:\" sent at the start of each stream (client reconnect delay, ms); 0 = none");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15),
@@ -211,6 +217,26 @@ std::string SecurityFlags(tailgate::Config* config) {
 
 // --store and the --nats_* flags into `config`; an error message naming the
 // flag, or "".
+// --http_publish and --publish_cors_origins.
+std::string HttpPublishFlags(tailgate::Config* config) {
+  const std::string mode = absl::GetFlag(FLAGS_http_publish);
+  using Mode = tailgate::PublishConfig::HttpMode;
+  if (mode == "off") {
+    config->publish.http_mode = Mode::kOff;
+  } else if (mode == "on") {
+    config->publish.http_mode = Mode::kOn;
+  } else if (mode == "open") {
+    config->publish.http_mode = Mode::kOpen;
+  } else {
+    return "--http_publish must be off, on or open";
+  }
+  for (absl::string_view origin :
+       absl::StrSplit(absl::GetFlag(FLAGS_publish_cors_origins), ',', absl::SkipWhitespace())) {
+    config->publish.http_cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
+  }
+  return "";
+}
+
 std::string StoreFlags(tailgate::Config* config) {
   const std::string store = absl::GetFlag(FLAGS_store);
   tailgate::store::JetStreamOptions& js = config->jetstream;
@@ -409,6 +435,7 @@ int main(int argc, char** argv) {
     return Fail("--http_header_timeout must be > 0");
   }
   if (std::string error = SecurityFlags(&config); !error.empty()) return Fail(error);
+  if (std::string error = HttpPublishFlags(&config); !error.empty()) return Fail(error);
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;
