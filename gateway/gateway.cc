@@ -26,6 +26,7 @@
 #include "gateway/http_publish.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
+#include "gateway/jwks.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
 #include "gateway/net.h"
@@ -106,6 +107,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
           absl::StrCat("JWT configuration (--jwt_*): ", verifier.status().message()));
     }
     gw->verifier_ = *std::move(verifier);
+  }
+  if (config.auth.jwks_enabled()) {
+    if (gw->verifier_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "--auth_jwks_file / --auth_jwks_url need --auth_subscribe or --auth_publish=required");
+    }
+    absl::StatusOr<std::unique_ptr<JwksProvider>> jwks =
+        JwksProvider::Start(config.auth, gw->verifier_.get(), gw->metrics_.get());
+    if (!jwks.ok()) return jwks.status();
+    gw->jwks_ = *std::move(jwks);
   }
   if (absl::Status s = gw->OpenLog(); !s.ok()) return s;
   if (absl::Status s = gw->StartGrpc(); !s.ok()) return s;

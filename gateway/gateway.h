@@ -25,6 +25,7 @@ namespace tailgate {
 class AdminService;
 class GrpcMetricsInterceptorFactory;
 class HttpPublishService;
+class JwksProvider;
 class HttpServer;
 class JwtVerifier;
 class Hub;
@@ -98,6 +99,8 @@ class Gateway {
   // Before the services that point to it (destroyed after them). Null when
   // auth is off.
   std::unique_ptr<JwtVerifier> verifier_;
+  // Replaces the verifier's JWKS keys from its thread; destroyed before it.
+  std::unique_ptr<JwksProvider> jwks_;
   std::unique_ptr<StoreMonitor> monitor_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<store::Log> log_;

@@ -129,6 +129,18 @@ ABSL_FLAG(std::string, jwt_hs256_secret_file, "",
           "file holding the HMAC secret for HS* (one trailing newline is ignored)");
 ABSL_FLAG(std::string, jwt_public_key_file, "",
           "PEM file with one or more PUBLIC KEY blocks (RSA for RS*, EC for ES*)");
+ABSL_FLAG(std::string, auth_jwks_file, "",
+          "JWKS document (RFC 7517) with the RS*/ES* public keys, chosen by the token's kid; "
+          "re-read when it changes");
+ABSL_FLAG(std::string, auth_jwks_url, "",
+          "https:// URL of the identity provider's JWKS; fetched in the background, refreshed "
+          "every --auth_jwks_refresh and on an unknown kid; cached keys stay while it is down");
+ABSL_FLAG(std::string, auth_jwks_ca, "",
+          "PEM CA bundle trusted for --auth_jwks_url; empty = the system's roots");
+ABSL_FLAG(absl::Duration, auth_jwks_refresh, absl::Minutes(5),
+          "how often --auth_jwks_url is fetched again");
+ABSL_FLAG(absl::Duration, auth_jwks_min_refetch, absl::Seconds(30),
+          "a token with an unknown kid triggers a JWKS fetch at most this often");
 ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(30), "clock skew allowed on exp / nbf");
 ABSL_FLAG(std::string, jwt_issuer, "", "when set, a token's iss must equal it");
 ABSL_FLAG(std::string, jwt_audience, "", "when set, a token's aud must contain it");
@@ -217,6 +229,18 @@ std::string SecurityFlags(tailgate::Config* config) {
 
 // --store and the --nats_* flags into `config`; an error message naming the
 // flag, or "".
+// --auth_jwks_*.
+std::string JwksFlags(tailgate::AuthConfig* auth) {
+  auth->jwks_file = absl::GetFlag(FLAGS_auth_jwks_file);
+  auth->jwks_url = absl::GetFlag(FLAGS_auth_jwks_url);
+  auth->jwks_ca_file = absl::GetFlag(FLAGS_auth_jwks_ca);
+  auth->jwks_refresh = absl::GetFlag(FLAGS_auth_jwks_refresh);
+  auth->jwks_min_refetch = absl::GetFlag(FLAGS_auth_jwks_min_refetch);
+  if (auth->jwks_refresh < absl::Seconds(1)) return "--auth_jwks_refresh must be >= 1s";
+  if (auth->jwks_min_refetch < absl::ZeroDuration()) return "--auth_jwks_min_refetch must be >= 0";
+  return "";
+}
+
 // --http_publish and --publish_cors_origins.
 std::string HttpPublishFlags(tailgate::Config* config) {
   const std::string mode = absl::GetFlag(FLAGS_http_publish);
@@ -436,6 +460,7 @@ int main(int argc, char** argv) {
   }
   if (std::string error = SecurityFlags(&config); !error.empty()) return Fail(error);
   if (std::string error = HttpPublishFlags(&config); !error.empty()) return Fail(error);
+  if (std::string error = JwksFlags(&config.auth); !error.empty()) return Fail(error);
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;
