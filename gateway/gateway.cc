@@ -308,12 +308,6 @@ absl::Status Gateway::StartHttp() {
       log_.get(), config_.publish, publisher_.get(), verifier_.get(), &gateway_metrics_->publish,
       &gateway_metrics_->http_publish, config_.http.retry_after);
   http_publish_->Register(router.get());
-  if (config_.publish.http_mode == PublishConfig::HttpMode::kOpen) {
-    TG_LOG(WARNING) << "--http_publish=open: ANYONE who can reach " << config_.http.listen
-                    << " may publish to ANY topic with POST /v1/publish, without a token; "
-                       "use it only for development on loopback (--http_publish=on checks "
-                       "tokens)";
-  }
   router->Handle("/", demo);
   router->Handle("/demo", demo);
   router->Handle("/healthz", [](const HttpRequest& req) {
@@ -355,6 +349,12 @@ absl::Status Gateway::StartHttp() {
   http_server_ = *std::move(server);
   TG_LOG(INFO) << "http listening on " << http_address()
                << (config_.http.tls_cert_file.empty() ? " (plaintext)" : " (TLS)");
+  if (config_.publish.http_mode == PublishConfig::HttpMode::kOpen) {
+    TG_LOG(WARNING) << "--http_publish=open: ANYONE who can reach " << http_address()
+                    << " may publish to ANY topic with POST /v1/publish, without a token; "
+                       "use it only for development on loopback (--http_publish=on checks "
+                       "tokens)";
+  }
   return absl::OkStatus();
 }
 

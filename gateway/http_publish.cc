@@ -270,6 +270,10 @@ HttpPublishService::HttpPublishService(store::Log* log, const PublishConfig& con
                           "*") != config_.http_cors_origins.end();
 }
 
+size_t HttpPublishService::MaxBodyBytes() const {
+  return std::max(config_.max_request_bytes, 2 * config_.max_data_bytes + 64 * 1024);
+}
+
 void HttpPublishService::Register(HttpRouter* router) {
   if (config_.http_mode == PublishConfig::HttpMode::kOff) return;
   AsyncRoute route;
@@ -279,8 +283,7 @@ void HttpPublishService::Register(HttpRouter* router) {
   // A batch of max_batch_events events of max_data_bytes each fits in
   // max_request_bytes by configuration; JSON escaping can add to it, so one
   // event of the largest data always gets room for escaping it.
-  route.max_body_bytes =
-      std::max(config_.max_request_bytes, 2 * config_.max_data_bytes + 64 * 1024);
+  route.max_body_bytes = MaxBodyBytes();
   route.too_large = [this](const HttpRequest& head) { return TooLarge(head); };
   router->HandleAsync(kPath, std::move(route));
 }
@@ -306,9 +309,7 @@ HttpResponse HttpPublishService::TooLarge(const HttpRequest& head) const {
   Count(absl::StatusCode::kResourceExhausted, 1);
   return JsonResponse(ctx, 413,
                       ErrorJson(absl::ResourceExhaustedError(absl::StrCat(
-                          "body: larger than the limit of ",
-                          std::max(config_.max_request_bytes,
-                                   2 * config_.max_data_bytes + 64 * 1024),
+                          "body: larger than the limit of ", MaxBodyBytes(),
                           " bytes (--max_request_bytes)"))));
 }
 

@@ -72,6 +72,9 @@ class HttpPublishService {
   // Access-Control-Allow-Origin for this request's Origin, or nullopt.
   std::optional<std::string> AllowedOrigin(const HttpRequest& request) const;
   void Count(absl::StatusCode code, uint64_t events) const;
+  // The largest body read: max_request_bytes, but always room for one event
+  // of max_data_bytes with JSON escaping.
+  size_t MaxBodyBytes() const;
 
   store::Log* const log_;
   const PublishConfig config_;
