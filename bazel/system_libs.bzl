@@ -29,6 +29,7 @@ _LIBS = {
     "jwt": (["libjwt"], []),
     "jansson": (["jansson"], []),
     "openssl": (["openssl"], []),
+    "curl": (["libcurl"], []),
 }
 
 # Header-only or plain-system libraries.

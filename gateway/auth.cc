@@ -39,6 +39,7 @@ struct VerifierKey {
   std::string material;  // kHmac: the secret
   std::shared_ptr<EVP_PKEY> pkey;  // kRsa, kEc
   size_t ec_coordinate_bytes = 0;  // kEc: bytes of r (and of s) in a JWS signature
+  std::string kid;  // JWKS keys only
 };
 }  // namespace auth_internal
 
@@ -325,7 +326,32 @@ std::vector<std::string_view> Tokens(const store::TopicPattern& p) {
 
 }  // namespace
 
-JwtVerifier::JwtVerifier(AuthConfig config) : config_(std::move(config)) {}
+JwtVerifier::JwtVerifier(AuthConfig config)
+    : config_(std::move(config)), jwks_keys_(std::make_shared<const KeySet>()) {}
+
+std::shared_ptr<const JwtVerifier::KeySet> JwtVerifier::jwks_keys() const {
+  std::lock_guard<std::mutex> lock(jwks_mu_);
+  return jwks_keys_;
+}
+
+size_t JwtVerifier::jwks_key_count() const { return jwks_keys()->size(); }
+
+absl::Status JwtVerifier::SetJwksKeys(const std::vector<KeyedPublicKey>& keys) {
+  auto set = std::make_shared<KeySet>();
+  for (const KeyedPublicKey& k : keys) {
+    std::vector<Key> parsed;
+    if (absl::Status s = LoadPublicKeys(k.pem, &parsed); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("key \"", k.kid, "\": ", s.message()));
+    }
+    for (Key& key : parsed) {
+      key.kid = k.kid;
+      set->push_back(std::move(key));
+    }
+  }
+  std::lock_guard<std::mutex> lock(jwks_mu_);
+  jwks_keys_ = std::move(set);
+  return absl::OkStatus();
+}
 JwtVerifier::~JwtVerifier() = default;
 
 absl::StatusOr<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(const AuthConfig& config) {
@@ -364,7 +390,8 @@ absl::StatusOr<std::unique_ptr<JwtVerifier>> JwtVerifier::Create(const AuthConfi
     const bool have = std::any_of(verifier->keys_.begin(), verifier->keys_.end(), [&](const Key& k) {
       return k.kind == alg->kind && (alg->kind != Kind::kEc || k.curve == alg->curve);
     });
-    if (!have) {
+    // With a JWKS the keys arrive at run time (and may be rotated).
+    if (!have && !config.jwks_enabled()) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, " is allowed but the public key file has no ",
           alg->kind == Kind::kRsa ? std::string("RSA key")
@@ -399,6 +426,7 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
   // No key goes to libjwt until the algorithm is allowed and matches a key.
   const Algorithm* alg = nullptr;
   JwtPtr unverified;
+  std::string kid;  // The header's `kid`, empty when absent.
   {
     jwt_t* raw = nullptr;
     const int rc = jwt_decode(&raw, text.c_str(), nullptr, 0);
@@ -412,6 +440,9 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
     if (!json_is_object(header.get())) return Unauthenticated("malformed header");
     const json_t* a = json_object_get(header.get(), "alg");
     if (!json_is_string(a)) return Unauthenticated("header has no 'alg'");
+    if (const json_t* k = json_object_get(header.get(), "kid"); json_is_string(k)) {
+      kid = std::string(JsonString(k));
+    }
     if (json_object_get(header.get(), "crit") != nullptr) {
       return Unauthenticated("header has 'crit' extensions, which are not supported");
     }
@@ -432,14 +463,34 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
   if (alg->kind != Kind::kHmac) {
     const size_t last_dot = token.rfind('.');
     const std::optional<std::string> signature = Base64UrlDecode(token.substr(last_dot + 1));
-    if (signature.has_value()) {
-      for (const Key& key : keys_) {
+    const std::shared_ptr<const KeySet> jwks = jwks_keys();
+    bool kid_known = false;
+    auto try_keys = [&](const KeySet& keys, bool by_kid) {
+      for (const Key& key : keys) {
+        if (verified) return;
         if (key.kind != alg->kind || (alg->kind == Kind::kEc && key.curve != alg->curve)) continue;
+        if (by_kid && !kid.empty()) {
+          if (key.kid != kid) continue;
+          kid_known = true;
+        }
         if (VerifyPublicKeySignature(key, *alg, token.substr(0, last_dot), *signature)) {
           verified = std::move(unverified);
-          break;
         }
       }
+    };
+    if (signature.has_value()) {
+      try_keys(*jwks, /*by_kid=*/true);
+      try_keys(keys_, /*by_kid=*/false);
+    }
+    if (!verified && !kid.empty() && !kid_known && config_.jwks_enabled()) {
+      if (unknown_kid_hook_) unknown_kid_hook_();
+      // The kid is unverified input: echoed only when short and printable.
+      const bool echo = kid.size() <= 64 && std::all_of(kid.begin(), kid.end(), [](char c) {
+                          return c > 0x20 && c < 0x7f && c != '"' && c != '\\';
+                        });
+      return Unauthenticated(absl::StrCat("signature verification failed: no key with kid ",
+                                          echo ? "\"" + kid + "\"" : std::string("(unprintable)"),
+                                          " in the JWKS"));
     }
   }
   for (const Key& key : keys_) {

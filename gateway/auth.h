@@ -37,7 +37,9 @@
 #ifndef TAILGATE_GATEWAY_AUTH_H_
 #define TAILGATE_GATEWAY_AUTH_H_
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,8 +88,19 @@ struct Grants {
 // from it stays in the clock's range for any `exp` a token carries.
 absl::Duration TokenTimeLeft(absl::Time valid_until, absl::Time now);
 
-// Verifies tokens against one configuration. Immutable after Create;
-// Verify is thread-safe.
+// One public key of a JWKS document: its `kid` and SubjectPublicKeyInfo PEM.
+struct KeyedPublicKey {
+  std::string kid;
+  std::string pem;
+};
+
+// Verifies tokens against one configuration. Immutable after Create except
+// for the JWKS key set (SetJwksKeys); Verify is thread-safe.
+//
+// JWKS keys are chosen by the token header's `kid`: a token whose `kid`
+// names a JWKS key is checked against that key only; a token without `kid`
+// against every key of its type. Keys from public_key_pem (no kid) are
+// tried for every token, as before.
 class JwtVerifier {
  public:
   // INVALID_ARGUMENT naming the problem when the configuration is unusable:
@@ -102,11 +115,29 @@ class JwtVerifier {
   // The grants of a valid token, else UNAUTHENTICATED with the reason.
   absl::StatusOr<Grants> Verify(std::string_view token, absl::Time now) const;
 
+  // Replaces the JWKS keys as a whole (keys not in `keys` are refused from
+  // now on). INVALID_ARGUMENT naming the kid when a key is unusable (weak
+  // RSA, unsupported type); the current set is kept then. Thread-safe: a
+  // Verify running concurrently uses the old or the new set.
+  absl::Status SetJwksKeys(const std::vector<KeyedPublicKey>& keys);
+  // JWKS keys held now.
+  size_t jwks_key_count() const;
+  // Runs, on the verifying thread, when a token names a `kid` that no JWKS
+  // key has (a key rotated in at the provider). Must be cheap and must not
+  // block. Set before the verifier is used.
+  void set_unknown_kid_hook(std::function<void()> hook) { unknown_kid_hook_ = std::move(hook); }
+
  private:
   explicit JwtVerifier(AuthConfig config);
+  using KeySet = std::vector<auth_internal::VerifierKey>;
+  std::shared_ptr<const KeySet> jwks_keys() const;
 
   AuthConfig config_;
   std::vector<auth_internal::VerifierKey> keys_;
+  // std::mutex (visible to ThreadSanitizer); held only to copy the pointer.
+  mutable std::mutex jwks_mu_;
+  std::shared_ptr<const KeySet> jwks_keys_;  // Guarded by jwks_mu_; never null.
+  std::function<void()> unknown_kid_hook_;
 };
 
 // Pattern containment: true when every topic matched by `requested` is

@@ -99,6 +99,21 @@ struct AuthConfig {
   // read) and, opt-in, the access_token query parameter.
   std::string cookie_name;
   bool allow_query_param = false;
+  // Public keys from a JWKS document (gateway/jwks.h), selected by the
+  // token's `kid`, in addition to public_key_pem. A path / an https:// URL;
+  // empty = not used.
+  std::string jwks_file;
+  std::string jwks_url;
+  // PEM CA bundle trusted for jwks_url; empty = the system's roots.
+  std::string jwks_ca_file;
+  // How often jwks_file's mtime is checked, and jwks_url re-fetched.
+  absl::Duration jwks_file_poll = absl::Seconds(1);
+  absl::Duration jwks_refresh = absl::Minutes(5);
+  // A token naming an unknown `kid` triggers a fetch of jwks_url at most
+  // this often (a flood of made-up kids cannot hammer the provider).
+  absl::Duration jwks_min_refetch = absl::Seconds(30);
+
+  bool jwks_enabled() const { return !jwks_file.empty() || !jwks_url.empty(); }
 
   bool enabled() const { return subscribe_required || publish_required; }
 };
@@ -118,6 +133,15 @@ struct PublishConfig {
   // Request bytes held, over all publish calls, between receipt and ack
   // (see gateway/publish_budget.h).
   size_t memory_budget_bytes = size_t{256} << 20;
+  // POST /v1/publish on the HTTP port (gateway/http_publish.h): off (404),
+  // on (a token with publish grants, as for gRPC; needs
+  // AuthConfig::publish_required), open (anyone: development only).
+  enum class HttpMode { kOff, kOn, kOpen };
+  HttpMode http_mode = HttpMode::kOff;
+  // Origins allowed to publish from a browser: exact origins, or "*" for
+  // any. Separate from SseConfig::cors_origins. Empty: no cross-origin
+  // publishing (a request with another Origin header is refused).
+  std::vector<std::string> http_cors_origins;
 };
 
 // Operations: metrics, admin API, slow-commit logging (README "Operations").

@@ -23,8 +23,10 @@
 #include "gateway/admin_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/auth.h"
+#include "gateway/http_publish.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
+#include "gateway/jwks.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
 #include "gateway/net.h"
@@ -93,6 +95,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const G
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
   std::unique_ptr<Gateway> gw(new Gateway(config));
+  if (config.publish.http_mode == PublishConfig::HttpMode::kOn && !config.auth.publish_required) {
+    return absl::InvalidArgumentError(
+        "--http_publish=on checks tokens like gRPC publishing: it needs --auth_publish=required "
+        "and a JWT configuration (--jwt_*); --http_publish=open accepts anyone");
+  }
   if (config.auth.enabled()) {
     absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(config.auth);
     if (!verifier.ok()) {
@@ -100,6 +107,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
           absl::StrCat("JWT configuration (--jwt_*): ", verifier.status().message()));
     }
     gw->verifier_ = *std::move(verifier);
+  }
+  if (config.auth.jwks_enabled()) {
+    if (gw->verifier_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "--auth_jwks_file / --auth_jwks_url need --auth_subscribe or --auth_publish=required");
+    }
+    absl::StatusOr<std::unique_ptr<JwksProvider>> jwks =
+        JwksProvider::Start(config.auth, gw->verifier_.get(), gw->metrics_.get());
+    if (!jwks.ok()) return jwks.status();
+    gw->jwks_ = *std::move(jwks);
   }
   if (absl::Status s = gw->OpenLog(); !s.ok()) return s;
   if (absl::Status s = gw->StartGrpc(); !s.ok()) return s;
@@ -287,6 +304,10 @@ absl::Status Gateway::StartHttp() {
       TokenSources{config_.auth.cookie_name, config_.auth.allow_query_param});
   sse_->set_metrics(&gateway_metrics_->sse);
   sse_->Register(router.get());
+  http_publish_ = std::make_unique<HttpPublishService>(
+      log_.get(), config_.publish, publisher_.get(), verifier_.get(), &gateway_metrics_->publish,
+      &gateway_metrics_->http_publish, config_.http.retry_after);
+  http_publish_->Register(router.get());
   router->Handle("/", demo);
   router->Handle("/demo", demo);
   router->Handle("/healthz", [](const HttpRequest& req) {
@@ -328,6 +349,12 @@ absl::Status Gateway::StartHttp() {
   http_server_ = *std::move(server);
   TG_LOG(INFO) << "http listening on " << http_address()
                << (config_.http.tls_cert_file.empty() ? " (plaintext)" : " (TLS)");
+  if (config_.publish.http_mode == PublishConfig::HttpMode::kOpen) {
+    TG_LOG(WARNING) << "--http_publish=open: ANYONE who can reach " << http_address()
+                    << " may publish to ANY topic with POST /v1/publish, without a token; "
+                       "use it only for development on loopback (--http_publish=on checks "
+                       "tokens)";
+  }
   return absl::OkStatus();
 }
 
@@ -451,9 +478,10 @@ void Gateway::Shutdown() {
   // object stays until the sessions using it are gone.
   if (hub_) hub_->Stop();
   if (http_server_) {
-    http_server_->Stop();
+    http_server_->Stop();  // Waits for POST /v1/publish responses pending on appends.
     http_server_.reset();
   }
+  http_publish_.reset();
   subscriber_.reset();
   sse_.reset();
   hub_.reset();

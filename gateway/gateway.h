@@ -24,6 +24,8 @@ namespace tailgate {
 
 class AdminService;
 class GrpcMetricsInterceptorFactory;
+class HttpPublishService;
+class JwksProvider;
 class HttpServer;
 class JwtVerifier;
 class Hub;
@@ -97,6 +99,8 @@ class Gateway {
   // Before the services that point to it (destroyed after them). Null when
   // auth is off.
   std::unique_ptr<JwtVerifier> verifier_;
+  // Replaces the verifier's JWKS keys from its thread; destroyed before it.
+  std::unique_ptr<JwksProvider> jwks_;
   std::unique_ptr<StoreMonitor> monitor_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<store::Log> log_;
@@ -108,6 +112,9 @@ class Gateway {
   uint16_t grpc_port_ = 0;
   std::string grpc_host_;
   std::unique_ptr<HttpServer> http_server_;
+  // After http_server_: destroyed before it, once Stop() has waited for
+  // every pending response.
+  std::unique_ptr<HttpPublishService> http_publish_;
   bool shut_down_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "gateway/http_server.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -31,6 +33,8 @@ struct ConnectionSlot::Tracker {
   std::mutex mu;  // Guards the fields below.
   std::condition_variable idle;  // Signalled when `open` drops to 0.
   int open = 0;
+  // Asynchronous responses not yet sent or dropped (HttpRespond copies alive).
+  int async_pending = 0;
   bool draining = false;
   uint64_t next_id = 1;
   std::map<uint64_t, std::function<void()>> hooks;
@@ -130,6 +134,16 @@ void HttpRouter::HandleStream(std::string path, StreamHandler handler, BusyHandl
 const BusyHandler* HttpRouter::FindBusy(std::string_view path) const {
   auto it = busy_.find(path);
   return it == busy_.end() ? nullptr : &it->second;
+}
+
+void HttpRouter::HandleAsync(std::string path, AsyncRoute route) {
+  max_body_bytes_ = std::max(max_body_bytes_, route.max_body_bytes);
+  async_[std::move(path)] = std::move(route);
+}
+
+const AsyncRoute* HttpRouter::FindAsync(std::string_view path) const {
+  auto it = async_.find(path);
+  return it == async_.end() ? nullptr : &it->second;
 }
 
 const PlainHandler* HttpRouter::FindPlain(std::string_view path) const {
@@ -260,18 +274,92 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (Draining()) return DoClose();
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
-    // Requests to tailgate carry no meaningful body.
-    parser_->body_limit(64 * 1024);
+    // The head first, then the body with its route's limit: most requests
+    // carry no meaningful body (kDefaultMaxBodyBytes); an async route may
+    // take more. Any Content-Length over every route's limit fails the head.
+    parser_->body_limit(router_->max_body_bytes());
     stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
     reading_ = true;
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, std::size_t) {
+    const AsyncRoute* route = router_->FindAsync(PathOf(parser_->get().target()));
+    if (ec == http::error::body_limit && route != nullptr && route->too_large) {
+      reading_ = false;
+      return WriteTooLarge(*route);
+    }
+    if (ec || parser_->is_done()) return OnRead(ec, 0);
+    reading_ = false;  // Mid-request: a drain lets it finish (Connection: close).
+    const size_t limit = route != nullptr ? route->max_body_bytes : kDefaultMaxBodyBytes;
+    if (const auto length = parser_->content_length(); length && *length > limit) {
+      reading_ = false;
+      if (route != nullptr && route->too_large) return WriteTooLarge(*route);
+      return OnRead(http::error::body_limit, 0);
+    }
+    parser_->body_limit(limit);  // Counts down for a chunked body.
+    // The body gets its own header_timeout.
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    if (route != nullptr && beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      // curl and others wait (about a second) for this before sending a larger body.
+      static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
+                       [self = shared_from_this()](beast::error_code wec, std::size_t) {
+                         if (wec) return self->OnRead(wec, 0);
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
+  }
+
+  void WriteTooLarge(const AsyncRoute& route) {
+    HttpResponse res = route.too_large(parser_->get());
+    res.keep_alive(false);  // The body was not read.
+    Write(std::move(res));
+  }
+
+  // The response to the request now in hand comes through an HttpRespond.
+  void StartAsync(const AsyncRoute& route, HttpRequest request) {
+    struct Pending {
+      std::shared_ptr<ConnectionSlot::Tracker> tracker;
+      std::shared_ptr<HttpSession> session;
+      std::atomic<bool> sent{false};
+      explicit Pending(std::shared_ptr<HttpSession> s)
+          : tracker(s->tracker_), session(std::move(s)) {
+        std::lock_guard lock(tracker->mu);
+        ++tracker->async_pending;
+      }
+      ~Pending() {
+        std::lock_guard lock(tracker->mu);
+        if (--tracker->async_pending == 0) tracker->idle.notify_all();
+      }
+    };
+    auto pending = std::make_shared<Pending>(shared_from_this());
+    route.handler(std::move(request), [pending](HttpResponse response) {
+      if (pending->sent.exchange(true)) return;
+      // HttpServer::Stop waits for `pending`, so the event loop still runs.
+      net::post(pending->session->stream_.get_executor(),
+                [self = pending->session, response = std::move(response)]() mutable {
+                  self->Write(std::move(response));
+                });
+    });
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
     reading_ = false;
     if (ec == http::error::end_of_stream || ec == net::error::eof) return DoClose();
     if (ec) {
+      if (const AsyncRoute* route = router_->FindAsync(PathOf(parser_->get().target()));
+          ec == http::error::body_limit && route != nullptr && route->too_large) {
+        return WriteTooLarge(*route);  // A chunked body that grew past the route's limit.
+      }
       if (ec == http::error::header_limit) {
         return SendError(http::status::request_header_fields_too_large,
                          "request headers exceed the size limit\n");
@@ -337,6 +425,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // The takeover owns the connection (and its slot) from here on.
       decision.takeover(std::move(stream_), std::move(slot_));
       return;
+    }
+    if (const AsyncRoute* route = router_->FindAsync(path)) {
+      return StartAsync(*route, std::move(request));
     }
     HttpResponse response;
     if (const PlainHandler* h = router_->FindPlain(path)) {
@@ -592,6 +683,12 @@ bool HttpServer::WaitIdle(absl::Time deadline) {
 void HttpServer::Stop() {
   if (stopped_.exchange(true)) return;
   StopAccepting();
+  {
+    // A pending HttpRespond posts to the event loop: it must still run. They
+    // end when the work behind them does (e.g. a log append), not on a client.
+    std::unique_lock lock(tracker_->mu);
+    tracker_->idle.wait(lock, [t = tracker_.get()] { return t->async_pending == 0; });
+  }
   ioc_.stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();

@@ -97,6 +97,25 @@ using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;
 // close. Without one: 503 + Retry-After. Runs on the connection's strand.
 using BusyHandler = std::function<HttpResponse(const HttpRequest&, bool draining)>;
 
+// Sends the response to a request handled asynchronously. Call it once, from
+// any thread (e.g. a log committer's); the response is written on the
+// connection's strand. Later calls are ignored. Until it is called (or every
+// copy is destroyed) the connection waits, and HttpServer::Stop waits for it.
+using HttpRespond = std::function<void(HttpResponse)>;
+// A route whose response comes later: the handler runs on the connection's
+// strand, must not block, and hands `respond` on to whatever completes the
+// work. It takes every method of its path.
+struct AsyncRoute {
+  std::function<void(HttpRequest request, HttpRespond respond)> handler;
+  // Largest request body read for this route (Content-Length or chunked);
+  // other routes read at most kDefaultMaxBodyBytes.
+  size_t max_body_bytes = 0;
+  // The answer to a request whose body is larger than max_body_bytes (only
+  // its head was read; the connection closes after it).
+  std::function<HttpResponse(const HttpRequest& head)> too_large;
+};
+inline constexpr size_t kDefaultMaxBodyBytes = 64 * 1024;
+
 // Routes by exact path (query string ignored). Configure before Start; read-only after.
 // A stream route takes GET; other methods on its path go to a plain route of
 // the same path if there is one (e.g. for OPTIONS), else 405.
@@ -104,11 +123,15 @@ class HttpRouter {
  public:
   void Handle(std::string path, PlainHandler handler);
   void HandleStream(std::string path, StreamHandler handler, BusyHandler busy = nullptr);
+  void HandleAsync(std::string path, AsyncRoute route);
 
   const PlainHandler* FindPlain(std::string_view path) const;
   const StreamHandler* FindStream(std::string_view path) const;
   // The stream route's BusyHandler, or null.
   const BusyHandler* FindBusy(std::string_view path) const;
+  const AsyncRoute* FindAsync(std::string_view path) const;
+  // The largest body any route reads.
+  size_t max_body_bytes() const { return max_body_bytes_; }
 
   // Observes the status of every complete response the server writes
   // (plain routes, stream refusals, 404/405/431/503...; not a stream that
@@ -124,6 +147,8 @@ class HttpRouter {
   std::map<std::string, PlainHandler, std::less<>> plain_;
   std::map<std::string, StreamHandler, std::less<>> stream_;
   std::map<std::string, BusyHandler, std::less<>> busy_;
+  std::map<std::string, AsyncRoute, std::less<>> async_;
+  size_t max_body_bytes_ = kDefaultMaxBodyBytes;
   std::function<void(unsigned status)> response_observer_;
 };
 
@@ -161,7 +186,9 @@ class HttpServer {
   void Drain();
   // Waits until no connection is open or `deadline`; true when none is.
   bool WaitIdle(absl::Time deadline);
-  // Stops the event loop and joins its threads; open connections are closed.
+  // Waits until every pending asynchronous response (HttpRespond) was sent
+  // or dropped, then stops the event loop and joins its threads; open
+  // connections are closed.
   void Stop();
 
  private:

@@ -64,6 +64,12 @@ ABSL_FLAG(int64_t, max_inflight_per_stream, 1024,
 ABSL_FLAG(int64_t, publish_memory_budget, int64_t{256} << 20,
           "bytes of publish requests held, over all calls, between receipt and ack; beyond it "
           "Publish/PublishBatch get RESOURCE_EXHAUSTED and PublishStreams stop reading");
+ABSL_FLAG(std::string, http_publish, "off",
+          "POST /v1/publish on the HTTP port: off (404), on (a JWT with publish grants, needs "
+          "--auth_publish=required), open (anyone may publish: development only)");
+ABSL_FLAG(std::string, publish_cors_origins, "",
+          "CORS origins allowed to POST /v1/publish from a browser: comma-separated exact "
+          "origins, or * for any; empty = none (separate from --cors_origins)");
 ABSL_FLAG(int64_t, retry_ms, 3000,
           "SSE \"retry:\" sent at the start of each stream (client reconnect delay, ms); 0 = none");
 ABSL_FLAG(absl::Duration, heartbeat, absl::Seconds(15),
@@ -126,6 +132,18 @@ ABSL_FLAG(std::string, jwt_hs256_secret_file, "",
           "file holding the HMAC secret for HS* (one trailing newline is ignored)");
 ABSL_FLAG(std::string, jwt_public_key_file, "",
           "PEM file with one or more PUBLIC KEY blocks (RSA for RS*, EC for ES*)");
+ABSL_FLAG(std::string, auth_jwks_file, "",
+          "JWKS document (RFC 7517) with the RS*/ES* public keys, chosen by the token's kid; "
+          "re-read when it changes");
+ABSL_FLAG(std::string, auth_jwks_url, "",
+          "https:// URL of the identity provider's JWKS; fetched in the background, refreshed "
+          "every --auth_jwks_refresh and on an unknown kid; cached keys stay while it is down");
+ABSL_FLAG(std::string, auth_jwks_ca, "",
+          "PEM CA bundle trusted for --auth_jwks_url; empty = the system's roots");
+ABSL_FLAG(absl::Duration, auth_jwks_refresh, absl::Minutes(5),
+          "how often --auth_jwks_url is fetched again");
+ABSL_FLAG(absl::Duration, auth_jwks_min_refetch, absl::Seconds(30),
+          "a token with an unknown kid triggers a JWKS fetch at most this often");
 ABSL_FLAG(absl::Duration, jwt_leeway, absl::Seconds(30), "clock skew allowed on exp / nbf");
 ABSL_FLAG(std::string, jwt_issuer, "", "when set, a token's iss must equal it");
 ABSL_FLAG(std::string, jwt_audience, "", "when set, a token's aud must contain it");
@@ -214,6 +232,38 @@ std::string SecurityFlags(tailgate::Config* config) {
 
 // --store and the --nats_* flags into `config`; an error message naming the
 // flag, or "".
+// --auth_jwks_*.
+std::string JwksFlags(tailgate::AuthConfig* auth) {
+  auth->jwks_file = absl::GetFlag(FLAGS_auth_jwks_file);
+  auth->jwks_url = absl::GetFlag(FLAGS_auth_jwks_url);
+  auth->jwks_ca_file = absl::GetFlag(FLAGS_auth_jwks_ca);
+  auth->jwks_refresh = absl::GetFlag(FLAGS_auth_jwks_refresh);
+  auth->jwks_min_refetch = absl::GetFlag(FLAGS_auth_jwks_min_refetch);
+  if (auth->jwks_refresh < absl::Seconds(1)) return "--auth_jwks_refresh must be >= 1s";
+  if (auth->jwks_min_refetch < absl::ZeroDuration()) return "--auth_jwks_min_refetch must be >= 0";
+  return "";
+}
+
+// --http_publish and --publish_cors_origins.
+std::string HttpPublishFlags(tailgate::Config* config) {
+  const std::string mode = absl::GetFlag(FLAGS_http_publish);
+  using Mode = tailgate::PublishConfig::HttpMode;
+  if (mode == "off") {
+    config->publish.http_mode = Mode::kOff;
+  } else if (mode == "on") {
+    config->publish.http_mode = Mode::kOn;
+  } else if (mode == "open") {
+    config->publish.http_mode = Mode::kOpen;
+  } else {
+    return "--http_publish must be off, on or open";
+  }
+  for (absl::string_view origin :
+       absl::StrSplit(absl::GetFlag(FLAGS_publish_cors_origins), ',', absl::SkipWhitespace())) {
+    config->publish.http_cors_origins.emplace_back(absl::StripAsciiWhitespace(origin));
+  }
+  return "";
+}
+
 std::string StoreFlags(tailgate::Config* config) {
   const std::string store = absl::GetFlag(FLAGS_store);
   tailgate::store::JetStreamOptions& js = config->jetstream;
@@ -420,6 +470,8 @@ int main(int argc, char** argv) {
     return Fail("--http_header_timeout must be > 0");
   }
   if (std::string error = SecurityFlags(&config); !error.empty()) return Fail(error);
+  if (std::string error = HttpPublishFlags(&config); !error.empty()) return Fail(error);
+  if (std::string error = JwksFlags(&config.auth); !error.empty()) return Fail(error);
 
   // Block the stop signals in every thread; this one waits for them below.
   sigset_t stop_signals;

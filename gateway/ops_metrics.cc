@@ -25,6 +25,7 @@ const char* PublishResultName(int code) {
     case 14: return "unavailable";   // UNAVAILABLE
     case 1: return "cancelled";
     case 4: return "deadline_exceeded";
+    case 6: return "conflict";       // ALREADY_EXISTS (idempotency key reused)
     case 7: return "permission_denied";
     case 16: return "unauthenticated";
     case 13: return "internal";
@@ -35,20 +36,23 @@ const char* PublishResultName(int code) {
 constexpr char kPublishHelp[] =
     "Published events by outcome: ok, duplicate (idempotent repeat), invalid, too_large, "
     "unavailable (draining), cancelled, deadline_exceeded, unauthenticated, permission_denied, "
+    "conflict (idempotency key reused for another event), "
     "internal, error.";
+constexpr char kHttpPublishHelp[] = "The POST /v1/publish share of tailgate_publish_total. ";
 
 }  // namespace
 
-PublishMetrics::PublishMetrics(MetricsRegistry* r) {
-  ok_ = r->GetCounter("tailgate_publish_total", kPublishHelp, {{"result", "ok"}});
-  duplicate_ = r->GetCounter("tailgate_publish_total", kPublishHelp, {{"result", "duplicate"}});
-  other_ = r->GetCounter("tailgate_publish_total", kPublishHelp, {{"result", "error"}});
+PublishMetrics::PublishMetrics(MetricsRegistry* r, const std::string& family) {
+  const std::string help = family == "tailgate_publish_total"
+                               ? std::string(kPublishHelp)
+                               : std::string(kHttpPublishHelp) + kPublishHelp;
+  ok_ = r->GetCounter(family, help, {{"result", "ok"}});
+  duplicate_ = r->GetCounter(family, help, {{"result", "duplicate"}});
+  other_ = r->GetCounter(family, help, {{"result", "error"}});
   by_code_[0] = ok_;
   for (int code = 1; code < 17; ++code) {
     const char* name = PublishResultName(code);
-    by_code_[code] =
-        name == nullptr ? other_ : r->GetCounter("tailgate_publish_total", kPublishHelp,
-                                                 {{"result", name}});
+    by_code_[code] = name == nullptr ? other_ : r->GetCounter(family, help, {{"result", name}});
   }
 }
 

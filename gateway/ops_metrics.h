@@ -30,10 +30,13 @@
 namespace tailgate {
 
 // tailgate_publish_total{result}: one per published event (a Publish, one
-// element of a PublishBatch, one PublishStream request), by outcome.
+// element of a PublishBatch, one PublishStream request, one event of a POST
+// /v1/publish), by outcome. With `family` = "tailgate_http_publish_total":
+// the POST /v1/publish share of it, by the same outcomes.
 class PublishMetrics {
  public:
-  explicit PublishMetrics(MetricsRegistry* registry);
+  explicit PublishMetrics(MetricsRegistry* registry,
+                          const std::string& family = "tailgate_publish_total");
 
   // `n` events ended with this status code (absl::StatusCode and
   // grpc::StatusCode share their numbering). OK counts as "ok".
@@ -125,9 +128,14 @@ class GrpcMetricsInterceptorFactory
 // Every component's metrics, registered on one registry.
 struct GatewayMetrics {
   explicit GatewayMetrics(MetricsRegistry* registry)
-      : commit(registry), publish(registry), sse(registry), http(registry) {}
+      : commit(registry),
+        publish(registry),
+        http_publish(registry, "tailgate_http_publish_total"),
+        sse(registry),
+        http(registry) {}
   CommitMetrics commit;
-  PublishMetrics publish;
+  PublishMetrics publish;       // Every transport.
+  PublishMetrics http_publish;  // POST /v1/publish only (also in `publish`).
   SseMetrics sse;
   HttpMetrics http;
 };

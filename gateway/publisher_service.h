@@ -91,6 +91,9 @@ class PublisherService final : public PublisherRawCallbackService {
   size_t open_streams() const;
   // Request bytes currently held (--publish_memory_budget).
   size_t budget_used() const { return budget_.used(); }
+  // The budget itself: other publish transports (POST /v1/publish) charge
+  // the same one.
+  PublishBudget& budget() { return budget_; }
 
   // Counts every request's outcome (tailgate_publish_total). Call before the
   // server starts; `metrics` must outlive the service. Optional.

@@ -61,7 +61,8 @@ cleanup() {
 trap cleanup EXIT
 
 start_tailgate() {
-  launch_tailgate --data_dir="$WORK/data.$RANDOM" --durability=none
+  # POST /v1/publish open for the HTTP ingest rows (loopback only).
+  launch_tailgate --data_dir="$WORK/data.$RANDOM" --durability=none --http_publish=open
   STOP_PID=$TG_PID
   SERVER_PID=$TG_PID
 }
@@ -202,6 +203,11 @@ run grpc_floor ingest-floor --scenario=ingest --seconds="$INGEST_S" --connection
 # nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
 # connection with 1,000 pipelined POSTs.
 run nchan ingest --scenario=ingest --seconds="$INGEST_S" --connections=1 --window=1000
+# tailgate over HTTP (POST /v1/publish, JSON), nchan's only way in: a connection's requests are
+# answered in order, one at a time after its commit, so 16 connections with pipelined requests;
+# and {"events":[...]} batches of 500 on 2 connections.
+run tailgate ingest-http --scenario=ingest --seconds="$INGEST_S" --connections=16 --window=1000 --publish_http
+run tailgate ingest-http-batch --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=500 --publish_http
 # (3) Replay storm: 5,000 clients reconnect at once, 100 events behind.
 both storm --scenario=storm --subscribers=5000 --behind=100
 # (4) Idle connections: memory per connection.
@@ -342,6 +348,8 @@ steadier figure and is what the fan-out targets compare.
 | ingest, one event per request | publishes per server CPU-second | $r_ingest_cpu | — | |
 | ingest, tailgate batches of 500 vs nchan's best | acknowledged events/s | $r_ingest_batch | ≥ 3× | $(verdict "$r_ingest_batch" 3) |
 | ingest, gRPC floor (acks only, stores nothing) | acknowledged publishes/s | $r_ingest_floor | (bound) | |
+| ingest over HTTP, one event per request | acknowledged publishes/s | $(ratio "$(get $T ingest-http acked_per_s)" "$(get $N ingest acked_per_s)") | — | |
+| ingest over HTTP, tailgate batches of 500 vs nchan's best | acknowledged events/s | $(ratio "$(get $T ingest-http-batch acked_per_s)" "$(get $N ingest acked_per_s)") | — | |
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
 | 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
 | latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
@@ -383,6 +391,18 @@ does nothing else (no parsing, validation, storage or fan-out). It bounds what a
 | server µs per event | $(fmt "$(get $T ingest server_us_per_event)" 2) | $(fmt "$(get $T ingest-batch server_us_per_event)" 2) | $(fmt "$(get $T ingest-floor server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
 | server CPU % | $(fmt "$(get $T ingest server_cpu_pct)") | $(fmt "$(get $T ingest-batch server_cpu_pct)") | $(fmt "$(get $T ingest-floor server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
 | load generator CPU % | $(fmt "$(get $T ingest loadgen_cpu_pct)") | $(fmt "$(get $T ingest-batch loadgen_cpu_pct)") | $(fmt "$(get $T ingest-floor loadgen_cpu_pct)") | $(fmt "$(get $N ingest loadgen_cpu_pct)") |
+
+Over HTTP, both servers' publish API on the same footing: tailgate's \`POST /v1/publish\` (JSON
+body, same validation and acknowledgement as gRPC) and nchan's \`POST /pub/CHANNEL\`. tailgate
+answers a connection's requests in order, one at a time after its commit, so it gets 16
+connections with pipelined requests; "batches" are \`{"events":[...]}\` bodies of 500 events on 2
+connections.
+
+| | tailgate HTTP, one per request | tailgate HTTP, batches of 500 | nchan |
+|---|---:|---:|---:|
+| acknowledged events/s | $(fmt "$(get $T ingest-http acked_per_s)") | $(fmt "$(get $T ingest-http-batch acked_per_s)") | $(fmt "$(get $N ingest acked_per_s)") |
+| server µs per event | $(fmt "$(get $T ingest-http server_us_per_event)" 2) | $(fmt "$(get $T ingest-http-batch server_us_per_event)" 2) | $(fmt "$(get $N ingest server_us_per_event)" 2) |
+| server CPU % | $(fmt "$(get $T ingest-http server_cpu_pct)") | $(fmt "$(get $T ingest-http-batch server_cpu_pct)") | $(fmt "$(get $N ingest server_cpu_pct)") |
 
 ### (3) Replay storm: 5,000 clients reconnect at once, 100 events behind
 

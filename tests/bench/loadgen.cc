@@ -78,6 +78,9 @@ ABSL_FLAG(int, topics, 1000, "idle: the connections spread over this many topics
 ABSL_FLAG(int, connect_window, 1000, "connections being set up at once (storm: all)");
 ABSL_FLAG(bool, quickack, true, "subscribers ACK every read at once (TCP_QUICKACK)");
 ABSL_FLAG(std::string, label, "", "copied into the RESULT line");
+ABSL_FLAG(bool, publish_http, false,
+          "tailgate: publish with POST /v1/publish (JSON; start it with --http_publish=open) "
+          "instead of gRPC; --batch > 1 sends {\"events\":[...]}");
 
 namespace tailgate::bench {
 namespace {
@@ -633,8 +636,13 @@ class TailgatePublisher : public Publisher {
   std::unique_ptr<Stream> stream_;
 };
 
-// A blocking HTTP/1.1 connection for nchan's publisher location: pipelined
-// POSTs, responses counted as they complete.
+// What an HTTP publish request looks like: nchan's publisher location (the
+// body is the data) or tailgate's POST /v1/publish (a JSON event).
+enum class HttpApi { kNchan, kTailgate };
+
+// A blocking HTTP/1.1 connection for an HTTP publishing API: pipelined
+// POSTs, responses counted as they complete. (tailgate answers a
+// connection's requests one at a time, each after its commit.)
 class HttpConn {
  public:
   explicit HttpConn(const HostPort& hp) {
@@ -649,9 +657,26 @@ class HttpConn {
   }
   ~HttpConn() { ::close(fd_); }
 
-  static void AppendPost(std::string* out, const std::string& topic, const std::string& data) {
-    absl::StrAppend(out, "POST /pub/", topic, " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ",
-                    data.size(), "\r\n\r\n", data);
+  // `data` is EventData: ASCII without quotes or backslashes, JSON-safe as is.
+  static void AppendPost(std::string* out, HttpApi api, const std::string& topic,
+                         const std::string& data, int batch = 1) {
+    if (api == HttpApi::kNchan) {
+      absl::StrAppend(out, "POST /pub/", topic, " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ",
+                      data.size(), "\r\n\r\n", data);
+      return;
+    }
+    const std::string event = absl::StrCat(R"({"topic":")", topic, R"(","data":")", data, "\"}");
+    std::string body;
+    if (batch <= 1) {
+      body = event;
+    } else {
+      body = R"({"events":[)";
+      for (int i = 0; i < batch; ++i) absl::StrAppend(&body, i > 0 ? "," : "", event);
+      body += "]}";
+    }
+    absl::StrAppend(out, "POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Content-Type: application/json\r\nContent-Length: ",
+                    body.size(), "\r\n\r\n", body);
   }
   void Send(const std::string& bytes) {
     size_t off = 0;
@@ -683,7 +708,7 @@ class HttpConn {
       if (end == std::string::npos) break;
       const absl::string_view head(in_.data() + pos, end - pos);
       if (!absl::StartsWith(head, "HTTP/1.1 2")) {
-        Die(absl::StrCat("nchan publish: ", head.substr(0, head.find('\r'))));
+        Die(absl::StrCat("HTTP publish: ", head.substr(0, head.find('\r'))));
       }
       size_t body = 0;
       const size_t cl = absl::AsciiStrToLower(head).find("content-length:");
@@ -704,18 +729,20 @@ class HttpConn {
   std::string in_;
 };
 
-class NchanPublisher : public Publisher {
+// Publishing over HTTP: nchan's only API, tailgate's POST /v1/publish
+// (--publish_http).
+class HttpPublisher : public Publisher {
  public:
-  explicit NchanPublisher(HostPort hp) : hp_(std::move(hp)) {}
+  HttpPublisher(HostPort hp, HttpApi api) : hp_(std::move(hp)), api_(api) {}
 
   void Burst(const std::string& topic, int n) override {
     if (!conn_) conn_ = std::make_unique<HttpConn>(hp_);
     std::string out;
-    for (int i = 0; i < n; ++i) HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+    for (int i = 0; i < n; ++i) HttpConn::AppendPost(&out, api_, topic, EventData(data_bytes_));
     conn_->Send(out);
     for (int got = 0; got < n;) {
       const int k = conn_->ReadResponses();
-      if (k == 0) Die("nchan closed the publisher connection");
+      if (k == 0) Die("the server closed the publisher connection");
       got += k;
     }
   }
@@ -736,15 +763,31 @@ class NchanPublisher : public Publisher {
       const int64_t wait = start + i * 1'000'000'000 / rate - MonoNanos();
       if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
       std::string out;
-      HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+      HttpConn::AppendPost(&out, api_, topic, EventData(data_bytes_));
       conn.Send(out);
     }
     reader.join();
     return acked.load();
   }
 
-  uint64_t FloodBatches(const std::string&, double, int, int) override {
-    Die("--batch: nchan has no batch publishing API (use --batch=1)");
+  uint64_t FloodBatches(const std::string& topic, double seconds, int conns, int batch) override {
+    if (api_ == HttpApi::kNchan) Die("--batch: nchan has no batch publishing API (use --batch=1)");
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> acked{0};
+    std::vector<std::thread> threads;
+    for (int s = 0; s < conns; ++s) {
+      threads.emplace_back([&] {
+        HttpConn conn(hp_);
+        while (!stop.load(std::memory_order_relaxed)) {
+          std::string out;
+          HttpConn::AppendPost(&out, api_, topic, EventData(data_bytes_), batch);
+          conn.Send(out);
+          if (conn.ReadResponses() == 0) Die("the server closed a publisher connection");
+          acked += static_cast<uint64_t>(batch);
+        }
+      });
+    }
+    return StopAfter(seconds, stop, acked, threads);
   }
 
   uint64_t Flood(const std::string& topic, double seconds, int conns, int window) override {
@@ -759,14 +802,14 @@ class NchanPublisher : public Publisher {
           if (!stop.load(std::memory_order_relaxed)) {
             std::string out;
             for (; inflight < window; ++inflight) {
-              HttpConn::AppendPost(&out, topic, EventData(data_bytes_));
+              HttpConn::AppendPost(&out, api_, topic, EventData(data_bytes_));
             }
             conn.Send(out);
           } else if (inflight == 0) {
             break;
           }
           const int k = conn.ReadResponses();
-          if (k == 0) Die("nchan closed a publisher connection");
+          if (k == 0) Die("the server closed a publisher connection");
           inflight -= k;
           acked += static_cast<uint64_t>(k);
         }
@@ -779,6 +822,7 @@ class NchanPublisher : public Publisher {
 
  private:
   HostPort hp_;
+  HttpApi api_;
   size_t data_bytes_ = 200;
   std::unique_ptr<HttpConn> conn_;
 };
@@ -982,8 +1026,8 @@ int main(int argc, char** argv) {
   env.http = ParseHostPort(absl::GetFlag(FLAGS_http));
   env.pid = absl::GetFlag(FLAGS_pid);
   const size_t bytes = static_cast<size_t>(absl::GetFlag(FLAGS_data_bytes));
-  if (env.nchan) {
-    auto p = std::make_unique<NchanPublisher>(env.http);
+  if (env.nchan || absl::GetFlag(FLAGS_publish_http)) {
+    auto p = std::make_unique<HttpPublisher>(env.http, env.nchan ? HttpApi::kNchan : HttpApi::kTailgate);
     p->set_data_bytes(bytes);
     env.publisher = std::move(p);
   } else {

@@ -16,7 +16,7 @@ using tcp = net::ip::tcp;
 
 absl::StatusOr<HttpResult> HttpFetch(
     const std::string& host, int port, const std::string& method, const std::string& target,
-    const std::vector<std::pair<std::string, std::string>>& headers) {
+    const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
   net::io_context ioc;
   tcp::socket socket(ioc);
   beast::error_code ec;
@@ -25,6 +25,7 @@ absl::StatusOr<HttpResult> HttpFetch(
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host);
   for (const auto& [name, value] : headers) req.set(name, value);
+  req.body() = body;
   req.prepare_payload();
   http::write(socket, req, ec);
   if (ec) return absl::UnavailableError("write: " + ec.message());

@@ -18,10 +18,12 @@ struct HttpResult {
 };
 
 // One request on a fresh connection to host:port; returns the whole response.
+// A non-empty `body` is sent with its Content-Length.
 absl::StatusOr<HttpResult> HttpFetch(const std::string& host, int port, const std::string& method,
                                      const std::string& target,
                                      const std::vector<std::pair<std::string, std::string>>&
-                                         headers = {});
+                                         headers = {},
+                                     const std::string& body = "");
 
 }  // namespace tailgate::testing
 
