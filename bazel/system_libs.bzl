@@ -29,6 +29,8 @@ _LIBS = {
     "jwt": (["libjwt"], []),
     "jansson": (["jansson"], []),
     "openssl": (["openssl"], []),
+    # The benchmark's durable ingest peer client (Redis Streams).
+    "hiredis": (["hiredis"], []),
     "curl": (["libcurl"], []),
 }
 

@@ -54,6 +54,7 @@ SERVER_PID=""   # Process measured (tailgate, or the nginx worker).
 STOP_PID=""     # Process to stop (tailgate, or the nginx master).
 HTTP=""
 GRPC=""
+REDIS_ADDR=""
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 cleanup() {
   if [ -n "$STOP_PID" ]; then kill "$STOP_PID" 2>/dev/null || true; fi
@@ -65,6 +66,34 @@ start_tailgate() {
   launch_tailgate --data_dir="$WORK/data.$RANDOM" --durability=none --http_publish=open
   STOP_PID=$TG_PID
   SERVER_PID=$TG_PID
+}
+
+# The users' default: every acknowledged publish is on disk (WAL fsynced).
+start_tailgate_fsync() {
+  launch_tailgate --data_dir="$WORK/data.$RANDOM" --durability=fsync
+  STOP_PID=$TG_PID
+  SERVER_PID=$TG_PID
+}
+
+# The durable ingest peer: Redis Streams with every write fsynced before the
+# reply (appendonly yes, appendfsync always), data on the same disk as
+# tailgate's. Results are labelled server=redis.
+start_redis() {
+  local dir=$WORK/redis.$RANDOM port
+  mkdir -p "$dir"
+  port=$(free_port)
+  taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
+    --appendonly yes --appendfsync always --save "" --daemonize no \
+    --logfile "$dir/redis.log" &
+  STOP_PID=$!
+  SERVER_PID=$STOP_PID
+  REDIS_ADDR=127.0.0.1:$port
+  for _ in $(seq 100); do
+    redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  HTTP=127.0.0.1:9  # Unused by the ingest scenario.
+  GRPC=""
 }
 
 # One worker, memory store, a message buffer that holds the replay scenario;
@@ -123,6 +152,7 @@ stop_server() {
   kill "$STOP_PID" 2>/dev/null || true
   wait "$STOP_PID" 2>/dev/null || true
   STOP_PID=""
+  REDIS_ADDR=""
 }
 
 # The ingest scenario's gRPC floor (tests/bench/grpc_floor.cc): PublishStream
@@ -158,8 +188,10 @@ run() {
   "start_$server"
   [ "$server" = grpc_floor ] && server=tailgate
   [ "$server" = sse_floor ] && server=nchan
+  [ "$server" = tailgate_fsync ] && server=tailgate
   local args=(--server="$server" --http="$HTTP" --pid="$SERVER_PID" --label="$label" "$@")
   [ -n "$GRPC" ] && args+=(--grpc="$GRPC")
+  [ -n "$REDIS_ADDR" ] && args+=(--redis="$REDIS_ADDR")
   echo "+ loadgen ${args[*]}" | sed "s/ --http=[^ ]*//; s/ --pid=[^ ]*//; s/ --grpc=[^ ]*//" >>"$WORK/commands.txt"
   if ! timeout 300 taskset -c "$CLIENT_CPU" "$LOADGEN" "${args[@]}" >>"$RESULTS" 2>"$WORK/loadgen.err"; then
     echo "RESULT server=$server scenario=failed label=$label error=1 " >>"$RESULTS"
@@ -198,6 +230,11 @@ run tailgate ingest --scenario=ingest --seconds="$INGEST_S" --connections=2 --wi
 # tailgate's batch API (nchan has none): its best of the shapes tried (2x100, 2x500, 2x750,
 # 2x1000, 1x1000, 4x250): 2 connections, one PublishBatch of 500 events in flight each.
 run tailgate ingest-batch --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=500
+# Durable ingest, the users' default (--durability=fsync), against Redis Streams
+# at appendfsync always: 2 connections, 1,000 in flight each (XADD pipelined).
+run tailgate_fsync ingest-fsync --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+run tailgate_fsync ingest-batch-fsync --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=500
+run redis ingest-redis --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
 # The floor under any PublishStream server: the same load, acked without storing.
 run grpc_floor ingest-floor --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
 # nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
@@ -290,6 +327,9 @@ r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-
 r_ingest=$(ratio "$(get $T ingest acked_per_s)" "$(get $N ingest acked_per_s)")
 r_ingest_cpu=$(ratio "$(get $N ingest server_us_per_event)" "$(get $T ingest server_us_per_event)")
 r_ingest_batch=$(ratio "$(get $T ingest-batch acked_per_s)" "$(get $N ingest acked_per_s)")
+r_redis_one=$(ratio "$(get $T ingest-fsync acked_per_s)" "$(get redis ingest-redis acked_per_s)")
+r_redis_batch=$(ratio "$(get $T ingest-batch-fsync acked_per_s)" "$(get redis ingest-redis acked_per_s)")
+r_none_floor=$(ratio "$(get $T ingest acked_per_s)" "$(get $T ingest-floor acked_per_s)")
 r_ingest_floor=$(ratio "$(get $T ingest-floor acked_per_s)" "$(get $N ingest acked_per_s)")
 r_storm=$(ratio "$(get $N storm seconds)" "$(get $T storm seconds)")
 r_idle=$(ratio "$(get $T idle rss_per_conn_bytes)" "$(get $N idle rss_per_conn_bytes)")
@@ -348,6 +388,9 @@ steadier figure and is what the fan-out targets compare.
 | ingest, one event per request | publishes per server CPU-second | $r_ingest_cpu | — | |
 | ingest, tailgate batches of 500 vs nchan's best | acknowledged events/s | $r_ingest_batch | ≥ 3× | $(verdict "$r_ingest_batch" 3) |
 | ingest, gRPC floor (acks only, stores nothing) | acknowledged publishes/s | $r_ingest_floor | (bound) | |
+| **durable** ingest, one event per request, tailgate \`fsync\` / Redis \`XADD\` (\`appendfsync always\`) | acknowledged publishes/s | $r_redis_one | ≥ 1.2× | $(verdict "$r_redis_one" 1.2) |
+| **durable** ingest, tailgate \`PublishBatch\` of 500 at \`fsync\` / Redis | acknowledged events/s | $r_redis_batch | ≥ 2× | $(verdict "$r_redis_batch" 2) |
+| ingest at \`none\`, one event per request / the gRPC floor | acknowledged publishes/s | $r_none_floor | ≥ 0.8× | $(verdict "$r_none_floor" 0.8) |
 | ingest over HTTP, one event per request | acknowledged publishes/s | $(ratio "$(get $T ingest-http acked_per_s)" "$(get $N ingest acked_per_s)") | — | |
 | ingest over HTTP, tailgate batches of 500 vs nchan's best | acknowledged events/s | $(ratio "$(get $T ingest-http-batch acked_per_s)" "$(get $N ingest acked_per_s)") | — | |
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
