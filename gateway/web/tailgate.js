@@ -14,12 +14,13 @@
  *   onReset?: (r: {reason: string, requested: number, resume: number}) => void,
  *   onStatus?: (s: TailgateStatus) => void, token?: () => Promise<string> | string,
  *   resume?: "session" | "local" | "none", share?: boolean, last?: number, since?: string,
- *   after?: string | number,
+ *   after?: string | number, withCredentials?: boolean,
  *   key?: string, heartbeatMs?: number, types?: string[]
  * }} TailgateOptions
  *   last, since, after: the first-visit start point, used only when no
  *   cursor is stored (after > since > last; none: live only). after: an id,
  *   e.g. from GET /v1/position read while rendering the page.
+ *   withCredentials: send cookies to another origin (needs --cors_credentials).
  *   key: storage key of the cursor (default: url + topics). heartbeatMs: the
  *   gateway's --heartbeat (a stream silent for twice that is reopened).
  *   types: event types to listen for in the EventSource fallback only.
@@ -111,7 +112,7 @@ export function subscribe(o) {
     const headers = { Accept: "text/event-stream" };
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     const res = await fetch(target(), { headers, signal: ctl.signal, cache: "no-store",
-                                        credentials: url.origin === location.origin ? "same-origin" : "include" });
+                                        credentials: o.withCredentials ? "include" : "same-origin" });
     if (res.status !== 200) {
       return { status: res.status, ok: false, retryAfter: Number(res.headers.get("Retry-After")) || 0 };
     }
@@ -139,7 +140,7 @@ export function subscribe(o) {
   // ones and o.types only, and no topic/time (no fields but data and id).
   function eventSource(ctl) {
     return new Promise((resolve) => {
-      const es = new EventSource(target(), { withCredentials: url.origin !== location.origin });
+      const es = new EventSource(target(), { withCredentials: !!o.withCredentials });
       let opened = false;
       const end = () => { es.close(); resolve({ status: 0, ok: opened, retryAfter: 0 }); };
       ctl.signal.addEventListener("abort", end);

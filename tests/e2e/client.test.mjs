@@ -169,3 +169,56 @@ test("last=N, the caught-up marker, and /v1/position + after closing the render 
     await gw.kill();
   }
 });
+
+test("--max_connections reached, then a slot frees: the client gets in by itself", async () => {
+  const gw = await new Gateway({ dataDir: tempDir("e2e-full-"), args: ["--max_connections=1", "--cors_origins=*"] }).start();
+  // The page comes from another origin (a small server here), so that its
+  // only connection to the gateway is the stream: the gateway's one slot is
+  // held by `hold` below.
+  const http = await import("node:http");
+  // node:http without an agent: each request its own connection, closed
+  // after it (fetch would keep one alive and fill the only slot).
+  const get = (path) => new Promise((resolve, reject) => {
+    const req = http.get(`${gw.url}${path}`, { agent: false, headers: { Connection: "close" } }, resolve);
+    req.on("error", reject);
+  });
+  const moduleRes = await get("/v1/tailgate.js");
+  let moduleText = "";
+  for await (const chunk of moduleRes) moduleText += chunk;
+  const site = http.createServer((req, res) => {
+    if (req.url === "/tailgate.js") res.writeHead(200, { "Content-Type": "text/javascript" }).end(moduleText);
+    else res.writeHead(200, { "Content-Type": "text/html" }).end("<!doctype html><title>app</title>");
+  });
+  await new Promise((r) => site.listen(0, "127.0.0.1", r));
+  // The gateway closes the module's connection after the response; the
+  // hold can take the slot once it is gone.
+  const held = await waitFor(async () => {
+    const r = await get("/v1/events?topic=e2e.hold");
+    if (r.statusCode === 200) return r;
+    r.resume();
+    return null;
+  }, "the hold stream");
+  const hold = { abort: () => held.destroy() };
+  const client = publisherClient(gw.grpc);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${site.address().port}/`);
+    await page.evaluate(async (url) => {
+      const { subscribe } = await import("/tailgate.js");
+      window.__status = [];
+      window.__got = [];
+      subscribe({ url, topics: ["e2e.full"], since: "earliest",
+                  onEvent: (e) => window.__got.push(e.data), onStatus: (s) => window.__status.push(s) });
+    }, `${gw.url}/v1/events`);
+    await waitFor(() => page.evaluate(() => window.__status.includes("offline")), "refused while full");
+    for (let i = 0; i < 5; i++) await publish(client, { topic: "e2e.full", data: `f-${i}` });
+    hold.abort();  // The slot frees; nobody tells the page.
+    await waitFor(() => page.evaluate(() => window.__got.length >= 5), "in by itself after the slot freed", 60000);
+    assert.deepEqual(await page.evaluate(() => window.__got), ["f-0", "f-1", "f-2", "f-3", "f-4"]);
+    await page.close();
+  } finally {
+    client.close();
+    site.close();
+    await gw.kill();
+  }
+});
