@@ -206,7 +206,6 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
             static_cast<double>(watermark > cursor ? watermark - cursor : 0));
       }
       in_flight_from_store_ = batch.from_store;
-      in_flight_bytes_ = batch.bytes;
     }
     // The caught-up marker goes after the batch's events.
     StartWrite(std::move(text), std::move(batch.events),
@@ -220,6 +219,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     size_t frame_bytes = 0;
     for (const EncodedEventPtr& f : frames) frame_bytes += f->FrameBytes(meta_);
     const size_t body = text.size() + frame_bytes + after.size();
+    in_flight_bytes_ = frame_bytes;  // The frames as sent (meta=1 included), for metrics.
     if (response_head_.empty()) {
       prefix_.clear();  // Keeps its capacity.
     } else {
