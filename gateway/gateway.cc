@@ -308,6 +308,21 @@ absl::Status Gateway::StartHttp() {
       log_.get(), config_.publish, publisher_.get(), verifier_.get(), &gateway_metrics_->publish,
       &gateway_metrics_->http_publish, config_.http.retry_after);
   http_publish_->Register(router.get());
+  router->Handle("/v1/tailgate.js", [](const HttpRequest& req) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      HttpResponse res =
+          TextResponse(req, http::status::method_not_allowed, "method not allowed: use GET\n");
+      res.set(http::field::allow, "GET, HEAD");
+      return res;
+    }
+    HttpResponse res = TextResponse(req, http::status::ok, std::string(TailgateJs()));
+    res.set(http::field::content_type, "text/javascript; charset=utf-8");
+    res.set(http::field::cache_control, "no-cache");
+    // Public code: pages on other origins may import it (module scripts
+    // are fetched in CORS mode).
+    res.set(http::field::access_control_allow_origin, "*");
+    return res;
+  });
   router->Handle("/", demo);
   router->Handle("/demo", demo);
   router->Handle("/healthz", [](const HttpRequest& req) {

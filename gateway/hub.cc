@@ -12,6 +12,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gateway/logging.h"
 
 namespace tailgate {
@@ -20,12 +21,14 @@ namespace net = boost::asio;
 
 size_t EncodedEvent::MemoryBytes() const {
   return sizeof(EncodedEvent) + event.topic.capacity() + event.type.capacity() +
-         event.data.capacity() + head.capacity();
+         event.data.capacity() + head.capacity() + meta.capacity();
 }
 
-std::string EncodedEvent::Frame() const {
-  if (whole) return head;
-  return head + event.data + "\n\n";
+std::string EncodedEvent::Frame(bool with_meta) const {
+  std::string out = head;
+  if (with_meta) out.insert(fields_end, meta);
+  if (whole) return out;
+  return out + event.data + "\n\n";
 }
 
 EncodedEventPtr EncodeEvent(store::Event event) {
@@ -44,6 +47,12 @@ EncodedEventPtr EncodeEvent(store::Event event) {
     out->whole = true;
     out->frame_bytes = out->head.size();
   }
+  // The id: and event: lines end where the first data: line starts.
+  out->fields_end = out->head.find("\ndata: ") + 1;
+  out->meta = absl::StrCat("topic: ", event.topic, "\ntime: ",
+                           absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", event.publish_time,
+                                            absl::UTCTimeZone()),
+                           "\n");
   out->event = std::move(event);
   return out;
 }
@@ -123,7 +132,12 @@ bool Hub::RunOnStore(std::function<void()> fn) {
 }
 
 void Hub::ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
-                       std::function<void(absl::StatusOr<Start>)> done) {
+                       std::function<void(absl::StatusOr<Start>)> user_done) {
+  // Every start records the watermark it found, for the caught-up marker.
+  auto done = [this, user_done = std::move(user_done)](absl::StatusOr<Start> start) {
+    if (start.ok()) start->live_at = std::max(start->position, watermark());
+    user_done(std::move(start));
+  };
   switch (spec.kind) {
     case ResumeSpec::Kind::kLive:
       done(Start{watermark(), std::nullopt});
@@ -164,13 +178,18 @@ void Hub::ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
     }
     case ResumeSpec::Kind::kEarliest:
     case ResumeSpec::Kind::kTime:
+    case ResumeSpec::Kind::kLast:
       break;
   }
   auto shared_done = std::make_shared<std::function<void(absl::StatusOr<Start>)>>(std::move(done));
   const bool queued = RunOnStore([this, spec, filter, shared_done] {
-    absl::StatusOr<uint64_t> cursor = spec.kind == ResumeSpec::Kind::kEarliest
-                                          ? log_->EarliestCursor(filter)
-                                          : log_->CursorAtTime(spec.time);
+    absl::StatusOr<uint64_t> cursor =
+        spec.kind == ResumeSpec::Kind::kEarliest ? log_->EarliestCursor(filter)
+        : spec.kind == ResumeSpec::Kind::kLast
+            // Back from the hub's watermark: the events a live cursor would
+            // be past, so the last N and live join without a gap.
+            ? log_->CursorBeforeLast(filter, spec.last, watermark())
+            : log_->CursorAtTime(spec.time);
     if (!cursor.ok()) {
       (*shared_done)(cursor.status());
       return;
@@ -451,7 +470,9 @@ Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter,
       strand_(std::move(strand)),
       filter_(std::move(filter)),
       position_(start.position),
-      pending_reset_(std::move(start.reset)) {
+      pending_reset_(std::move(start.reset)),
+      live_at_(start.live_at),
+      notify_live_(start.notify_live) {
   for (const store::TopicPattern& p : filter_.patterns()) {
     if (p.IsExact()) {
       if (std::find(exact_topics_.begin(), exact_topics_.end(), p.str()) == exact_topics_.end()) {
@@ -498,14 +519,22 @@ void Cursor::Deliver(Batch batch, bool direct) {
   });
 }
 
+void Cursor::TakeLive(Batch* batch) {
+  if (!LiveDue()) return;
+  notify_live_ = false;
+  batch->live = true;
+  batch->live_at = live_at_;
+}
+
 void Cursor::Pump(bool direct) {
   while (!closed_ && pending_ && !waiting_ && !reading_) {
     Batch batch;
     const Hub::Poll poll = hub_->ReadCache(filter_, &position_, &batch.events, &batch.bytes);
     if (poll == Hub::Poll::kMiss) return StartStoreRead();
-    if (!batch.events.empty() || pending_reset_) {
+    if (!batch.events.empty() || pending_reset_ || LiveDue()) {
       batch.reset = std::move(pending_reset_);
       pending_reset_.reset();
+      TakeLive(&batch);
       return Deliver(std::move(batch), direct);
     }
     if (poll == Hub::Poll::kEvents && position_ < hub_->watermark()) {
@@ -601,10 +630,11 @@ void Cursor::OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> r
   }
   position_ = std::max(position_, result->next_after_id);
   if (!encoded.empty()) position_ = std::max(position_, encoded.back()->event.id);
-  if (!encoded.empty() || pending_reset_) {
+  if (!encoded.empty() || pending_reset_ || LiveDue()) {
     Batch batch;
     batch.reset = std::move(pending_reset_);
     pending_reset_.reset();
+    TakeLive(&batch);
     batch.events = std::move(encoded);
     batch.bytes = bytes;
     batch.from_store = true;

@@ -54,21 +54,34 @@ namespace tailgate {
 // A committed event with its SSE frame, built once and shared read-only by
 // every subscriber. The frame of single-line data is `head` + event.data +
 // "\n\n" (the data is not copied again); other frames are all in `head`.
+// `meta` ("topic: T\ntime: RFC3339\n", also built once) goes in after the
+// id/event lines, at head[fields_end], for subscribers that asked for it
+// (?meta=1): EventSource ignores unknown field names, fetch-based clients
+// read them.
 struct EncodedEvent {
   store::Event event;
   std::string head;      // "id: N\n[event: T\n]data: " or the whole frame.
+  std::string meta;
+  size_t fields_end = 0; // head[0, fields_end) is the id: and event: lines.
   bool whole = false;    // `head` is the whole frame.
-  size_t frame_bytes = 0;
+  size_t frame_bytes = 0;  // Without meta.
   size_t MemoryBytes() const;
-  // Appends the frame's buffers (1 or 3) to `out`.
+  size_t FrameBytes(bool with_meta) const { return frame_bytes + (with_meta ? meta.size() : 0); }
+  // Appends the frame's buffers (1 to 5) to `out`.
   template <typename BufferVector, typename MakeBuffer>
-  void AppendFrame(BufferVector* out, MakeBuffer make) const {
-    out->push_back(make(head.data(), head.size()));
+  void AppendFrame(BufferVector* out, MakeBuffer make, bool with_meta = false) const {
+    if (with_meta) {
+      out->push_back(make(head.data(), fields_end));
+      out->push_back(make(meta.data(), meta.size()));
+      out->push_back(make(head.data() + fields_end, head.size() - fields_end));
+    } else {
+      out->push_back(make(head.data(), head.size()));
+    }
     if (whole) return;
     if (!event.data.empty()) out->push_back(make(event.data.data(), event.data.size()));
     out->push_back(make("\n\n", 2));
   }
-  std::string Frame() const;  // The frame as one string (tests, logs).
+  std::string Frame(bool with_meta = false) const;  // As one string (tests, logs).
 };
 using EncodedEventPtr = std::shared_ptr<const EncodedEvent>;
 
@@ -120,9 +133,15 @@ class Hub {
   // and complete inline; kEarliest/kTime run on the store executor. `done`
   // runs on the caller's thread (inline) or on a store thread: post it.
   // A kAfterId above every assigned id starts live with a kUnknownId reset.
+  // kLast reads back from the watermark (Log::CursorBeforeLast).
   struct Start {
     uint64_t position = 0;
     std::optional<Reset> reset;
+    // The watermark when the start was resolved: a cursor that asked for the
+    // marker (notify_live, set by the caller) reports Batch::live once its
+    // position reaches it.
+    uint64_t live_at = 0;
+    bool notify_live = false;
   };
   void ResolveStart(const ResumeSpec& spec, const store::TopicFilter& filter,
                     std::function<void(absl::StatusOr<Start>)> done);
@@ -222,6 +241,10 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
     std::vector<EncodedEventPtr> events;   // Ascending ids, all matching.
     size_t bytes = 0;                      // Sum of events' frame_bytes.
     bool from_store = false;               // Read from the store (behind the cache).
+    // Everything up to Start::live_at is delivered with this batch: send the
+    // caught-up marker after its events. Once per cursor, if asked for.
+    bool live = false;
+    uint64_t live_at = 0;
     absl::Status status;                   // Not OK: the subscription ends.
   };
   using Callback = std::function<void(Batch)>;
@@ -246,6 +269,10 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   // Next), so a batch may go to the callback without another post.
   void Pump(bool direct = false);
   void Deliver(Batch batch, bool direct = false);
+  // Whether a batch is due only for the caught-up marker; TakeLive marks it
+  // sent and fills the batch's live fields.
+  bool LiveDue() const { return notify_live_ && position_ >= live_at_; }
+  void TakeLive(Batch* batch);
   void OnWake(uint64_t previous_watermark);
   void OnStopped();
   void StartStoreRead();
@@ -270,6 +297,8 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   // Strand state.
   uint64_t position_ = 0;
   std::optional<Reset> pending_reset_;
+  uint64_t live_at_ = 0;
+  bool notify_live_ = false;
   Callback pending_;
   bool waiting_ = false;
   bool reading_ = false;

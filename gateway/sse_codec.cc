@@ -76,6 +76,21 @@ std::string EncodeResetFrame(const Reset& reset) {
   return EncodeSseFrame(reset.resume, kResetEventType, ResetJson(reset));
 }
 
+std::string EncodeLiveFrame(uint64_t live_at) {
+  return absl::StrCat("event: ", Av(kLiveEventType), "\ndata: {\"id\":", live_at, "}\n\n");
+}
+
+absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field) {
+  uint64_t n = 0;
+  bool digits = !text.empty() && text.size() <= 4;
+  for (char c : text) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
+  if (!digits || !absl::SimpleAtoi(Av(text), &n) || n < 1 || n > kMaxLast) {
+    return absl::InvalidArgumentError(absl::StrCat(Av(field), ": want an integer from 1 to ",
+                                                   kMaxLast, ", got \"", Shown(text), "\""));
+  }
+  return n;
+}
+
 std::string UrlDecode(std::string_view in) {
   std::string out;
   out.reserve(in.size());

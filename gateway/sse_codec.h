@@ -23,6 +23,18 @@ namespace tailgate {
 // User event types may not start with "tailgate." (store/topic.h ValidateType).
 inline constexpr std::string_view kResetEventType = "tailgate.reset";
 
+// The reserved caught-up marker: the stream has delivered everything up to
+// the watermark it found on opening (at once for a live-only stream). Sent
+// once, on request (?live=1 / SubscribeRequest.live_marker), with no `id:`
+// line so it never moves the client's last event id.
+inline constexpr std::string_view kLiveEventType = "tailgate.live";
+// Its frame: "event: tailgate.live\ndata: {\"id\":N}\n\n" with N the
+// watermark it reports.
+std::string EncodeLiveFrame(uint64_t live_at);
+
+// "last" ranges from 1 to this (README "Server-Sent Events").
+inline constexpr uint64_t kMaxLast = 1000;
+
 // Why the stream could not resume exactly where asked.
 struct Reset {
   enum class Reason { kTrimmed, kUnknownId };
@@ -59,11 +71,16 @@ absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view fi
 
 // Where a new subscription starts.
 struct ResumeSpec {
-  enum class Kind { kLive, kAfterId, kEarliest, kTime };
+  // kLast: the latest `last` matching events, then live.
+  enum class Kind { kLive, kAfterId, kEarliest, kTime, kLast };
   Kind kind = Kind::kLive;
   uint64_t after_id = 0;
   absl::Time time;
+  uint64_t last = 0;
 };
+
+// An integer from 1 to kMaxLast; INVALID_ARGUMENT naming `field`.
+absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field);
 
 // "earliest" or an RFC 3339 timestamp; INVALID_ARGUMENT naming `field`.
 absl::StatusOr<ResumeSpec> ParseSince(std::string_view text, std::string_view field);

@@ -39,6 +39,18 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
 
+// A "1"/"0" query parameter, when present.
+absl::Status ParseFlag(const std::optional<std::string>& value, absl::string_view name,
+                       bool* out) {
+  if (!value) return absl::OkStatus();
+  if (*value != "0" && *value != "1") {
+    return Invalid(absl::StrCat(name, ": want 1 or 0, got \"",
+                                Echoable(*value) ? *value : "(unprintable)", "\""));
+  }
+  *out = *value == "1";
+  return absl::OkStatus();
+}
+
 // The token's grants, or UNAUTHENTICATED.
 absl::StatusOr<Grants> Authenticate(const SseRequestInput& input, const SseRequestPolicy& policy,
                                     absl::Time now) {
@@ -76,6 +88,9 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
   std::vector<std::string> topics;
   std::optional<std::string> last_event_id_param;
   std::optional<std::string> since_param;
+  std::optional<std::string> last_param;
+  std::optional<std::string> live_param;
+  std::optional<std::string> meta_param;
   for (auto& [name, value] : ParseQuery(query)) {
     if (name == "topic") {
       topics.push_back(std::move(value));
@@ -83,6 +98,12 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
       if (!last_event_id_param) last_event_id_param = std::move(value);
     } else if (name == "since") {
       if (!since_param) since_param = std::move(value);
+    } else if (name == "last") {
+      if (!last_param) last_param = std::move(value);
+    } else if (name == "live") {
+      if (!live_param) live_param = std::move(value);
+    } else if (name == "meta") {
+      if (!meta_param) meta_param = std::move(value);
     }
     // Other parameters (e.g. cache busters, access_token) are ignored here.
   }
@@ -104,18 +125,26 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
   if (!input.last_event_id.empty()) {
     absl::StatusOr<uint64_t> id = ParseEventId(input.last_event_id, "Last-Event-ID header");
     if (!id.ok()) return Invalid(id.status().message());
-    spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
+    spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}, 0};
   }
   if (last_event_id_param) {
     absl::StatusOr<uint64_t> id = ParseEventId(*last_event_id_param, "lastEventId");
     if (!id.ok()) return Invalid(id.status().message());
-    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}};
+    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}, 0};
   }
   if (since_param) {
     absl::StatusOr<ResumeSpec> since = ParseSince(*since_param, "since");
     if (!since.ok()) return Invalid(since.status().message());
     if (!spec) spec = *since;
   }
+  if (last_param) {
+    absl::StatusOr<uint64_t> last = ParseLast(*last_param, "last");
+    if (!last.ok()) return Invalid(last.status().message());
+    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kLast, 0, {}, *last};
+  }
+  absl::Status flags = ParseFlag(live_param, "live", &out.live_marker);
+  if (flags.ok()) flags = ParseFlag(meta_param, "meta", &out.meta);
+  if (!flags.ok()) return flags;
   out.resume = spec.value_or(ResumeSpec{});  // None: live only.
 
   if (grants) {

@@ -38,6 +38,10 @@ struct SseRequestPolicy {
 struct SseRequest {
   std::vector<store::TopicPattern> patterns;
   ResumeSpec resume;
+  // ?live=1: send the tailgate.live marker once caught up.
+  bool live_marker = false;
+  // ?meta=1: frames carry `topic:` and `time:` fields (EncodedEvent::meta).
+  bool meta = false;
   std::string subject;  // The token's `sub` (empty without auth).
   // When the stream must end: the token's Grants::valid_until (exp plus
   // leeway); InfiniteFuture without auth.
@@ -50,7 +54,8 @@ struct SseRequest {
 // PERMISSION_DENIED (-> 403: a pattern outside the token's subscribe grants,
 // named). Authentication is checked first, so an anonymous client learns
 // nothing about the request's validity. Resume point, first match wins:
-// Last-Event-ID header, lastEventId, since; each one present must be valid.
+// Last-Event-ID header, lastEventId, since, last; each one present must be
+// valid. live= and meta= take "1" or "0".
 absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
                                            const SseRequestPolicy& policy, absl::Time now);
 

@@ -97,7 +97,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   SseSession(HttpStream stream, std::shared_ptr<ConnectionSlot> slot, Hub* hub,
              const SseConfig& config, std::shared_ptr<std::atomic<int>> active,
              std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec,
-             Clock::time_point auth_deadline)
+             Clock::time_point auth_deadline, bool live_marker, bool meta)
       : socket_(std::move(stream)),
         slot_(std::move(slot)),
         hub_(hub),
@@ -108,6 +108,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
         filter_(std::move(filter)),
         spec_(spec),
         auth_deadline_(auth_deadline),
+        live_marker_(live_marker),
+        meta_(meta),
         timer_(socket_.get_executor()) {
     active_->fetch_add(1);
   }
@@ -171,6 +173,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     }
     started_ = true;
     if (metrics_ != nullptr) metrics_->opened->Increment();
+    start->notify_live = live_marker_;
     // The cursor keeps the filter; the session has no further use for it.
     cursor_ = std::make_shared<Cursor>(hub_, socket_.get_executor(), std::move(filter_),
                                        *std::move(start));
@@ -231,35 +234,40 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
             static_cast<double>(watermark > cursor ? watermark - cursor : 0));
       }
       in_flight_from_store_ = batch.from_store;
-      in_flight_bytes_ = batch.bytes;
     }
-    StartWrite(std::move(text), std::move(batch.events));
+    // The caught-up marker goes after the batch's events.
+    StartWrite(std::move(text), std::move(batch.events),
+               batch.live ? EncodeLiveFrame(batch.live_at) : std::string());
   }
 
-  // One gathered write: [HTTP head][chunk size][text][shared frames...][CRLF][last chunk].
-  void StartWrite(std::string text, std::vector<EncodedEventPtr> frames) {
+  // One gathered write:
+  // [HTTP head][chunk size][text][shared frames...][after][CRLF][last chunk].
+  void StartWrite(std::string text, std::vector<EncodedEventPtr> frames,
+                  std::string after = std::string()) {
     size_t frame_bytes = 0;
-    for (const EncodedEventPtr& f : frames) frame_bytes += f->frame_bytes;
-    const size_t body = text.size() + frame_bytes;
+    for (const EncodedEventPtr& f : frames) frame_bytes += f->FrameBytes(meta_);
+    const size_t body = text.size() + frame_bytes + after.size();
+    in_flight_bytes_ = frame_bytes;  // The frames as sent (meta=1 included), for metrics.
     if (response_head_.empty()) {
       prefix_.clear();  // Keeps its capacity.
     } else {
       prefix_ = std::move(response_head_);
       response_head_.clear();
     }
-    suffix_.clear();
+    suffix_ = std::move(after);
     if (chunked_ && body > 0) {
       absl::StrAppend(&prefix_, absl::Hex(body), "\r\n");
-      suffix_ = "\r\n";
+      suffix_ += "\r\n";
     }
     prefix_ += text;
     if (chunked_ && final_written_) suffix_ += "0\r\n\r\n";
     in_flight_ = std::move(frames);
     buffers_.clear();
-    buffers_.reserve(3 * in_flight_.size() + 2);
+    buffers_.reserve(5 * in_flight_.size() + 2);
     if (!prefix_.empty()) buffers_.push_back(net::buffer(prefix_));
     for (const EncodedEventPtr& f : in_flight_) {
-      f->AppendFrame(&buffers_, [](const char* p, size_t n) { return net::buffer(p, n); });
+      f->AppendFrame(
+          &buffers_, [](const char* p, size_t n) { return net::buffer(p, n); }, meta_);
     }
     if (!suffix_.empty()) buffers_.push_back(net::buffer(suffix_));
     writing_ = true;
@@ -454,6 +462,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   store::TopicFilter filter_;
   ResumeSpec spec_;
   const Clock::time_point auth_deadline_;
+  const bool live_marker_;  // ?live=1
+  const bool meta_;         // ?meta=1: frames with topic: and time: fields
   std::shared_ptr<Cursor> cursor_;
   net::steady_timer timer_;
   bool timer_armed_ = false;
@@ -501,6 +511,8 @@ void SseService::Register(HttpRouter* router) {
   router->HandleStream(
       std::string(kEventsPath), [this](const HttpRequest& request) { return HandleGet(request); },
       [this](const HttpRequest& request, bool draining) { return Busy(request, draining); });
+  router->Handle(std::string(kPositionPath),
+                 [this](const HttpRequest& request) { return HandlePosition(request); });
 }
 
 HttpResponse SseService::Busy(const HttpRequest& request, bool draining) const {
@@ -634,12 +646,13 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   decision.takeover = [hub = hub_, config = &config_, active = active_, metrics = metrics_,
                        head = std::move(head),
                        chunked, filter = store::TopicFilter(std::move(patterns)),
-                       spec = *spec, valid_until = parsed->valid_until](
+                       spec = *spec, valid_until = parsed->valid_until,
+                       live_marker = parsed->live_marker, meta = parsed->meta](
                           HttpStream stream, std::shared_ptr<ConnectionSlot> slot) mutable {
     auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), hub, *config,
                                                 active, std::move(head), chunked,
                                                 std::move(filter), spec,
-                                                SteadyDeadline(valid_until));
+                                                SteadyDeadline(valid_until), live_marker, meta);
     session->set_metrics(metrics);
     session->Start();
   };

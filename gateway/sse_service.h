@@ -24,6 +24,10 @@
 namespace tailgate {
 
 inline constexpr std::string_view kEventsPath = "/v1/events";
+// GET /v1/position?topic=PATTERN[&topic=...] -> {"id": N}: where a
+// subscription of those patterns opened now would start live (the hub's
+// watermark). Same auth and CORS rules as /v1/events (sse_position.cc).
+inline constexpr std::string_view kPositionPath = "/v1/position";
 // Reserved event type (publishers cannot use `tailgate.` types): the last
 // frame of a stream whose token reached its exp (plus leeway). It has no id;
 // the server closes the stream right after it.
@@ -37,7 +41,7 @@ class SseService {
   SseService(Hub* hub, const SseConfig& config, const JwtVerifier* verifier = nullptr,
              TokenSources token_sources = {});
 
-  // Adds GET/OPTIONS /v1/events to the router.
+  // Adds GET/OPTIONS /v1/events and /v1/position to the router.
   void Register(HttpRouter* router);
 
   // Streams open right now.
@@ -53,6 +57,7 @@ class SseService {
   // The answer to a GET while the server is full or draining: a 200 stream
   // with only a `retry:` of config.busy_retry (jittered), then the end.
   HttpResponse Busy(const HttpRequest& request, bool draining) const;
+  HttpResponse HandlePosition(const HttpRequest& request) const;
   HttpResponse Refuse(const HttpRequest& request, boost::beast::http::status status,
                       std::string reason) const;
   // The Access-Control-* and Vary headers for this request's Origin, as

@@ -60,12 +60,13 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   // `valid_until`: the token's Grants::valid_until (InfiniteFuture without
   // auth); the call is finished UNAUTHENTICATED there.
   Stream(SubscriberService* service, net::any_io_executor strand, store::TopicFilter filter,
-         ResumeSpec spec, absl::Time valid_until)
+         ResumeSpec spec, absl::Time valid_until, bool live_marker)
       : service_(service),
         strand_(std::move(strand)),
         filter_(std::move(filter)),
         spec_(spec),
         valid_until_(valid_until),
+        live_marker_(live_marker),
         expiry_timer_(strand_) {}
 
   void Start() {
@@ -98,6 +99,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
     if (finished_) return;
     if (!start.ok()) return Finish(ToGrpcStatus(start.status()));
     start_position_ = start->position;
+    start->notify_live = live_marker_;
     cursor_ = std::make_shared<Cursor>(service_->hub_, strand_, filter_, *std::move(start));
     RequestNext();
   }
@@ -139,6 +141,13 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
       queue_.push_back(std::move(e));
       last_id_ = ev->event.id;
     }
+    if (batch.live) {
+      // Id 0: not an event, nothing to resume from (sent_id_ skips it).
+      v1::Event e;
+      e.set_type(std::string(kLiveEventType));
+      e.set_data(absl::StrCat("{\"id\":", batch.live_at, "}"));
+      queue_.push_back(std::move(e));
+    }
     WriteNext();
   }
 
@@ -155,7 +164,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) cancelled_ = true;
-    if (ok) sent_id_ = current_.id();
+    if (ok && current_.id() != 0) sent_id_ = current_.id();
     WriteNext();
   }
 
@@ -210,6 +219,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   const store::TopicFilter filter_;
   const ResumeSpec spec_;
   const absl::Time valid_until_;
+  const bool live_marker_;
   net::steady_timer expiry_timer_;
   Reactor* reactor_ = nullptr;
   std::shared_ptr<Cursor> cursor_;
@@ -255,49 +265,84 @@ void SubscriberService::Drain() {
   for (auto& s : streams) net::post(s->strand_, [s] { s->Drain(); });
 }
 
+absl::StatusOr<std::vector<store::TopicPattern>> SubscriberService::CheckTopics(
+    grpc::CallbackServerContext* context,
+    const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until) {
+  std::optional<Grants> grants;
+  if (verifier_ != nullptr) {
+    absl::StatusOr<Grants> g = AuthenticateGrpc(*verifier_, *context);
+    if (!g.ok()) {
+      TG_LOG(DEBUG) << "subscriber: " << g.status().message();
+      return g.status();
+    }
+    grants = *std::move(g);
+  }
+  if (topics.empty()) return absl::InvalidArgumentError("topics: at least one pattern is required");
+  if (static_cast<size_t>(topics.size()) > config_.max_topics) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "topics: at most ", config_.max_topics, " patterns per subscription, got ", topics.size()));
+  }
+  std::vector<store::TopicPattern> patterns;
+  for (int i = 0; i < topics.size(); ++i) {
+    absl::StatusOr<store::TopicPattern> p =
+        store::TopicPattern::Parse(topics[i], absl::StrCat("topics[", i, "]"));
+    if (!p.ok()) return absl::InvalidArgumentError(p.status().message());
+    patterns.push_back(*std::move(p));
+  }
+  if (grants) {
+    if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) return s;
+  }
+  *valid_until = grants ? grants->valid_until : absl::InfiniteFuture();
+  return patterns;
+}
+
+grpc::ServerUnaryReactor* SubscriberService::GetPosition(grpc::CallbackServerContext* context,
+                                                         const v1::PositionRequest* request,
+                                                         v1::Position* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Time valid_until;
+  absl::StatusOr<std::vector<store::TopicPattern>> patterns =
+      CheckTopics(context, request->topics(), &valid_until);
+  if (!patterns.ok()) {
+    reactor->Finish(ToGrpcStatus(patterns.status()));
+    return reactor;
+  }
+  // The watermark, as GET /v1/position (sse_position.cc says why).
+  response->set_id(hub_->watermark());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
   auto invalid = [](std::string message) {
     return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
-  std::optional<Grants> grants;
-  if (verifier_ != nullptr) {
-    absl::StatusOr<Grants> g = AuthenticateGrpc(*verifier_, *context);
-    if (!g.ok()) {
-      TG_LOG(DEBUG) << "subscribe: " << g.status().message();
-      return new FailedReactor(ToGrpcStatus(g.status()));
-    }
-    grants = *std::move(g);
-  }
-  if (request->topics().empty()) return invalid("topics: at least one pattern is required");
-  if (static_cast<size_t>(request->topics_size()) > config_.max_topics) {
-    return invalid(absl::StrCat("topics: at most ", config_.max_topics,
-                                " patterns per subscription, got ", request->topics_size()));
-  }
-  std::vector<store::TopicPattern> patterns;
-  for (int i = 0; i < request->topics_size(); ++i) {
-    absl::StatusOr<store::TopicPattern> p =
-        store::TopicPattern::Parse(request->topics(i), absl::StrCat("topics[", i, "]"));
-    if (!p.ok()) return invalid(std::string(p.status().message()));
-    patterns.push_back(*std::move(p));
-  }
-  if (grants) {
-    if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) {
-      return new FailedReactor(ToGrpcStatus(s));
-    }
-  }
+  absl::Time valid_until;
+  absl::StatusOr<std::vector<store::TopicPattern>> patterns =
+      CheckTopics(context, request->topics(), &valid_until);
+  if (!patterns.ok()) return new FailedReactor(ToGrpcStatus(patterns.status()));
+  // Each resume field given must be valid; after_id > since > last.
   ResumeSpec spec;
-  if (request->has_after_id()) {
-    spec.kind = ResumeSpec::Kind::kAfterId;
-    spec.after_id = request->after_id();
-  } else if (!request->since().empty()) {
+  if (request->has_last()) {
+    absl::StatusOr<uint64_t> last = ParseLast(absl::StrCat(request->last()), "last");
+    if (!last.ok()) return invalid(std::string(last.status().message()));
+    spec.kind = ResumeSpec::Kind::kLast;
+    spec.last = *last;
+  }
+  if (!request->since().empty()) {
     absl::StatusOr<ResumeSpec> since = ParseSince(request->since(), "since");
     if (!since.ok()) return invalid(std::string(since.status().message()));
     spec = *since;
   }
+  if (request->has_after_id()) {
+    spec = ResumeSpec{};
+    spec.kind = ResumeSpec::Kind::kAfterId;
+    spec.after_id = request->after_id();
+  }
   auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
-                                         store::TopicFilter(std::move(patterns)), spec,
-                                         grants ? grants->valid_until : absl::InfiniteFuture());
+                                         store::TopicFilter(*std::move(patterns)), spec,
+                                         valid_until, request->live_marker());
   {
     std::lock_guard lock(mu_);
     if (draining_) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -38,6 +39,10 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
       grpc::CallbackServerContext* context,
       const tailgate::v1::SubscribeRequest* request) override;
 
+  grpc::ServerUnaryReactor* GetPosition(grpc::CallbackServerContext* context,
+                                        const tailgate::v1::PositionRequest* request,
+                                        tailgate::v1::Position* response) override;
+
   // Ends every open stream with UNAVAILABLE (after its write in flight) and
   // refuses new ones. Returns at once.
   void Drain();
@@ -47,6 +52,10 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
  private:
   friend class Stream;
   void Unregister(Stream* stream);
+  // Authenticates, validates and authorizes `topics` (field name "topics").
+  absl::StatusOr<std::vector<store::TopicPattern>> CheckTopics(
+      grpc::CallbackServerContext* context,
+      const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until);
 
   Hub* const hub_;
   const SseConfig config_;

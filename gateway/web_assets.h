@@ -8,6 +8,8 @@ namespace tailgate {
 
 // gateway/web/demo.html: pick topics, watch events live over EventSource.
 std::string_view DemoPageHtml();
+// gateway/web/tailgate.js: the browser client module, served at /v1/tailgate.js.
+std::string_view TailgateJs();
 
 }  // namespace tailgate
 

@@ -200,6 +200,8 @@ class JetStreamLog final : public Log {
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) override;
   absl::StatusOr<uint64_t> CursorAtTime(absl::Time t) override;
   absl::StatusOr<uint64_t> EarliestCursor(const TopicFilter& filter) override;
+  absl::StatusOr<uint64_t> CursorBeforeLast(const TopicFilter& filter, size_t n,
+                                            uint64_t up_to_id) override;
   absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) override;
   absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) override;
   absl::Status DeleteTopic(std::string_view topic) override;
@@ -267,6 +269,15 @@ class JetStreamLog final : public Log {
   absl::StatusOr<MsgPtr> NextMsg(uint64_t seq, const std::string& subject)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
   absl::StatusOr<MsgPtr> LastMsg(const std::string& subject) ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
+  // Retained messages on `subject` with sequence >= seq (a consumer's
+  // pending count: the server counts, nothing is fetched).
+  absl::StatusOr<uint64_t> PendingFrom(const std::string& subject, uint64_t seq)
+      ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
+  // The largest s <= bound with at least n messages on `subject` in
+  // (s, bound], never above the true one; 0 when there are fewer.
+  absl::StatusOr<uint64_t> SubjectCursorBeforeLast(const std::string& subject, size_t n,
+                                                   uint64_t first_seq, uint64_t bound)
+      ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
   absl::StatusOr<Fetched> FetchRange(const std::string& subject, uint64_t start, uint64_t bound,
                                      size_t max_events, size_t max_bytes,
                                      const TopicFilter* client_filter)
@@ -1261,6 +1272,112 @@ absl::StatusOr<uint64_t> JetStreamLog::EarliestCursor(const TopicFilter& filter)
     if (seq > 0) cursor = std::min(cursor, seq - 1);
   }
   return cursor;
+}
+
+absl::StatusOr<uint64_t> JetStreamLog::PendingFrom(const std::string& subject, uint64_t seq) {
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.DeliverPolicy = js_DeliverByStartSequence;
+  cc.OptStartSeq = std::max<uint64_t>(seq, 1);
+  cc.AckPolicy = js_AckNone;
+  cc.FilterSubject = subject.c_str();
+  cc.HeadersOnly = true;
+  cc.MemoryStorage = true;
+  cc.Replicas = 1;
+  cc.InactiveThreshold = 30'000'000'000;  // Removed by the server if this process dies.
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = kCreateConsumerWaitMillis;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, js_, jso_.stream.c_str(), &cc, &o, &jerr);
+  if (s != NATS_OK) return FromNats(s, jerr, absl::StrCat("counting ", subject));
+  const uint64_t pending = ci->NumPending;
+  js_DeleteConsumer(js_, jso_.stream.c_str(), ci->Name, nullptr, nullptr);
+  jsConsumerInfo_Destroy(ci);
+  return pending;
+}
+
+absl::StatusOr<uint64_t> JetStreamLog::SubjectCursorBeforeLast(const std::string& subject,
+                                                               size_t n, uint64_t first_seq,
+                                                               uint64_t bound) {
+  // count(s) = matching messages in (s, bound]. The count above the bound is
+  // taken after the one from s, so appends landing in between can only make
+  // it smaller: the answer is never past the true cursor (the caller's exact
+  // pass then trims what is extra).
+  auto count = [&](uint64_t s) -> absl::StatusOr<uint64_t> {
+    absl::StatusOr<uint64_t> from = PendingFrom(subject, s + 1);
+    if (!from.ok()) return from.status();
+    absl::StatusOr<uint64_t> above = PendingFrom(subject, bound + 1);
+    if (!above.ok()) return above.status();
+    return *from > *above ? *from - *above : 0;
+  };
+  const uint64_t floor = first_seq > 0 ? first_seq - 1 : 0;
+  // Gallop back from the bound (n, 2n, 4n ... ids: dense topics stop at
+  // once), then bisect: count(lo) >= n > count(hi).
+  uint64_t hi = bound;
+  uint64_t lo = 0;
+  for (uint64_t k = n;; k *= 2) {
+    const uint64_t s = bound > floor + k ? bound - k : floor;
+    absl::StatusOr<uint64_t> c = count(s);
+    if (!c.ok()) return c.status();
+    if (*c >= n) {
+      lo = s;
+      break;
+    }
+    if (s == floor) return uint64_t{0};  // Fewer than n retained.
+    hi = s;
+  }
+  while (hi - lo > 1) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    absl::StatusOr<uint64_t> c = count(mid);
+    if (!c.ok()) return c.status();
+    (*c >= n ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+absl::StatusOr<uint64_t> JetStreamLog::CursorBeforeLast(const TopicFilter& filter, size_t n,
+                                                        uint64_t up_to_id) {
+  const uint64_t wm = Watermark();
+  const uint64_t bound = up_to_id == 0 ? wm : std::min(up_to_id, wm);
+  if (n == 0 || filter.patterns().empty()) return bound;
+  // Each pattern alone: the largest cursor with n of its messages after it.
+  // The union's cursor is at or above every one of them, and above their
+  // maximum there are at most (patterns x n) matching events.
+  uint64_t from = 0;
+  {
+    absl::ReaderMutexLock lock(&conn_mu_);
+    if (absl::Status s = CheckOpen(); !s.ok()) return s;
+    absl::StatusOr<StreamInfoPtr> info = GetInfo(nullptr, false);
+    if (!info.ok()) return info.status();
+    const uint64_t first_seq = (*info)->State.FirstSeq;
+    std::set<std::string> seen;
+    for (const TopicPattern& p : filter.patterns()) {
+      if (!seen.insert(p.str()).second) continue;
+      absl::StatusOr<uint64_t> c = SubjectCursorBeforeLast(Subject(p.str()), n, first_seq, bound);
+      if (!c.ok()) return c.status();
+      from = std::max(from, *c);
+    }
+  }
+  // The exact pass: read forward from there, keeping the last n ids.
+  std::deque<uint64_t> last;
+  ReadRequest req;
+  req.filter = filter;
+  req.after_id = from;
+  req.up_to_id = bound;
+  req.max_events = 1024;
+  while (true) {
+    absl::StatusOr<ReadResult> r = Read(req);
+    if (!r.ok()) return r.status();
+    for (const Event& e : r->events) {
+      last.push_back(e.id);
+      if (last.size() > n) last.pop_front();
+    }
+    if (r->reached_end || r->next_after_id <= req.after_id) break;
+    req.after_id = r->next_after_id;
+  }
+  return last.empty() ? bound : last.front() - 1;
 }
 
 absl::StatusOr<std::map<std::string, uint64_t>> JetStreamLog::SubjectCounts(

@@ -215,6 +215,15 @@ class Log {
   // The cursor to read all retained history of the filter's topics.
   virtual absl::StatusOr<uint64_t> EarliestCursor(const TopicFilter& filter) = 0;
 
+  // The cursor to read "the latest n matching events up to up_to_id" (0 =
+  // the watermark): one below the n-th matching event counted back from
+  // up_to_id, or below the oldest retained one when fewer match; the bound
+  // itself when none does. Works backwards from the bound, so its cost grows
+  // with n (and with the non-matching events in between for broad filters
+  // over many topics), never with the whole history. May block.
+  virtual absl::StatusOr<uint64_t> CursorBeforeLast(const TopicFilter& filter, size_t n,
+                                                    uint64_t up_to_id) = 0;
+
   virtual absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) = 0;
 
   // The highest id that TrimTopic, DeleteTopic or retention has removed

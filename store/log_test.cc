@@ -375,6 +375,30 @@ TEST_P(ManyTopicsTest, ReadHonoursAfterIdUpToIdAndByteBudget) {
   EXPECT_TRUE(r->reached_end);
 }
 
+TEST_P(ManyTopicsTest, CursorBeforeLastMatchesBruteForce) {
+  // Merged per-topic iterators (<= 64 topics), the id-index scan (">": 100
+  // topics), overlapping patterns, bounds, n beyond what matches, no match.
+  const std::vector<std::vector<std::string>> cases = {
+      {"us.21"}, {"eu.*"}, {">"}, {"us.1", "eu.*", "eu.3"}, {"*.7", "eu.>"}, {"x.>"}};
+  for (const auto& patterns : cases) {
+    const std::vector<uint64_t> all = Expected(patterns);
+    for (uint64_t bound : {uint64_t{0}, uint64_t{777}}) {
+      std::vector<uint64_t> upto;
+      for (uint64_t id : all) {
+        if (bound == 0 || id <= bound) upto.push_back(id);
+      }
+      const uint64_t top = bound == 0 ? log_->Watermark() : bound;
+      for (size_t n : {size_t{1}, size_t{5}, size_t{40}, size_t{5000}}) {
+        uint64_t want = top;
+        if (!upto.empty()) want = upto[upto.size() > n ? upto.size() - n : 0] - 1;
+        absl::StatusOr<uint64_t> got = log_->CursorBeforeLast(Filter(patterns), n, bound);
+        ASSERT_TRUE(got.ok()) << got.status();
+        EXPECT_EQ(*got, want) << patterns[0] << " n=" << n << " bound=" << bound;
+      }
+    }
+  }
+}
+
 TEST_P(ManyTopicsTest, ListTopicsEarliestCursorAndStats) {
   auto topics = log_->ListTopics(Filter({"eu.*"}));
   ASSERT_TRUE(topics.ok());

@@ -140,6 +140,8 @@ class RocksDbLog final : public Log {
   absl::StatusOr<ReadResult> Read(const ReadRequest& request) override;
   absl::StatusOr<uint64_t> CursorAtTime(absl::Time t) override;
   absl::StatusOr<uint64_t> EarliestCursor(const TopicFilter& filter) override;
+  absl::StatusOr<uint64_t> CursorBeforeLast(const TopicFilter& filter, size_t n,
+                                            uint64_t up_to_id) override;
   absl::StatusOr<std::vector<TopicInfo>> ListTopics(const TopicFilter& filter) override;
   absl::Status TrimTopic(std::string_view topic, uint64_t up_to_id) override;
   absl::Status DeleteTopic(std::string_view topic) override;
@@ -1212,6 +1214,85 @@ absl::StatusOr<uint64_t> RocksDbLog::EarliestCursor(const TopicFilter& filter) {
     cursor = std::min(cursor, first);
   }
   return cursor;
+}
+
+absl::StatusOr<uint64_t> RocksDbLog::CursorBeforeLast(const TopicFilter& filter, size_t n,
+                                                      uint64_t up_to_id) {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return absl::UnavailableError("log is closed");
+  const uint64_t wm = Watermark();
+  const uint64_t bound = up_to_id == 0 ? wm : std::min(up_to_id, wm);
+  std::vector<std::pair<std::string, TopicMeta>> matched;
+  bool trimmed = false;
+  MatchTopics(filter, 0, &matched, &trimmed);
+  std::vector<std::string> topics;
+  for (auto& [topic, m] : matched) {
+    if (m.count > 0 && m.first_id <= bound) topics.push_back(std::move(topic));
+  }
+  if (topics.empty() || n == 0) return bound;
+  rocksdb::ManagedSnapshot snap(db_.get());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.snapshot();
+  uint64_t oldest = bound + 1;  // The oldest id taken so far.
+  size_t taken = 0;
+  if (topics.size() <= kMaxMergeTopics) {
+    // One reverse iterator per topic, merged newest first: n keys are read
+    // (plus one per topic), values never.
+    struct Back {
+      std::string lower;
+      rocksdb::Slice lower_slice;
+      std::unique_ptr<rocksdb::Iterator> it;
+      uint64_t id = 0;
+    };
+    std::vector<std::unique_ptr<Back>> backs;
+    auto cmp = [](const Back* a, const Back* b) { return a->id < b->id; };
+    std::priority_queue<Back*, std::vector<Back*>, decltype(cmp)> heap(cmp);
+    auto load = [&](Back* b) -> absl::Status {
+      if (!b->it->Valid()) {
+        return b->it->status().ok() ? absl::OkStatus()
+                                    : FromRocksDb(b->it->status(), "reading events");
+      }
+      std::string_view key = ToView(b->it->key());
+      b->id = internal::GetBigEndian64(key.data() + key.size() - 8);
+      heap.push(b);
+      return absl::OkStatus();
+    };
+    for (const std::string& topic : topics) {
+      auto b = std::make_unique<Back>();
+      b->lower = internal::EventKeyPrefix(topic);
+      b->lower_slice = b->lower;
+      rocksdb::ReadOptions bro = ro;
+      bro.iterate_lower_bound = &b->lower_slice;
+      b->it.reset(db_->NewIterator(bro, cf_events_));
+      b->it->SeekForPrev(internal::EventKey(topic, bound));
+      if (absl::Status s = load(b.get()); !s.ok()) return s;
+      backs.push_back(std::move(b));
+    }
+    while (taken < n && !heap.empty()) {
+      Back* b = heap.top();
+      heap.pop();
+      oldest = b->id;
+      ++taken;
+      b->it->Prev();
+      if (absl::Status s = load(b); !s.ok()) return s;
+    }
+  } else {
+    // Many topics: the id-ordered index, backwards, skipping other topics.
+    absl::flat_hash_set<std::string_view> wanted(topics.begin(), topics.end());
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_ids_));
+    for (it->SeekForPrev(internal::IdKey(bound)); it->Valid() && taken < n; it->Prev()) {
+      const uint64_t id = internal::IdFromIdKey(ToView(it->key()));
+      internal::IdValue v;
+      if (!internal::DecodeIdValue(ToView(it->value()), &v)) {
+        return absl::DataLossError(absl::StrCat("id index entry ", id, " is malformed"));
+      }
+      if (!wanted.contains(v.topic)) continue;
+      oldest = id;
+      ++taken;
+    }
+    if (!it->status().ok()) return FromRocksDb(it->status(), "reading the id index");
+  }
+  return taken == 0 ? bound : oldest - 1;
 }
 
 absl::StatusOr<std::vector<TopicInfo>> RocksDbLog::ListTopics(const TopicFilter& filter) {

@@ -73,6 +73,9 @@ class HeldLog final : public store::Log {
   absl::StatusOr<uint64_t> EarliestCursor(const store::TopicFilter&) override {
     return absl::UnimplementedError("");
   }
+  absl::StatusOr<uint64_t> CursorBeforeLast(const store::TopicFilter&, size_t, uint64_t) override {
+    return absl::UnimplementedError("");
+  }
   absl::StatusOr<std::vector<store::TopicInfo>> ListTopics(const store::TopicFilter&) override {
     return absl::UnimplementedError("");
   }
