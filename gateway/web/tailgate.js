@@ -44,6 +44,8 @@ export function subscribe(o) {
   let drop = () => {};
   let wake = () => {};
   let status = "";
+  let hidden = null;  // While the page is hidden (back/forward cache): resolves on pageshow.
+  let show = () => {};
   const setStatus = (s) => { if (s !== status) { status = s; o.onStatus?.(s); } };
   const advance = (id) => {
     if (id && (!cursor || BigInt(id) > BigInt(cursor))) { cursor = id; store?.setItem(key, id); }
@@ -78,6 +80,7 @@ export function subscribe(o) {
     let failures = 0;
     let bearer = "";
     while (!closed) {
+      if (hidden) { await hidden; continue; }
       setStatus("connecting");
       let wait = 0;
       const ctl = new AbortController();
@@ -95,7 +98,7 @@ export function subscribe(o) {
       } catch (err) { /* Network error or abort: retry below. */ }
       if (closed) break;
       setStatus("offline");
-      if (now) continue;
+      if (now || hidden) continue;
       failures = Math.min(failures + 1, 16);
       const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** failures);
       await sleep(Math.max(wait, backoff * (0.5 + Math.random() / 2)));
@@ -154,12 +157,25 @@ export function subscribe(o) {
   }
 
   const resumeNow = () => { if (!closed) { stop(); wake(); } };
-  const onPageShow = (ev) => { if (ev.persisted) resumeNow(); };
+  // pagehide: close the stream (an open request keeps the page out of the
+  // back/forward cache) and wait; pageshow from that cache resumes at once
+  // from the cursor.
+  const onPageHide = () => {
+    if (closed || hidden) return;
+    hidden = new Promise((resolve) => { show = resolve; });
+    drop();
+    wake();
+  };
+  const onPageShow = (ev) => {
+    if (hidden) { hidden = null; show(); }
+    if (ev.persisted) resumeNow();
+  };
   // Offline: the stream's connection is presumed dead (it would stall
   // silently); retry with backoff until "online" resumes at once.
   const onOffline = () => drop();
   addEventListener("offline", onOffline);
   addEventListener("online", resumeNow);
+  addEventListener("pagehide", onPageHide);
   addEventListener("pageshow", onPageShow);
 
   let release = () => {};
@@ -183,7 +199,9 @@ export function subscribe(o) {
       channel?.close();
       removeEventListener("online", resumeNow);
       removeEventListener("offline", onOffline);
+      removeEventListener("pagehide", onPageHide);
       removeEventListener("pageshow", onPageShow);
+      show();
     },
   };
 }

@@ -1,10 +1,16 @@
 // /v1/tailgate.js in Debian's Chromium (playwright-core) while an
 // independent gRPC client (@grpc/grpc-js) publishes continuously: reloads,
 // two tabs sharing one connection, offline/online, last=N, the position and
-// the caught-up marker. Every check waits on a condition (bounded polls).
+// the caught-up marker, the back/forward cache, a drained and restarted
+// gateway, expiring tokens. Every check waits on a condition (bounded polls).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Gateway, launchBrowser, publisherClient, publish, tempDir, waitFor } from "./lib.mjs";
+import { execFile } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { Gateway, env, launchBrowser, publisherClient, publish, publishRetrying, tempDir, waitFor } from "./lib.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -30,9 +36,9 @@ function publisher(gw, topic, n, prefix) {
 // Subscribes in the page; every delivered event is appended to
 // sessionStorage in the same task as the module stores its cursor, so a
 // reload cannot separate the two. Returns once subscribed.
-async function subscribeInPage(page, opts) {
-  await page.evaluate(async (opts) => {
-    const { subscribe } = await import("/v1/tailgate.js");
+async function subscribeInPage(page, opts, moduleUrl = "/v1/tailgate.js") {
+  await page.evaluate(async ([opts, moduleUrl]) => {
+    const { subscribe } = await import(moduleUrl);
     window.__status = [];
     window.__sub = subscribe({
       ...opts,
@@ -41,7 +47,34 @@ async function subscribeInPage(page, opts) {
       },
       onStatus(s) { window.__status.push(s); },
     });
-  }, opts);
+  }, [opts, moduleUrl]);
+}
+
+// Publishes `prefix-0`, `prefix-1`, ... until stop() (or `n` events),
+// retrying each (same idempotency key) while the gateway is down or
+// restarting; `sent` lists their data in publish (= id) order.
+function retryingPublisher(grpcAddr, topic, prefix, n = Infinity) {
+  const client = publisherClient(grpcAddr);
+  const state = { sent: [], stopped: false };
+  state.done = (async () => {
+    for (let i = 0; i < n && !state.stopped; i++) {
+      const data = `${prefix}-${i}`;
+      await publishRetrying(() => client, { topic, data, idempotency_key: data });
+      state.sent.push(data);
+      await new Promise((r) => setTimeout(r, 4));
+    }
+    client.close();
+  })();
+  state.stop = () => { state.stopped = true; return state.done; };
+  return state;
+}
+
+// A small web server for the pages (another origin than the gateway's).
+async function site(handler) {
+  const server = http.createServer(handler);
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  server.origin = `http://127.0.0.1:${server.address().port}`;
+  return server;
 }
 
 async function logOf(page) {
@@ -61,7 +94,7 @@ function assertExactly(received, expected) {
 
 async function metric(gw, name) {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
-  const m = new RegExp(`^${name} (\\d+)$`, "m").exec(text);
+  const m = new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\d+)$`, "m").exec(text);
   return m ? Number(m[1]) : NaN;
 }
 
@@ -219,6 +252,64 @@ test("--max_connections reached, then a slot frees: the client gets in by itself
   } finally {
     client.close();
     site.close();
+    await gw.kill();
+  }
+});
+
+test("back/forward cache: away and back with history, every event once", async (t) => {
+  const gw = await new Gateway({ dataDir: tempDir("e2e-bfcache-"), args: ["--cors_origins=*"] }).start();
+  // The pages come from another origin than the gateway without
+  // Cache-Control (the gateway's own answers say no-store or no-cache).
+  const app = await site((req, res) => {
+    res.writeHead(200, { "Content-Type": "text/html" }).end(`<!doctype html><title>${req.url}</title>`);
+  });
+  // Playwright turns the back/forward cache off by default.
+  const { chromium } = await import("playwright-core");
+  const bfBrowser = await chromium.launch({
+    executablePath: "/usr/bin/chromium", ignoreDefaultArgs: ["--disable-back-forward-cache"],
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await bfBrowser.newPage();
+    // Chromium's own account of a navigation that did not use the cache.
+    const cdp = await page.context().newCDPSession(page);
+    const notUsed = [];
+    cdp.on("Page.backForwardCacheNotUsed", (e) => notUsed.push(e.notRestoredExplanations.map((x) => x.reason)));
+    await cdp.send("Page.enable");
+    await page.goto(`${app.origin}/app`);
+    await page.evaluate(() => {
+      window.__shows = [];
+      addEventListener("pageshow", (e) => window.__shows.push(e.persisted));
+    });
+    const opts = { url: `${gw.url}/v1/events`, topics: ["e2e.bfcache"], since: "earliest" };
+    await subscribeInPage(page, opts, `${gw.url}/v1/tailgate.js`);
+    const pub = publisher(gw, "e2e.bfcache", 600, "b");
+    await waitFor(async () => (await logOf(page)).length > 50, "events before leaving");
+    await page.goto(`${app.origin}/away`);
+    const awayAt = pub.sent.length;
+    await waitFor(() => pub.sent.length > awayAt + 100, "publishing while away");
+    // pagehide closed the stream: a page in the cache holds no connection.
+    await waitFor(async () => (await metric(gw, "tailgate_sse_connections")) === 0, "the stream closed while away", 5000);
+    // A restore from the cache fires no load event: wait for the commit.
+    await page.goBack({ waitUntil: "commit" });
+    await waitFor(() => page.evaluate(() => document.readyState === "complete").catch(() => false), "the page back");
+    // Restored from the cache: the same window (its subscription) is back.
+    const restored = await page.evaluate(() => window.__sub !== undefined);
+    if (restored) {
+      assert.deepEqual(await page.evaluate(() => window.__shows), [true], "pageshow persisted");
+    } else {
+      // A fresh load: it subscribes again and resumes from the stored cursor.
+      await subscribeInPage(page, opts, `${gw.url}/v1/tailgate.js`);
+    }
+    t.diagnostic(restored ? "the page came back from the back/forward cache"
+                          : `fresh load, not from the back/forward cache: ${JSON.stringify(notUsed)}`);
+    await pub.done;
+    await waitFor(async () => (await logOf(page)).length >= pub.sent.length, "every event after coming back", 60000);
+    assertExactly(await logOf(page), pub.sent);
+  } finally {
+    await bfBrowser.close();
+    app.close();
     await gw.kill();
   }
 });
