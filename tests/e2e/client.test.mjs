@@ -10,7 +10,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { Gateway, env, launchBrowser, publisherClient, publish, publishRetrying, tempDir, waitFor } from "./lib.mjs";
+import { Gateway, env, launchBrowser, publisherClient, publish, tempDir, waitFor } from "./lib.mjs";
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -40,8 +40,11 @@ async function subscribeInPage(page, opts, moduleUrl = "/v1/tailgate.js") {
   await page.evaluate(async ([opts, moduleUrl]) => {
     const { subscribe } = await import(moduleUrl);
     window.__status = [];
+    // tokenUrl (a test option): token() fetches a fresh token from there.
+    const token = opts.tokenUrl ? async () => (await fetch(opts.tokenUrl)).text() : undefined;
     window.__sub = subscribe({
       ...opts,
+      token,
       onEvent(e) {
         sessionStorage.setItem("log", (sessionStorage.getItem("log") || "") + `${e.id} ${e.topic} ${e.time} ${e.data}\n`);
       },
@@ -52,14 +55,23 @@ async function subscribeInPage(page, opts, moduleUrl = "/v1/tailgate.js") {
 
 // Publishes `prefix-0`, `prefix-1`, ... until stop() (or `n` events),
 // retrying each (same idempotency key) while the gateway is down or
-// restarting; `sent` lists their data in publish (= id) order.
+// restarting; `sent` lists their data in publish (= id) order. stop()
+// while one is being retried gives up on that one (cleanup after a failure).
 function retryingPublisher(grpcAddr, topic, prefix, n = Infinity) {
   const client = publisherClient(grpcAddr);
   const state = { sent: [], stopped: false };
   state.done = (async () => {
     for (let i = 0; i < n && !state.stopped; i++) {
       const data = `${prefix}-${i}`;
-      await publishRetrying(() => client, { topic, data, idempotency_key: data });
+      for (;;) {
+        try {
+          await publish(client, { topic, data, idempotency_key: data }, 2000);
+          break;
+        } catch (err) {
+          if (state.stopped) return client.close();
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
       state.sent.push(data);
       await new Promise((r) => setTimeout(r, 4));
     }
@@ -310,6 +322,84 @@ test("back/forward cache: away and back with history, every event once", async (
   } finally {
     await bfBrowser.close();
     app.close();
+    await gw.kill();
+  }
+});
+
+test("SIGTERM with a long drain, restart on the same data dir and port: the page resumes by itself", async () => {
+  const dataDir = tempDir("e2e-drain-");
+  // The grace keeps serving (readiness off) before the drain ends the streams.
+  const args = ["--drain_grace=2s", "--drain_timeout=60s"];
+  let gw = await new Gateway({ dataDir, args }).start();
+  const { http: httpAddr, grpc: grpcAddr } = gw;
+  const pub = retryingPublisher(grpcAddr, "e2e.drain", "d");
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${gw.url}/healthz`);
+    await subscribeInPage(page, { topics: ["e2e.drain"], since: "earliest" });
+    await waitFor(async () => (await logOf(page)).length > 50, "events before the SIGTERM");
+    const exited = gw.kill("SIGTERM");
+    await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, "readiness off");
+    const atGrace = (await logOf(page)).length;
+    await waitFor(async () => (await logOf(page)).length > atGrace + 50, "events during the grace");
+    assert.equal(gw.proc.exitCode, null, "still serving in the grace");
+    assert.equal((await exited).code, 0, "drained, exit 0");
+    const downAt = pub.sent.length;
+    // Down: the page's attempts are refused (it retries with backoff).
+    const atExit = (await page.evaluate(() => window.__status)).length;
+    await waitFor(async () => (await page.evaluate(() => window.__status)).slice(atExit)
+      .filter((s) => s === "connecting").length >= 2, "refused attempts while down");
+    gw = await new Gateway({ dataDir, http: httpAddr, grpcAddr, args }).start();
+    await waitFor(() => pub.sent.length > downAt + 200, "publishing to the restarted gateway");
+    await pub.stop();
+    await waitFor(async () => (await logOf(page)).length >= pub.sent.length, "every event after the restart", 60000);
+    assertExactly(await logOf(page), pub.sent);
+    const status = await page.evaluate(() => window.__status);
+    assert.ok(status.indexOf("offline") > status.indexOf("live") && status.lastIndexOf("replaying") > status.indexOf("offline"),
+              `the stream broke and reopened: ${status}`);
+  } finally {
+    await pub.stop();
+    await gw.kill();
+  }
+});
+
+test("tokens that expire every 3 s, token() fetching fresh ones: the stream survives several expiries", async () => {
+  const dir = tempDir("e2e-token-");
+  const keyFile = path.join(dir, "jwt.key");
+  const pubFile = path.join(dir, "jwt.pub");
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  writeFileSync(keyFile, privateKey.export({ type: "pkcs8", format: "pem" }));
+  writeFileSync(pubFile, publicKey.export({ type: "spki", format: "pem" }));
+  // The token endpoint: each request mints one with the real tailgatectl.
+  const tailgatectl = path.join(path.dirname(env.binary), "tailgatectl");
+  let minted = 0;
+  const tokens = await site((req, res) => {
+    execFile(tailgatectl, ["token", `--key=${keyFile}`, "--sub=e2e-page", "--subscribe=e2e.token", "--ttl=3s"],
+             (err, stdout, stderr) => {
+               if (err) return res.writeHead(500).end(String(stderr));
+               minted++;
+               res.writeHead(200, { "Content-Type": "text/plain", "Access-Control-Allow-Origin": "*" }).end(stdout.trim());
+             });
+  });
+  const gw = await new Gateway({
+    dataDir: tempDir("e2e-token-data-"),
+    args: ["--auth_subscribe=required", "--jwt_algorithms=ES256", `--jwt_public_key_file=${pubFile}`, "--jwt_leeway=0s"],
+  }).start();
+  const pub = retryingPublisher(gw.grpc, "e2e.token", "t");
+  try {
+    assert.equal((await fetch(`${gw.url}/v1/events?topic=e2e.token`)).status, 401, "a stream needs a token");
+    const page = await browser.newPage();
+    await page.goto(`${gw.url}/healthz`);
+    await subscribeInPage(page, { topics: ["e2e.token"], since: "earliest", tokenUrl: `${tokens.origin}/token` });
+    const expired = () => metric(gw, 'tailgate_sse_connections_closed_total{reason="token_expired"}');
+    await waitFor(async () => (await expired()) >= 3, "three expiries", 30000);
+    await pub.stop();
+    await waitFor(async () => (await logOf(page)).length >= pub.sent.length, "every event after the expiries", 60000);
+    assertExactly(await logOf(page), pub.sent);
+    assert.ok(minted >= 4, `token() called after each expiry (${minted} tokens)`);
+  } finally {
+    await pub.stop();
+    tokens.close();
     await gw.kill();
   }
 });
