@@ -37,6 +37,7 @@
 #ifndef TAILGATE_GATEWAY_AUTH_H_
 #define TAILGATE_GATEWAY_AUTH_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,11 +103,20 @@ class JwtVerifier {
   // The grants of a valid token, else UNAUTHENTICATED with the reason.
   absl::StatusOr<Grants> Verify(std::string_view token, absl::Time now) const;
 
+  // A last check of every token that verified, by its subject: a non-OK
+  // status refuses the token with that status (revoked subjects,
+  // gateway/revocations.h). Here, so that every transport refuses alike. Set
+  // once before serving (not thread-safe against Verify); `check` must be
+  // thread-safe and must not block.
+  using SubjectCheck = std::function<absl::Status(std::string_view subject, absl::Time now)>;
+  void set_subject_check(SubjectCheck check) { subject_check_ = std::move(check); }
+
  private:
   explicit JwtVerifier(AuthConfig config);
 
   AuthConfig config_;
   std::vector<auth_internal::VerifierKey> keys_;
+  SubjectCheck subject_check_;
 };
 
 // Pattern containment: true when every topic matched by `requested` is

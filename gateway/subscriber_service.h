@@ -21,6 +21,7 @@
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
+#include "gateway/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
 namespace tailgate {
@@ -42,6 +43,11 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
   // refuses new ones. Returns at once.
   void Drain();
 
+  // Streams register there (ListStreams, Revoke) and revoked subjects or
+  // patterns are refused. Before the server starts; `registry` must outlive
+  // the service. Optional.
+  void set_presence(StreamRegistry* registry) { presence_ = registry; }
+
   class Stream;  // Internal.
 
  private:
@@ -51,6 +57,7 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
   Hub* const hub_;
   const SseConfig config_;
   const JwtVerifier* const verifier_;
+  StreamRegistry* presence_ = nullptr;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::mutex mu_;  // Guards draining_ and streams_.
   bool draining_ = false;
