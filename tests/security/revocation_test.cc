@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "gateway/presence.h"
 #include "tailgate/v1/admin.grpc.pb.h"
+#include "tailgate/v1/publisher.grpc.pb.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 #include "tests/security/security_testing.h"
 #include "tests/sse/sse_testing.h"
@@ -29,9 +30,10 @@ namespace {
 
 constexpr char kCtl[] = "gateway/tailgatectl";
 
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token,
+                                         std::chrono::seconds deadline = std::chrono::seconds(30)) {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  ctx->set_deadline(std::chrono::system_clock::now() + deadline);
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   return ctx;
 }
@@ -91,6 +93,7 @@ class RevocationTest : public ::testing::Test {
     ClaimSpec c;
     c.sub = sub;
     c.subscribe = {">"};
+    c.publish = {">"};
     c.admin = admin;
     return SignRs256(kRs256Header, Claims(c), key_);
   }
@@ -113,7 +116,8 @@ class RevocationTest : public ::testing::Test {
 
   GrpcStream OpenGrpc(const std::string& sub, const std::string& pattern) {
     GrpcStream s;
-    s.ctx = Ctx(Token(sub));
+    // Bounded: a stream that should have ended fails the test, not hangs it.
+    s.ctx = Ctx(Token(sub), std::chrono::seconds(10));
     v1::SubscribeRequest req;
     req.add_topics(pattern);
     s.reader = v1::Subscriber::NewStub(channel_)->Subscribe(s.ctx.get(), req);
@@ -248,6 +252,18 @@ TEST_F(RevocationTest, RevokingASubjectEndsItsSseAndGrpcStreamsAndRefusesItsToke
   EXPECT_FALSE(again.reader->Read(&ev));
   EXPECT_EQ(again.reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(StreamStatus(Target("orders.>"), Token("bob")), 200);
+  // Publishing too: the JWT verifier's check, shared by every call.
+  auto publisher = v1::Publisher::NewStub(channel_);
+  v1::PublishRequest pub;
+  pub.set_topic("orders.eu");
+  pub.set_data("x");
+  v1::PublishResponse pubres;
+  grpc::Status published = publisher->Publish(Ctx(Token("alice")).get(), pub, &pubres);
+  EXPECT_EQ(published.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(published.error_message().find("token subject alice is revoked until "),
+            std::string::npos)
+      << published.error_message();
+  EXPECT_TRUE(publisher->Publish(Ctx(Token("bob")).get(), pub, &pubres).ok());
 
   // Listed; lifted; accepted again.
   v1::ListRevocationsResponse revs;
