@@ -397,3 +397,36 @@ TEST_F(RevocationTest, TailgatectlListsStreamsAndSubscribers) {
 
 }  // namespace
 }  // namespace tailgate::testing
+
+namespace tailgate::testing {
+namespace {
+
+// --metrics_subscribers: per-pattern gauges, the busiest patterns only.
+TEST_F(RevocationTest, SubscriberGaugesAreOptInAndBounded) {
+  auto scrape = [&] {
+    absl::StatusOr<HttpResult> r = HttpFetch("127.0.0.1", gw_->http_port(), "GET", "/metrics");
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->body : std::string();
+  };
+  EXPECT_EQ(scrape().find("tailgate_subscribers"), std::string::npos) << "off by default";
+  config_.ops.metrics_subscribers = true;
+  config_.ops.metrics_subscribers_limit = 1;
+  Restart();
+  std::unique_ptr<SseClient> a = OpenSse("alice", "orders.>");
+  std::unique_ptr<SseClient> b = OpenSse("bob", "orders.>");
+  GrpcStream c = OpenGrpc("carol", "users.1");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(WaitFor([&] { return gw_->streams()->size() == 3; }));
+  const std::string text = scrape();
+  EXPECT_NE(text.find("\ntailgate_subscribers{pattern=\"orders.>\"} 2\n"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("tailgate_subscribers{pattern=\"users.1\"}"), std::string::npos)
+      << "beyond --metrics_subscribers_limit=1: " << text;
+  a.reset();
+  ASSERT_TRUE(WaitFor([&] {
+    return scrape().find("\ntailgate_subscribers{pattern=\"orders.>\"} 1\n") != std::string::npos;
+  }));
+}
+
+}  // namespace
+}  // namespace tailgate::testing
