@@ -246,8 +246,11 @@ TEST_F(RevocationTest, RevokingASubjectEndsItsSseAndGrpcStreamsAndRefusesItsToke
   // Alice's tokens are refused on every transport.
   HttpResult refused = Get(Target("orders.>"), Token("alice"));
   EXPECT_EQ(refused.status, 401) << refused.body;
-  EXPECT_NE(refused.body.find("token subject alice is revoked until "), std::string::npos)
+  EXPECT_TRUE(absl::StartsWith(refused.body, "token subject alice is revoked until "))
       << refused.body;
+  EXPECT_TRUE(absl::StartsWith(refused.headers["www-authenticate"],
+                               "Bearer realm=\"tailgate\", error=\"invalid_token\""))
+      << refused.headers["www-authenticate"];
   GrpcStream again = OpenGrpc("alice", "orders.eu");
   EXPECT_FALSE(again.reader->Read(&ev));
   EXPECT_EQ(again.reader->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
