@@ -89,6 +89,13 @@ std::string RetryLaterBody(std::string_view why, absl::Duration retry) {
   return absl::StrCat(": ", reason, "; reconnect in ", ms, " ms\nretry: ", ms, "\n\n");
 }
 
+// "1.2.3.4:5" / "[::1]:5" for the stream registry.
+std::string FormatPeer(const tcp::endpoint& peer) {
+  const std::string host = peer.address().to_string();
+  return peer.address().is_v6() ? absl::StrCat("[", host, "]:", peer.port())
+                                : absl::StrCat(host, ":", peer.port());
+}
+
 // One SSE stream. Lives on its connection's strand.
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
@@ -201,7 +208,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     beast::error_code ec;
     const tcp::endpoint peer = socket_.tcp().socket().remote_endpoint(ec);
     StreamInfo info{subject_, filter_.patterns(), "sse",
-                    ec ? std::string() : absl::StrCat(peer.address().to_string(), ":", peer.port()),
+                    ec ? std::string() : FormatPeer(peer),
                     absl::Now()};
     // The registry calls this from an admin thread: only post to the strand.
     absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
@@ -233,7 +240,8 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // then refused with 401 / 403.
   void OnRevoked(const absl::Status& reason) {
     if (closed_) return;
-    TG_LOG(INFO) << "sse: ending a stream of " << (subject_.empty() ? "(no subject)" : subject_)
+    // DEBUG: a pattern revocation may end thousands; Revoke logs the count.
+    TG_LOG(DEBUG) << "sse: ending a stream of " << (subject_.empty() ? "(no subject)" : subject_)
                  << ": " << reason.message();
     SetCloseReason(SseMetrics::CloseReason::kRevoked);
     queued_.reset();
