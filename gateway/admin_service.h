@@ -14,6 +14,8 @@
 #include <utility>
 
 #include "gateway/auth.h"
+#include "gateway/presence.h"
+#include "gateway/revocations.h"
 #include "store/log.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 
@@ -44,6 +46,25 @@ class AdminService final : public tailgate::v1::Admin::Service {
   grpc::Status Checkpoint(grpc::ServerContext* ctx, const v1::CheckpointRequest* req,
                           v1::CheckpointResponse* res) override;
 
+  // Who is connected, and revocations (admin_presence.cc). Without
+  // set_presence these answer FAILED_PRECONDITION.
+  grpc::Status ListStreams(grpc::ServerContext* ctx, const v1::ListStreamsRequest* req,
+                           v1::ListStreamsResponse* res) override;
+  grpc::Status CountSubscribers(grpc::ServerContext* ctx, const v1::CountSubscribersRequest* req,
+                                v1::CountSubscribersResponse* res) override;
+  grpc::Status Revoke(grpc::ServerContext* ctx, const v1::RevokeRequest* req,
+                      v1::RevokeResponse* res) override;
+  grpc::Status ListRevocations(grpc::ServerContext* ctx, const v1::ListRevocationsRequest* req,
+                               v1::ListRevocationsResponse* res) override;
+  grpc::Status Unrevoke(grpc::ServerContext* ctx, const v1::UnrevokeRequest* req,
+                        v1::UnrevokeResponse* res) override;
+
+  // Before the server starts; both must outlive the service.
+  void set_presence(StreamRegistry* registry, RevocationList* revocations) {
+    registry_ = registry;
+    revocations_ = revocations;
+  }
+
  private:
   grpc::Status CheckAdmin(const grpc::ServerContext& ctx) const;
 
@@ -51,6 +72,8 @@ class AdminService final : public tailgate::v1::Admin::Service {
   const std::string durability_;
   const bool topic_bytes_unknown_;
   const JwtVerifier* const verifier_;
+  StreamRegistry* registry_ = nullptr;
+  RevocationList* revocations_ = nullptr;
 };
 
 }  // namespace tailgate

@@ -560,6 +560,9 @@ absl::StatusOr<Grants> JwtVerifier::Verify(std::string_view token, absl::Time no
       grants.admin = json_is_true(admin);
     }
   }
+  if (subject_check_) {
+    if (absl::Status s = subject_check_(grants.subject, now); !s.ok()) return s;
+  }
   return grants;
 }
 

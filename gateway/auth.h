@@ -126,6 +126,13 @@ class JwtVerifier {
   // key has (a key rotated in at the provider). Must be cheap and must not
   // block. Set before the verifier is used.
   void set_unknown_kid_hook(std::function<void()> hook) { unknown_kid_hook_ = std::move(hook); }
+  // A last check of every token that verified, by its subject: a non-OK
+  // status refuses the token with that status (revoked subjects,
+  // gateway/revocations.h). Here, so that every transport refuses alike. Set
+  // once before serving (not thread-safe against Verify); `check` must be
+  // thread-safe and must not block.
+  using SubjectCheck = std::function<absl::Status(std::string_view subject, absl::Time now)>;
+  void set_subject_check(SubjectCheck check) { subject_check_ = std::move(check); }
 
  private:
   explicit JwtVerifier(AuthConfig config);
@@ -138,6 +145,7 @@ class JwtVerifier {
   mutable std::mutex jwks_mu_;
   std::shared_ptr<const KeySet> jwks_keys_;  // Guarded by jwks_mu_; never null.
   std::function<void()> unknown_kid_hook_;
+  SubjectCheck subject_check_;
 };
 
 // Pattern containment: true when every topic matched by `requested` is

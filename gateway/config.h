@@ -155,6 +155,14 @@ struct OpsConfig {
   // How often store statistics behind /metrics are refreshed (and gRPC
   // health re-evaluated), off the event loops.
   absl::Duration stats_interval = absl::Seconds(5);
+  // Per-subscription-pattern subscriber gauges on /metrics
+  // (tailgate_subscribers{pattern=...}) for the subscribers_limit patterns
+  // with the most open streams (opt-in: patterns are client-chosen).
+  bool metrics_subscribers = false;
+  size_t metrics_subscribers_limit = 20;
+  // Where revocations persist (gateway/revocations.h). Empty: `revocations`
+  // in the data dir (RocksDB); in memory only on JetStream.
+  std::string revocations_file;
   // A commit write slower than this is logged as a warning (0 = never).
   absl::Duration slow_commit = absl::Seconds(1);
   // On SIGTERM, readiness (/readyz, gRPC health) turns off at once but the

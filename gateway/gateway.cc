@@ -31,6 +31,8 @@
 #include "gateway/metrics.h"
 #include "gateway/net.h"
 #include "gateway/ops_metrics.h"
+#include "gateway/presence.h"
+#include "gateway/revocations.h"
 #include "gateway/store_monitor.h"
 #include "gateway/version.h"
 #include "gateway/web_assets.h"
@@ -119,6 +121,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
     gw->jwks_ = *std::move(jwks);
   }
   if (absl::Status s = gw->OpenLog(); !s.ok()) return s;
+  if (absl::Status s = gw->OpenPresence(); !s.ok()) return s;
   if (absl::Status s = gw->StartGrpc(); !s.ok()) return s;
   if (absl::Status s = gw->StartHttp(); !s.ok()) return s;
   gw->RegisterMetrics();
@@ -252,9 +255,11 @@ absl::Status Gateway::StartGrpc() {
                                        : std::string(store::DurabilityName(config_.store.durability));
     admin_ = std::make_unique<AdminService>(log_.get(), std::move(durability),
                                             /*topic_bytes_unknown=*/jetstream, verifier_.get());
+    admin_->set_presence(streams_.get(), revocations_.get());
     builder.RegisterService(admin_.get());
   }
   subscriber_ = std::make_unique<SubscriberService>(hub_.get(), config_.sse, subscribe_auth);
+  subscriber_->set_presence(streams_.get());
   builder.RegisterService(subscriber_.get());
   // Room for a whole batch, and always for one event of the largest data.
   const size_t max_request =
@@ -303,6 +308,7 @@ absl::Status Gateway::StartHttp() {
       hub_.get(), config_.sse, config_.auth.subscribe_required ? verifier_.get() : nullptr,
       TokenSources{config_.auth.cookie_name, config_.auth.allow_query_param});
   sse_->set_metrics(&gateway_metrics_->sse);
+  sse_->set_presence(streams_.get());
   sse_->Register(router.get());
   http_publish_ = std::make_unique<HttpPublishService>(
       log_.get(), config_.publish, publisher_.get(), verifier_.get(), &gateway_metrics_->publish,

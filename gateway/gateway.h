@@ -33,7 +33,9 @@ class MetricsRegistry;
 struct GatewayMetrics;
 class StoreMonitor;
 class PublisherService;
+class RevocationList;
 class SseService;
+class StreamRegistry;
 class SubscriberService;
 
 class Gateway {
@@ -60,6 +62,9 @@ class Gateway {
   int http_connections() const;
   // Open PublishStream calls.
   size_t publish_streams() const;
+  // Open subscription streams, every transport (owned by the Gateway; valid
+  // until it is destroyed).
+  StreamRegistry* streams() const { return streams_.get(); }
 
   // The metrics behind GET /metrics (owned by the Gateway; valid until it is
   // destroyed).
@@ -78,6 +83,9 @@ class Gateway {
  private:
   explicit Gateway(const Config& config);
   absl::Status OpenLog();
+  // Revocations and the stream registry (gateway_presence.cc); after
+  // OpenLog, before the servers.
+  absl::Status OpenPresence();
   absl::Status StartGrpc();
   absl::Status StartHttp();
   void RegisterMetrics();
@@ -101,6 +109,9 @@ class Gateway {
   std::unique_ptr<JwtVerifier> verifier_;
   // Replaces the verifier's JWKS keys from its thread; destroyed before it.
   std::unique_ptr<JwksProvider> jwks_;
+  // Before everything that checks or registers with them.
+  std::unique_ptr<RevocationList> revocations_;
+  std::unique_ptr<StreamRegistry> streams_;
   std::unique_ptr<StoreMonitor> monitor_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<store::Log> log_;

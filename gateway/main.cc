@@ -97,6 +97,14 @@ ABSL_FLAG(bool, metrics_topics, false,
           "export per-topic gauges on /metrics for the --metrics_topics_limit topics with the "
           "most retained events");
 ABSL_FLAG(int64_t, metrics_topics_limit, 20, "topics exported by --metrics_topics (top N)");
+ABSL_FLAG(bool, metrics_subscribers, false,
+          "export tailgate_subscribers{pattern} gauges on /metrics: open SSE and Subscribe "
+          "streams per subscription pattern, for the --metrics_subscribers_limit busiest");
+ABSL_FLAG(int64_t, metrics_subscribers_limit, 20,
+          "patterns exported by --metrics_subscribers (top N)");
+ABSL_FLAG(std::string, revocations_file, "",
+          "where Admin/Revoke persists revocations (written atomically); default: "
+          "'revocations' in --data_dir; with --store=jetstream and no file: memory only");
 ABSL_FLAG(absl::Duration, metrics_interval, absl::Seconds(5),
           "how often store statistics on /metrics (sizes, topics) are refreshed and gRPC "
           "health is re-evaluated");
@@ -434,6 +442,13 @@ int main(int argc, char** argv) {
     return Fail("--metrics_topics_limit must be in [1, 10000]");
   }
   config.ops.metrics_topics_limit = static_cast<size_t>(topics_limit);
+  config.ops.metrics_subscribers = absl::GetFlag(FLAGS_metrics_subscribers);
+  const int64_t subscribers_limit = absl::GetFlag(FLAGS_metrics_subscribers_limit);
+  if (subscribers_limit < 1 || subscribers_limit > 10000) {
+    return Fail("--metrics_subscribers_limit must be in [1, 10000]");
+  }
+  config.ops.metrics_subscribers_limit = static_cast<size_t>(subscribers_limit);
+  config.ops.revocations_file = absl::GetFlag(FLAGS_revocations_file);
   config.ops.stats_interval = absl::GetFlag(FLAGS_metrics_interval);
   if (config.ops.stats_interval <= absl::ZeroDuration()) {
     return Fail("--metrics_interval must be > 0");

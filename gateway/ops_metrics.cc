@@ -73,9 +73,9 @@ SseMetrics::SseMetrics(MetricsRegistry* r) {
                          "SSE streams started (200 sent).");
   constexpr char kClosedHelp[] =
       "SSE streams ended, by reason: client_closed, write_error, write_timeout, draining, "
-      "server_error, token_expired.";
+      "server_error, token_expired, revoked.";
   const char* const kReasons[] = {"client_closed", "write_error", "write_timeout", "draining",
-                                  "server_error",  "token_expired"};
+                                  "server_error",  "token_expired", "revoked"};
   for (size_t i = 0; i < closed.size(); ++i) {
     closed[i] = r->GetCounter("tailgate_sse_connections_closed_total", kClosedHelp,
                               {{"reason", kReasons[i]}});

@@ -62,6 +62,7 @@ struct SseMetrics {
     kDraining,      // The server drained (SIGTERM).
     kServerError,   // The store failed, or the start could not be resolved.
     kTokenExpired,  // The token that authorized the stream expired.
+    kRevoked,       // An admin revoked its subject or pattern (Admin/Revoke).
     kCount,
   };
   void CountClosed(CloseReason reason) { closed[static_cast<size_t>(reason)]->Increment(); }

@@ -89,6 +89,13 @@ std::string RetryLaterBody(std::string_view why, absl::Duration retry) {
   return absl::StrCat(": ", reason, "; reconnect in ", ms, " ms\nretry: ", ms, "\n\n");
 }
 
+// "1.2.3.4:5" / "[::1]:5" for the stream registry.
+std::string FormatPeer(const tcp::endpoint& peer) {
+  const std::string host = peer.address().to_string();
+  return peer.address().is_v6() ? absl::StrCat("[", host, "]:", peer.port())
+                                : absl::StrCat(host, ":", peer.port());
+}
+
 // One SSE stream. Lives on its connection's strand.
 class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
@@ -120,6 +127,13 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       metrics_->connections->Add(-1);
       metrics_->CountClosed(close_reason_.value_or(SseMetrics::CloseReason::kClientClosed));
     }
+  }
+
+  // Before Start: register with `registry` (when non-null) once the stream
+  // starts. It must outlive the session.
+  void set_presence(StreamRegistry* registry, std::string subject) {
+    presence_ = registry;
+    subject_ = std::move(subject);
   }
 
   // Before Start. `metrics` must outlive the session. Optional.
@@ -171,6 +185,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       chunked_ = false;
       return StartWrite(std::string(), {});
     }
+    if (!RegisterStream(start->position)) return;
     started_ = true;
     if (metrics_ != nullptr) metrics_->opened->Increment();
     start->notify_live = live_marker_;
@@ -187,6 +202,53 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     }
     StartWrite(std::move(text), {});
     RequestNext();
+  }
+
+  // Joins the stream registry. False (with a 401/403 on its way) when a
+  // revocation made between the request's check and now refuses it.
+  bool RegisterStream(uint64_t position) {
+    if (presence_ == nullptr) return true;
+    beast::error_code ec;
+    const tcp::endpoint peer = socket_.tcp().socket().remote_endpoint(ec);
+    StreamInfo info{subject_, filter_.patterns(), "sse",
+                    ec ? std::string() : FormatPeer(peer),
+                    absl::Now()};
+    // The registry calls this from an admin thread: only post to the strand.
+    absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
+        std::move(info), position, [weak = weak_from_this()](const absl::Status& reason) {
+          if (auto self = weak.lock()) {
+            net::post(self->socket_.get_executor(), [self, reason] { self->OnRevoked(reason); });
+          }
+        });
+    if (r.ok()) {
+      registration_ = *std::move(r);
+      return true;
+    }
+    SetCloseReason(SseMetrics::CloseReason::kRevoked);
+    ending_ = true;
+    final_written_ = true;
+    const bool unauthenticated = absl::IsUnauthenticated(r.status());
+    std::string body = absl::StrCat(r.status().message(), "\n");
+    response_head_ = absl::StrCat(
+        StatusLine(unauthenticated ? 401 : 403, unauthenticated ? "Unauthorized" : "Forbidden"),
+        "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
+        "Content-Length: ", body.size(), "\r\n\r\n", body);
+    chunked_ = false;
+    StartWrite(std::string(), {});
+    return false;
+  }
+
+  // An admin revoked the stream's subject or a pattern covering it: it ends
+  // like a drain (after the write in flight). The EventSource's reconnect is
+  // then refused with 401 / 403.
+  void OnRevoked(const absl::Status& reason) {
+    if (closed_) return;
+    // DEBUG: a pattern revocation may end thousands; Revoke logs the count.
+    TG_LOG(DEBUG) << "sse: ending a stream of " << (subject_.empty() ? "(no subject)" : subject_)
+                 << ": " << reason.message();
+    SetCloseReason(SseMetrics::CloseReason::kRevoked);
+    queued_.reset();
+    End();
   }
 
   void RequestNext() {
@@ -317,6 +379,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
           ->Increment(in_flight_.size());
       metrics_->bytes->Increment(in_flight_bytes_);
     }
+    if (!ec && !in_flight_.empty()) registration_.set_position(in_flight_.back()->event.id);
     in_flight_.clear();
     ReleaseWriteBuffers();
     last_activity_ = Clock::now();
@@ -444,6 +507,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   void Close() {
     if (closed_) return;
     closed_ = true;
+    registration_.Reset();  // Off ListStreams at once, not when the last handler lets go.
     if (cursor_) cursor_->Close();
     queued_.reset();
     beast::error_code ec;
@@ -486,6 +550,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // Only to notice the peer closing: it sends nothing after its request.
   std::array<char, 16> read_buf_;
   SseMetrics* metrics_ = nullptr;
+  StreamRegistry* presence_ = nullptr;
+  std::string subject_;
+  StreamRegistry::Registration registration_;
   std::optional<SseMetrics::CloseReason> close_reason_;
   bool in_flight_from_store_ = false;
   size_t in_flight_bytes_ = 0;
@@ -624,6 +691,16 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
     }
     return decision;
   }
+  if (presence_ != nullptr) {
+    // Revoked patterns (revoked subjects already failed token verification).
+    if (absl::Status s = presence_->Admit(parsed->subject, parsed->patterns); !s.ok()) {
+      decision.refusal = Refuse(request,
+                                absl::IsUnauthenticated(s) ? http::status::unauthorized
+                                                           : http::status::forbidden,
+                                std::string(s.message()));
+      return decision;
+    }
+  }
   std::vector<store::TopicPattern> patterns = std::move(parsed->patterns);
   std::optional<ResumeSpec> spec = parsed->resume;
   TG_LOG(DEBUG) << "sse: stream " << RedactCredentials(target)
@@ -644,6 +721,7 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   head += "\r\n";
 
   decision.takeover = [hub = hub_, config = &config_, active = active_, metrics = metrics_,
+                       presence = presence_, subject = parsed->subject,
                        head = std::move(head),
                        chunked, filter = store::TopicFilter(std::move(patterns)),
                        spec = *spec, valid_until = parsed->valid_until,
@@ -654,6 +732,7 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
                                                 std::move(filter), spec,
                                                 SteadyDeadline(valid_until), live_marker, meta);
     session->set_metrics(metrics);
+    session->set_presence(presence, std::move(subject));
     session->Start();
   };
   return decision;

@@ -20,6 +20,7 @@
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
 #include "gateway/ops_metrics.h"
+#include "gateway/presence.h"
 
 namespace tailgate {
 
@@ -51,6 +52,11 @@ class SseService {
   // `metrics` must outlive every session. Optional.
   void set_metrics(SseMetrics* metrics) { metrics_ = metrics; }
 
+  // Streams register there (ListStreams, Revoke) and revoked subjects or
+  // patterns are refused (401 / 403). Call before the server starts;
+  // `registry` must outlive every session. Optional.
+  void set_presence(StreamRegistry* registry) { presence_ = registry; }
+
  private:
   HttpResponse HandleNonGet(const HttpRequest& request) const;
   StreamDecision HandleGet(const HttpRequest& request) const;
@@ -72,6 +78,7 @@ class SseService {
   bool any_origin_ = false;
   std::shared_ptr<std::atomic<int>> active_;
   SseMetrics* metrics_ = nullptr;
+  StreamRegistry* presence_ = nullptr;
 };
 
 }  // namespace tailgate

@@ -100,6 +100,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
     if (!start.ok()) return Finish(ToGrpcStatus(start.status()));
     start_position_ = start->position;
     start->notify_live = live_marker_;
+    registration_.set_position(start_position_);
     cursor_ = std::make_shared<Cursor>(service_->hub_, strand_, filter_, *std::move(start));
     RequestNext();
   }
@@ -112,7 +113,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
 
   void OnBatch(Cursor::Batch batch) {
     next_pending_ = false;
-    if (finished_ || token_expired_) return;
+    if (finished_ || token_expired_ || revoked_) return;
     // The timer may not have run yet at the deadline: nothing read after it
     // goes out.
     if (absl::Now() >= valid_until_) return OnTokenExpired();
@@ -153,7 +154,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
 
   void WriteNext() {
     if (writing_ || finished_) return;
-    if (draining_ || cancelled_ || token_expired_) return MaybeFinish();
+    if (draining_ || cancelled_ || token_expired_ || revoked_) return MaybeFinish();
     if (queue_.empty()) return RequestNext();
     current_ = std::move(queue_.front());
     queue_.pop_front();
@@ -164,7 +165,10 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void OnWriteDone(bool ok) {
     writing_ = false;
     if (!ok) cancelled_ = true;
-    if (ok && current_.id() != 0) sent_id_ = current_.id();
+    if (ok && current_.id() != 0) {
+      sent_id_ = current_.id();
+      registration_.set_position(*sent_id_);
+    }
     WriteNext();
   }
 
@@ -184,9 +188,21 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
     MaybeFinish();
   }
 
+  // An admin revoked the stream's subject or a pattern covering it: like
+  // token expiry, the write in flight completes, then the call ends with
+  // `reason` (UNAUTHENTICATED / PERMISSION_DENIED).
+  void OnRevoked(const absl::Status& reason) {
+    if (finished_ || revoked_) return;
+    revoked_ = ToGrpcStatus(reason);
+    queue_.clear();
+    if (cursor_) cursor_->Close();
+    MaybeFinish();
+  }
+
   void MaybeFinish() {
     if (finished_ || writing_) return;  // OnWriteDone comes back here.
     if (cancelled_) return Finish(grpc::Status::CANCELLED);
+    if (revoked_) return Finish(*revoked_);
     if (token_expired_) {
       return Finish(grpc::Status(
           grpc::StatusCode::UNAUTHENTICATED,
@@ -208,6 +224,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   void Finish(grpc::Status status) {
     if (finished_) return;
     finished_ = true;
+    registration_.Reset();
     if (cursor_) cursor_->Close();
     expiry_timer_.cancel();
     queue_.clear();
@@ -232,6 +249,9 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
   // still queued, or in a batch on its way, when the drain cut them off.
   uint64_t start_position_ = 0;
   grpc::Status end_status_;
+  // Set in Subscribe before Start; then touched only on the strand.
+  StreamRegistry::Registration registration_;
+  std::optional<grpc::Status> revoked_;
   bool next_pending_ = false;
   bool writing_ = false;
   bool cancelled_ = false;
@@ -267,7 +287,8 @@ void SubscriberService::Drain() {
 
 absl::StatusOr<std::vector<store::TopicPattern>> SubscriberService::CheckTopics(
     grpc::CallbackServerContext* context,
-    const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until) {
+    const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until,
+    std::string* subject) {
   std::optional<Grants> grants;
   if (verifier_ != nullptr) {
     absl::StatusOr<Grants> g = AuthenticateGrpc(*verifier_, *context);
@@ -293,6 +314,7 @@ absl::StatusOr<std::vector<store::TopicPattern>> SubscriberService::CheckTopics(
     if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) return s;
   }
   *valid_until = grants ? grants->valid_until : absl::InfiniteFuture();
+  if (subject != nullptr && grants) *subject = grants->subject;
   return patterns;
 }
 
@@ -319,8 +341,9 @@ grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
     return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
   };
   absl::Time valid_until;
+  std::string subject;
   absl::StatusOr<std::vector<store::TopicPattern>> patterns =
-      CheckTopics(context, request->topics(), &valid_until);
+      CheckTopics(context, request->topics(), &valid_until, &subject);
   if (!patterns.ok()) return new FailedReactor(ToGrpcStatus(patterns.status()));
   // Each resume field given must be valid; after_id > since > last.
   ResumeSpec spec;
@@ -343,6 +366,17 @@ grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
   auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
                                          store::TopicFilter(*std::move(patterns)), spec,
                                          valid_until, request->live_marker());
+  if (presence_ != nullptr) {
+    StreamInfo info{subject, stream->filter_.patterns(), "grpc",
+                    context->peer(), absl::Now()};
+    // The registry calls this from an admin thread: only post to the strand.
+    absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
+        std::move(info), 0, [weak = std::weak_ptr<Stream>(stream)](const absl::Status& reason) {
+          if (auto s = weak.lock()) net::post(s->strand_, [s, reason] { s->OnRevoked(reason); });
+        });
+    if (!r.ok()) return new FailedReactor(ToGrpcStatus(r.status()));
+    stream->registration_ = *std::move(r);
+  }
   {
     std::lock_guard lock(mu_);
     if (draining_) {

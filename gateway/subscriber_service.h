@@ -22,6 +22,7 @@
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
+#include "gateway/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
 namespace tailgate {
@@ -47,19 +48,27 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
   // refuses new ones. Returns at once.
   void Drain();
 
+  // Streams register there (ListStreams, Revoke) and revoked subjects or
+  // patterns are refused. Before the server starts; `registry` must outlive
+  // the service. Optional.
+  void set_presence(StreamRegistry* registry) { presence_ = registry; }
+
   class Stream;  // Internal.
 
  private:
   friend class Stream;
   void Unregister(Stream* stream);
   // Authenticates, validates and authorizes `topics` (field name "topics").
+  // *subject gets the token's subject (left as is without auth); may be null.
   absl::StatusOr<std::vector<store::TopicPattern>> CheckTopics(
       grpc::CallbackServerContext* context,
-      const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until);
+      const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until,
+      std::string* subject = nullptr);
 
   Hub* const hub_;
   const SseConfig config_;
   const JwtVerifier* const verifier_;
+  StreamRegistry* presence_ = nullptr;
   std::unique_ptr<boost::asio::thread_pool> pool_;
   std::mutex mu_;  // Guards draining_ and streams_.
   bool draining_ = false;

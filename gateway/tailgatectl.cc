@@ -5,6 +5,11 @@
 //   tailgatectl delete TOPIC
 //   tailgatectl stats
 //   tailgatectl checkpoint DIR
+//   tailgatectl streams [--subject=S] [PATTERN]
+//   tailgatectl subscribers [PATTERN]
+//   tailgatectl revoke --subject=S|--pattern=P --until=RFC3339|--for=DURATION
+//   tailgatectl revocations
+//   tailgatectl unrevoke --subject=S|--pattern=P
 //   tailgatectl token --key=FILE --sub=NAME --subscribe=P --publish=P [--admin] --ttl=1h
 //
 // Against a secured gateway: a token with "admin": true (--token_file,
@@ -21,6 +26,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gateway/client_options.h"
 #include "gateway/token_mint.h"
@@ -42,6 +48,11 @@ ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "token: lifetime (exp = now + ttl
 ABSL_FLAG(std::string, iss, "", "token: issuer (the gateway's --jwt_issuer)");
 ABSL_FLAG(std::string, aud, "", "token: audience (the gateway's --jwt_audience)");
 ABSL_FLAG(std::string, claim, "tailgate", "token: name of the grants claim (--jwt_claim)");
+// `streams`, `revoke`, `unrevoke`.
+ABSL_FLAG(std::string, subject, "", "streams: only this JWT subject's; revoke/unrevoke: the subject");
+ABSL_FLAG(std::string, pattern, "", "revoke/unrevoke: the topic pattern");
+ABSL_FLAG(std::string, until, "", "revoke: when it ends, RFC 3339 (2026-01-02T15:04:05Z)");
+ABSL_FLAG(absl::Duration, for, absl::ZeroDuration(), "revoke: how long from now (e.g. 1h, 30m)");
 
 namespace {
 
@@ -56,6 +67,15 @@ constexpr char kUsage[] =
     "  stats                  watermark, events, bytes, topics, disk usage\n"
     "  checkpoint DIR         write an online backup to DIR (on the server's disk; use an\n"
     "                         absolute path: a relative one is resolved by the server)\n"
+    "  streams [--subject=S] [PATTERN]\n"
+    "                         open SSE/Subscribe streams (those with a pattern covered by\n"
+    "                         PATTERN): subject, protocol, position, age, patterns\n"
+    "  subscribers [PATTERN]  open streams per subscription pattern\n"
+    "  revoke --subject=S|--pattern=P --until=RFC3339|--for=DURATION\n"
+    "                         end matching streams now and refuse the subject's tokens\n"
+    "                         (or subscriptions covered by P) until then\n"
+    "  revocations            revocations in effect\n"
+    "  unrevoke --subject=S|--pattern=P   lift a revocation\n"
     "  token                  print a development JWT (no server needed), e.g.\n"
     "                         token --key=jwt.key --sub=me --subscribe='demo.>' --publish='demo.>'";
 
@@ -90,6 +110,120 @@ int MintToken() {
   if (!token.ok()) return Usage("token: " + std::string(token.status().message()));
   std::printf("%s\n", token->c_str());
   return 0;
+}
+
+std::string Rfc3339Micros(int64_t micros) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+// "1h2m3s"-style, whole seconds: an age at a glance.
+std::string Age(double seconds) {
+  return absl::FormatDuration(absl::Seconds(static_cast<int64_t>(seconds)));
+}
+
+constexpr int kNotPresence = -1;
+
+// streams, subscribers, revoke, revocations, unrevoke; kNotPresence for
+// another command.
+int Presence(Admin::Stub* stub, grpc::ClientContext* ctx, const std::vector<char*>& args) {
+  const std::string cmd = args[1];
+  const std::string subject = absl::GetFlag(FLAGS_subject);
+  const std::string pattern = absl::GetFlag(FLAGS_pattern);
+  if (cmd == "streams") {
+    if (args.size() > 3) return Usage("streams takes at most one pattern");
+    tailgate::v1::ListStreamsRequest req;
+    req.set_subject(subject);
+    if (args.size() == 3) req.set_pattern(args[2]);
+    tailgate::v1::ListStreamsResponse res;
+    grpc::Status s = stub->ListStreams(ctx, req, &res);
+    if (!s.ok()) return Report(s);
+    std::printf("%-6s %-20s %-5s %20s %10s %-22s %s\n", "ID", "SUBJECT", "PROTO", "POSITION",
+                "AGE", "REMOTE", "PATTERNS");
+    for (const auto& st : res.streams()) {
+      std::printf("%-6llu %-20s %-5s %20llu %10s %-22s %s\n",
+                  static_cast<unsigned long long>(st.id()),
+                  st.subject().empty() ? "-" : st.subject().c_str(), st.protocol().c_str(),
+                  static_cast<unsigned long long>(st.position()), Age(st.age_seconds()).c_str(),
+                  st.remote().empty() ? "-" : st.remote().c_str(),
+                  absl::StrJoin(st.patterns(), ",").c_str());
+    }
+    return 0;
+  }
+  if (cmd == "subscribers") {
+    if (args.size() > 3) return Usage("subscribers takes at most one pattern");
+    tailgate::v1::CountSubscribersRequest req;
+    if (args.size() == 3) req.set_pattern(args[2]);
+    tailgate::v1::CountSubscribersResponse res;
+    grpc::Status s = stub->CountSubscribers(ctx, req, &res);
+    if (!s.ok()) return Report(s);
+    std::printf("%-40s %12s\n", "PATTERN", "SUBSCRIBERS");
+    for (const auto& p : res.patterns()) {
+      std::printf("%-40s %12llu\n", p.pattern().c_str(),
+                  static_cast<unsigned long long>(p.subscribers()));
+    }
+    std::printf("%llu stream(s)\n", static_cast<unsigned long long>(res.streams()));
+    return 0;
+  }
+  if (cmd == "revoke" || cmd == "unrevoke") {
+    if (args.size() != 2) return Usage(cmd + " takes only flags");
+    if (subject.empty() == pattern.empty()) {
+      return Usage(cmd + " needs exactly one of --subject or --pattern");
+    }
+    const std::string what = subject.empty() ? "pattern " + pattern : "subject " + subject;
+    if (cmd == "unrevoke") {
+      tailgate::v1::UnrevokeRequest req;
+      req.set_subject(subject);
+      req.set_pattern(pattern);
+      tailgate::v1::UnrevokeResponse res;
+      grpc::Status s = stub->Unrevoke(ctx, req, &res);
+      if (!s.ok()) return Report(s);
+      std::printf("unrevoked %s\n", what.c_str());
+      return 0;
+    }
+    const std::string until_text = absl::GetFlag(FLAGS_until);
+    const absl::Duration for_ = absl::GetFlag(FLAGS_for);
+    if (until_text.empty() == (for_ == absl::ZeroDuration())) {
+      return Usage("revoke needs exactly one of --until=RFC3339 or --for=DURATION");
+    }
+    absl::Time until;
+    if (!until_text.empty()) {
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, until_text, &until, &err)) {
+        return Usage("--until=" + until_text + ": not RFC 3339 (" + err + ")");
+      }
+    } else {
+      if (for_ < absl::ZeroDuration()) return Usage("--for must be positive");
+      until = absl::Now() + for_;
+    }
+    tailgate::v1::RevokeRequest req;
+    req.set_subject(subject);
+    req.set_pattern(pattern);
+    req.set_until_unix_micros(absl::ToUnixMicros(until));
+    tailgate::v1::RevokeResponse res;
+    grpc::Status s = stub->Revoke(ctx, req, &res);
+    if (!s.ok()) return Report(s);
+    std::printf("revoked %s until %s: %llu stream(s) ended%s\n", what.c_str(),
+                Rfc3339Micros(res.revocation().until_unix_micros()).c_str(),
+                static_cast<unsigned long long>(res.streams_ended()),
+                res.persisted() ? "" : " (in memory only: a restart forgets it)");
+    return 0;
+  }
+  if (cmd == "revocations") {
+    if (args.size() != 2) return Usage("revocations takes no arguments");
+    tailgate::v1::ListRevocationsResponse res;
+    grpc::Status s = stub->ListRevocations(ctx, tailgate::v1::ListRevocationsRequest(), &res);
+    if (!s.ok()) return Report(s);
+    std::printf("%-8s %-40s %s\n", "KIND", "VALUE", "UNTIL");
+    for (const auto& r : res.revocations()) {
+      const bool is_subject = !r.subject().empty();
+      std::printf("%-8s %-40s %s\n", is_subject ? "subject" : "pattern",
+                  (is_subject ? r.subject() : r.pattern()).c_str(),
+                  Rfc3339Micros(r.until_unix_micros()).c_str());
+    }
+    return 0;
+  }
+  return kNotPresence;
 }
 
 }  // namespace
@@ -192,5 +326,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(res.watermark()));
     return 0;
   }
+  const int presence = Presence(stub.get(), &ctx, args);
+  if (presence != kNotPresence) return presence;
   return Usage("unknown command: " + cmd);
 }
