@@ -185,11 +185,13 @@ bool IsCompactJws(std::string_view token) {
   return dots == 2 && segment > 0;
 }
 
-// Unpadded base64url to bytes (OpenSSL's decoder); nullopt when malformed.
+}  // namespace
+
 std::optional<std::string> Base64UrlDecode(std::string_view in) {
   if (in.size() % 4 == 1) return std::nullopt;
   std::string b64(in);
   for (char& c : b64) {
+    if (!IsBase64UrlChar(c)) return std::nullopt;
     if (c == '-') c = '+';
     if (c == '_') c = '/';
   }
@@ -203,6 +205,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view in) {
   out.resize(static_cast<size_t>(n) - pad);
   return out;
 }
+
+namespace {
 
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }

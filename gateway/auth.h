@@ -214,6 +214,10 @@ absl::StatusOr<std::optional<ExtractedToken>> ExtractHttpToken(std::string_view 
 // Idempotent. Names are kept, so the log still shows which parameter came.
 std::string RedactCredentials(std::string_view target);
 
+// Unpadded base64url (RFC 7515 section 2) to bytes, with OpenSSL's decoder;
+// nullopt when malformed (a character outside the alphabet, a bad length).
+std::optional<std::string> Base64UrlDecode(std::string_view in);
+
 // The bearer token in gRPC client metadata (`authorization: Bearer ...`), or
 // nullopt when there is none. UNAUTHENTICATED when malformed or repeated.
 // `Metadata` is grpc::ServerContext::client_metadata()'s multimap (kept a

@@ -1,5 +1,7 @@
 #include "gateway/http_publish.h"
 
+#include "gateway/json_text.h"
+
 #include <jansson.h>
 
 #include <algorithm>
@@ -35,34 +37,6 @@ std::string_view Header(const HttpRequest& request, http::field field) {
   auto it = request.find(field);
   if (it == request.end()) return {};
   return std::string_view(it->value().data(), it->value().size());
-}
-
-// `s` as the body of a JSON string. Messages are UTF-8 text from our own
-// validators, but they quote client input: any byte that is not part of
-// valid UTF-8 becomes U+FFFD rather than making the response invalid JSON.
-void AppendJsonString(std::string* out, std::string_view s) {
-  const bool utf8 = store::IsValidUtf8(s);
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out->append(buf);
-        } else if (c >= 0x80 && !utf8) {
-          out->append("\\ufffd");
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 const char* CodeName(absl::StatusCode code) {

@@ -56,37 +56,15 @@ struct BioFree {
   void operator()(BIO* b) const { BIO_free(b); }
 };
 
-// Unpadded base64url (RFC 7515 2) to bytes; nullopt when malformed.
-std::optional<std::string> Base64UrlDecode(std::string_view in) {
-  if (in.empty() || in.size() % 4 == 1) return std::nullopt;
-  std::string b64(in);
-  for (char& c : b64) {
-    if (c == '-') {
-      c = '+';
-    } else if (c == '_') {
-      c = '/';
-    } else if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) {
-      return std::nullopt;
-    }
-  }
-  const size_t pad = (4 - b64.size() % 4) % 4;
-  b64.append(pad, '=');
-  std::string out(b64.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(b64.data()),
-                                static_cast<int>(b64.size()));
-  if (n < 0 || static_cast<size_t>(n) < pad) return std::nullopt;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
-
 // A base64url member of a JWK, decoded.
 absl::StatusOr<std::string> Member(json_t* jwk, const char* name) {
   const json_t* v = json_object_get(jwk, name);
   if (!json_is_string(v)) return absl::InvalidArgumentError(absl::StrCat("no '", name, "'"));
   std::optional<std::string> bytes =
       Base64UrlDecode(std::string_view(json_string_value(v), json_string_length(v)));
-  if (!bytes) return absl::InvalidArgumentError(absl::StrCat("'", name, "' is not base64url"));
+  if (!bytes || bytes->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", name, "' is not base64url"));
+  }
   return *std::move(bytes);
 }
 
