@@ -150,6 +150,18 @@ absl::Status RevocationList::CheckPatterns(const std::vector<store::TopicPattern
   return absl::OkStatus();
 }
 
+RevocationList::Map RevocationList::UnexpiredCopy(absl::Time now) const {
+  Map next;
+  {
+    std::lock_guard lock(mu_);
+    next = entries_;
+  }
+  for (auto it = next.begin(); it != next.end();) {
+    it = it->second.revocation.until <= now ? next.erase(it) : std::next(it);
+  }
+  return next;
+}
+
 absl::Status RevocationList::Add(Revocation r, absl::Time now) {
   if (r.value.empty()) {
     return absl::InvalidArgumentError(
@@ -169,14 +181,7 @@ absl::Status RevocationList::Add(Revocation r, absl::Time now) {
   if (r.created == absl::InfinitePast()) r.created = now;
   e.revocation = std::move(r);
   std::lock_guard write(write_mu_);
-  Map next;
-  {
-    std::lock_guard lock(mu_);
-    next = entries_;
-  }
-  for (auto it = next.begin(); it != next.end();) {
-    it = it->second.revocation.until <= now ? next.erase(it) : std::next(it);
-  }
+  Map next = UnexpiredCopy(now);
   next[Key{e.revocation.kind, e.revocation.value}] = std::move(e);
   if (absl::Status s = Persist(next); !s.ok()) return s;
   Install(std::move(next));
@@ -186,14 +191,7 @@ absl::Status RevocationList::Add(Revocation r, absl::Time now) {
 absl::Status RevocationList::Remove(Revocation::Kind kind, const std::string& value,
                                     absl::Time now) {
   std::lock_guard write(write_mu_);
-  Map next;
-  {
-    std::lock_guard lock(mu_);
-    next = entries_;
-  }
-  for (auto it = next.begin(); it != next.end();) {
-    it = it->second.revocation.until <= now ? next.erase(it) : std::next(it);
-  }
+  Map next = UnexpiredCopy(now);
   if (next.erase(Key{kind, value}) == 0) {
     return absl::NotFoundError(
         absl::StrCat("no revocation of ", RevocationKindName(kind), " ", value));

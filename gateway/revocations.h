@@ -91,6 +91,8 @@ class RevocationList {
   explicit RevocationList(std::string path) : path_(std::move(path)) {}
   absl::Status Persist(const Map& entries) const;
   void Install(Map entries);
+  // The entries now, less those expired at `now` (callers hold write_mu_).
+  Map UnexpiredCopy(absl::Time now) const;
 
   const std::string path_;
   std::mutex write_mu_;     // Serializes Add/Remove (read-modify-persist-install).

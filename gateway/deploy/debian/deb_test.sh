@@ -7,6 +7,7 @@
 set -euo pipefail
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$TEST_SRCDIR/tailgate/gateway/deploy/debian/smoke_lib.sh"
 
 deb=$(ls "$TEST_SRCDIR"/tailgate/tailgate_*_amd64.deb)
 version=$(dpkg-deb -f "$deb" Version)
@@ -66,25 +67,15 @@ cleanup() {
   kill "$gw" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 300); do
-  grep -q 'tailgate ready' "$log" && break
-  kill -0 "$gw" 2>/dev/null || fail "gateway exited: $(cat "$log")"
-  sleep 0.1
-done
-ready=$(grep -m1 'tailgate ready' "$log") || fail "no ready line: $(cat "$log")"
-http=$(sed 's/.* http=\([^ ]*\).*/\1/' <<<"$ready")
-grpc=$(sed 's/.* grpc=\([^ ]*\).*/\1/' <<<"$ready")
+wait_ready "$log" "$gw"
 
 sse=$TEST_TMPDIR/sse.txt
 curl -sSN --max-time 30 "http://$http/v1/events?topic=smoke.%3E&since=earliest" >"$sse" &
 curl_pid=$!
 id=$("$root/usr/bin/tailgate_publish" --server="$grpc" --topic=smoke.deb --type=installed \
   '{"from":"the package"}') || fail "publish failed"
-for _ in $(seq 200); do
-  grep -q '^data: {"from":"the package"}$' "$sse" && break
-  sleep 0.1
-done
-grep -q "^id: $id\$" "$sse" || fail "event $id not received over SSE: $(cat "$sse")"
+wait_event "$sse" "$id"
+grep -q '^data: {"from":"the package"}$' "$sse" || fail "event data: $(cat "$sse")"
 grep -q '^event: installed$' "$sse" || fail "event type not received: $(cat "$sse")"
 
 stats=$("$root/usr/bin/tailgatectl" --server="$grpc" stats) || fail "tailgatectl stats"

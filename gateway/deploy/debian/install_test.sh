@@ -11,6 +11,7 @@
 set -euo pipefail
 
 fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/smoke_lib.sh"
 [ "$(id -u)" = 0 ] || fail "needs root"
 deb=$(readlink -f "$1")
 version=$(dpkg-deb -f "$deb" Version)
@@ -34,24 +35,13 @@ setpriv --reuid=tailgate --regid=tailgate --init-groups -- $exec_start --http_li
 gw=$!
 curl_pid=
 trap '[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null; kill "$gw" 2>/dev/null || true' EXIT
-for _ in $(seq 300); do
-  grep -q 'tailgate ready' "$log" && break
-  kill -0 "$gw" 2>/dev/null || fail "gateway exited: $(cat "$log")"
-  sleep 0.1
-done
-ready=$(grep -m1 'tailgate ready' "$log") || fail "no ready line: $(cat "$log")"
-http=$(sed 's/.* http=\([^ ]*\).*/\1/' <<<"$ready")
-grpc=$(sed 's/.* grpc=\([^ ]*\).*/\1/' <<<"$ready")
+wait_ready "$log" "$gw"
 sse=$(mktemp)
 curl -sSN --max-time 30 "http://$http/v1/events?topic=installed.%3E&since=earliest" >"$sse" &
 curl_pid=$!
 id=$(tailgate_publish --server="$grpc" --topic=installed.smoke 'from the installed package') ||
   fail "publish failed"
-for _ in $(seq 200); do
-  grep -q "^id: $id\$" "$sse" && break
-  sleep 0.1
-done
-grep -q "^id: $id\$" "$sse" || fail "event $id not received: $(cat "$sse")"
+wait_event "$sse" "$id"
 tailgatectl --server="$grpc" stats | grep -q "^watermark   $id\$" || fail "tailgatectl stats"
 kill -TERM "$gw"
 wait "$gw" || fail "gateway exit status $? on SIGTERM: $(cat "$log")"
