@@ -34,7 +34,13 @@ setpriv --reuid=tailgate --regid=tailgate --init-groups -- $exec_start --http_li
   --drain_grace=0s 2>"$log" &
 gw=$!
 curl_pid=
-trap '[ -n "$curl_pid" ] && kill "$curl_pid" 2>/dev/null; kill "$gw" 2>/dev/null || true' EXIT
+# Each kill may find its process gone already; under set -e a failing
+# command in the trap would turn a passing run into exit status 1.
+cleanup() {
+  if [ -n "$curl_pid" ]; then kill "$curl_pid" 2>/dev/null || true; fi
+  kill "$gw" 2>/dev/null || true
+}
+trap cleanup EXIT
 wait_ready "$log" "$gw"
 sse=$(mktemp)
 curl -sSN --max-time 30 "http://$http/v1/events?topic=installed.%3E&since=earliest" >"$sse" &
