@@ -30,6 +30,7 @@
 #include "store/jetstream_log.h"
 
 #include "store/internal/commit_listeners.h"
+#include "store/internal/event_cache.h"
 #include "store/internal/log_common.h"
 
 #include <nats/nats.h>
@@ -41,6 +42,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -175,7 +177,10 @@ using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
 class JetStreamLog final : public Log {
  public:
   JetStreamLog(const Options& options, const JetStreamOptions& js)
-      : options_(options), jso_(js), prefix_(js.subject_prefix + ".") {}
+      : options_(options),
+        jso_(js),
+        prefix_(js.subject_prefix + "."),
+        cache_(js.read_cache_bytes) {}
   ~JetStreamLog() override { Close(); }
 
   absl::Status Open();
@@ -295,6 +300,10 @@ class JetStreamLog final : public Log {
   const Options options_;
   const JetStreamOptions jso_;
   const std::string prefix_;  // "<subject_prefix>."
+  // The newest events the tail delivered (JetStreamOptions::read_cache_bytes):
+  // appended by Deliver before the watermark covers them; Read serves from it
+  // when the stream removed nothing above the cursor.
+  internal::EventCache cache_;
   internal::RetentionRules rules_;  // set by Open
   // Stream-level limits: what JetStream enforces by itself. Rules stricter
   // than these are enforced by EnforceRetention.
@@ -457,6 +466,7 @@ absl::Status JetStreamLog::Open() {
   }
   watermark_.store(last);
   last_assigned_.store(last);
+  cache_.Reset(last);
   {
     absl::MutexLock lock(&commit_mu_);
     released_ = last;
@@ -837,6 +847,7 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
          !last_assigned_.compare_exchange_weak(cur, assigned, std::memory_order_acq_rel)) {
   }
   if (events.empty()) return;
+  cache_.Append(events, wm);
   watermark_.store(wm, std::memory_order_release);
   listeners_.Notify(events, wm);
   std::vector<BatchPtr> ready;
@@ -1168,6 +1179,12 @@ absl::StatusOr<ReadResult> JetStreamLog::Read(const ReadRequest& request) {
     result.reached_end = true;
     result.next_after_id = bound;
     return result;
+  }
+  if (!result.trimmed) {
+    // Nothing above the cursor was removed, so the events the tail delivered
+    // in (after_id, bound] are exactly what the stream holds there.
+    std::optional<ReadResult> cached = cache_.Read(request, bound, kMaxScannedPerRead);
+    if (cached.has_value()) return *std::move(cached);
   }
   const size_t max_events = std::max<size_t>(1, request.max_events);
   const uint64_t start = request.after_id + 1;

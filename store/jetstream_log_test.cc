@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "store/jetstream_log.h"
@@ -275,6 +276,87 @@ TEST_F(JetStreamLogTest, BadOptionsAndUnreachableServerAreRejected) {
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   EXPECT_NE(down.status().message().find(server_.url()), std::string::npos) << down.status();
+}
+
+// The node-local read cache (JetStreamOptions::read_cache_bytes) answers
+// exactly what the stream does: a node with the cache, one with a cache too
+// small for the history (reads below it go to JetStream) and one without
+// agree on every read, across many topics, patterns, cursors and chunk
+// sizes, before and after a trim (trimmed and reached_end included).
+TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
+  auto cached = Open();
+  js_.read_cache_bytes = 100 * (sizeof(Event) + 200);  // about 100 events
+  auto small = Open();
+  js_.read_cache_bytes = 0;
+  auto uncached = Open();
+  uint64_t last = 0;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<EventInput> batch;
+    for (int t = 0; t < 100; ++t) {
+      if ((t + round) % 3 == 0) continue;  // topics of different lengths
+      batch.push_back(Ev(absl::StrCat("many.", t), absl::StrCat("r", round, "t", t)));
+    }
+    if (round % 4 == 0) batch.push_back(Ev("single", absl::StrCat("s", round)));
+    absl::StatusOr<std::vector<AppendResult>> r = cached->Append(std::move(batch));
+    ASSERT_TRUE(r.ok()) << r.status();
+    last = r->back().id;
+  }
+  for (Log* log : {small.get(), uncached.get()}) {
+    for (int i = 0; i < 3000 && log->Watermark() < last; ++i) absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_EQ(log->Watermark(), last);
+  }
+
+  auto check = [&](const std::string& when) {
+    const std::vector<std::vector<std::string>> filters = {
+        {">"}, {"many.*"}, {"many.42"}, {"single"}, {"many.1", "single"},
+        {"many.1", "many.2", "many.3", "many.4", "many.5", "single"}, {"none"}};
+    for (const auto& patterns : filters) {
+      for (uint64_t after : {uint64_t{0}, uint64_t{1}, last / 3, last - 150, last - 5, last}) {
+        for (size_t chunk : {size_t{1}, size_t{7}, size_t{1024}}) {
+          SCOPED_TRACE(absl::StrCat(when, " ", absl::StrJoin(patterns, ","), " after ", after,
+                                    " chunk ", chunk));
+          bool trimmed_want = false, trimmed_cached = false, trimmed_small = false;
+          const std::vector<Event> want = ReadAll(*uncached, patterns, after, chunk, &trimmed_want);
+          const std::vector<Event> got = ReadAll(*cached, patterns, after, chunk, &trimmed_cached);
+          const std::vector<Event> got_small =
+              ReadAll(*small, patterns, after, chunk, &trimmed_small);
+          EXPECT_EQ(Ids(got), Ids(want));
+          EXPECT_EQ(Ids(got_small), Ids(want));
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].topic, want[i].topic);
+            EXPECT_EQ(got[i].type, want[i].type);
+            EXPECT_EQ(got[i].data, want[i].data);
+            EXPECT_EQ(got[i].publish_time, want[i].publish_time);
+          }
+          EXPECT_EQ(trimmed_cached, trimmed_want);
+          EXPECT_EQ(trimmed_small, trimmed_want);
+        }
+      }
+      // One bounded read: same events, same cursor, same reached_end.
+      ReadRequest req;
+      req.filter = testing::Filter(patterns);
+      req.after_id = last / 2;
+      req.up_to_id = last - 10;
+      req.max_events = 50;
+      absl::StatusOr<ReadResult> a = cached->Read(req);
+      absl::StatusOr<ReadResult> b = uncached->Read(req);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(Ids(a->events), Ids(b->events));
+      EXPECT_EQ(a->reached_end, b->reached_end);
+      EXPECT_EQ(a->trimmed, b->trimmed);
+      if (a->reached_end) {
+        EXPECT_EQ(a->next_after_id, b->next_after_id);
+      }
+    }
+  };
+  check("before trim");
+  // Trim one topic through the cached node: the cache still holds the
+  // removed events, the stream does not; reads must not serve them.
+  ASSERT_TRUE(cached->TrimTopic("many.1", last / 2).ok());
+  check("after trim");
+  ASSERT_TRUE(cached->DeleteTopic("single").ok());
+  check("after delete");
 }
 
 }  // namespace
