@@ -949,14 +949,15 @@ class ScopedPullConsumer {
 
   // Creates it on `subject`; *pending is the number of matching messages.
   absl::Status Create(const std::string& subject, jsDeliverPolicy policy, uint64_t start_seq,
-                      int64_t start_time_nanos, bool headers_only, uint64_t* pending) {
+                      int64_t start_time_nanos, bool headers_only, uint64_t* pending,
+                      bool unfiltered = false) {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.DeliverPolicy = policy;
     if (policy == js_DeliverByStartSequence) cc.OptStartSeq = std::max<uint64_t>(start_seq, 1);
     if (policy == js_DeliverByStartTime) cc.OptStartTime = start_time_nanos;
     cc.AckPolicy = js_AckNone;
-    cc.FilterSubject = subject.c_str();
+    if (!unfiltered) cc.FilterSubject = subject.c_str();
     cc.HeadersOnly = headers_only;
     cc.MemoryStorage = true;
     cc.Replicas = 1;
@@ -1025,6 +1026,9 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
     }
     const size_t size = e.data.size() + e.topic.size();
     if (out.events.size() >= max_events || (!out.events.empty() && bytes + size > max_bytes)) {
+      // Resume right after the last event returned (skipped ones after it
+      // are looked at again), as on RocksDB.
+      out.last_seq = out.events.back().id;
       return Next::kStop;
     }
     bytes += size;
@@ -1079,7 +1083,8 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
   uint64_t pending = 0;
   absl::Status created;
   for (int attempt = 0; attempt < kCreateConsumerAttempts; ++attempt) {
-    created = consumer.Create(subject, js_DeliverByStartSequence, next, 0, false, &pending);
+    created = consumer.Create(subject, js_DeliverByStartSequence, next, 0, false, &pending,
+                              /*unfiltered=*/client_filter != nullptr);
     if (created.ok() || !absl::IsUnavailable(created)) break;
   }
   if (!created.ok()) {
@@ -1189,8 +1194,10 @@ absl::StatusOr<ReadResult> JetStreamLog::Read(const ReadRequest& request) {
   const size_t max_events = std::max<size_t>(1, request.max_events);
   const uint64_t start = request.after_id + 1;
 
-  if (patterns.size() > kMaxMergePatterns) {
-    // One consumer over everything, matched here.
+  const bool any_wildcard = std::any_of(patterns.begin(), patterns.end(),
+                                        [](const TopicPattern& p) { return !p.IsExact(); });
+  if (patterns.size() > kMaxMergePatterns || any_wildcard) {
+    // One consumer over everything (no filter subject), matched here.
     absl::StatusOr<Fetched> f = FetchRange(absl::StrCat(prefix_, ">"), start, bound, max_events,
                                            request.max_bytes, &request.filter);
     if (!f.ok()) return f.status();

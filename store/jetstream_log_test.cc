@@ -282,7 +282,9 @@ TEST_F(JetStreamLogTest, BadOptionsAndUnreachableServerAreRejected) {
 // exactly what the stream does: a node with the cache, one with a cache too
 // small for the history (reads below it go to JetStream) and one without
 // agree on every read, across many topics, patterns, cursors and chunk
-// sizes, before and after a trim (trimmed and reached_end included).
+// sizes, before and after a trim (trimmed and reached_end included); the
+// uncached node's answers (consumers on the stream: filtered for exact
+// topics, unfiltered and matched here for wildcards) equal brute force.
 TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
   auto cached = Open();
   js_.read_cache_bytes = 100 * (sizeof(Event) + 200);  // about 100 events
@@ -290,6 +292,7 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
   js_.read_cache_bytes = 0;
   auto uncached = Open();
   uint64_t last = 0;
+  std::vector<std::pair<uint64_t, std::string>> appended;  // (id, topic)
   for (int round = 0; round < 20; ++round) {
     std::vector<EventInput> batch;
     for (int t = 0; t < 100; ++t) {
@@ -297,10 +300,27 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
       batch.push_back(Ev(absl::StrCat("many.", t), absl::StrCat("r", round, "t", t)));
     }
     if (round % 4 == 0) batch.push_back(Ev("single", absl::StrCat("s", round)));
+    std::vector<std::string> topics;
+    for (const EventInput& e : batch) topics.push_back(e.topic);
     absl::StatusOr<std::vector<AppendResult>> r = cached->Append(std::move(batch));
     ASSERT_TRUE(r.ok()) << r.status();
+    for (size_t i = 0; i < r->size(); ++i) appended.emplace_back((*r)[i].id, topics[i]);
     last = r->back().id;
   }
+  // What the stream holds: the appended events minus what the test removes.
+  uint64_t trimmed_many1_through = 0;
+  bool single_deleted = false;
+  auto brute_force = [&](const std::vector<std::string>& patterns, uint64_t after) {
+    TopicFilter f = testing::Filter(patterns);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, topic] : appended) {
+      if (id <= after || !f.Matches(topic)) continue;
+      if (topic == "many.1" && id <= trimmed_many1_through) continue;
+      if (topic == "single" && single_deleted) continue;
+      ids.push_back(id);
+    }
+    return ids;
+  };
   for (Log* log : {small.get(), uncached.get()}) {
     for (int i = 0; i < 3000 && log->Watermark() < last; ++i) absl::SleepFor(absl::Milliseconds(10));
     ASSERT_EQ(log->Watermark(), last);
@@ -320,6 +340,7 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
           const std::vector<Event> got = ReadAll(*cached, patterns, after, chunk, &trimmed_cached);
           const std::vector<Event> got_small =
               ReadAll(*small, patterns, after, chunk, &trimmed_small);
+          EXPECT_EQ(Ids(want), brute_force(patterns, after));
           EXPECT_EQ(Ids(got), Ids(want));
           EXPECT_EQ(Ids(got_small), Ids(want));
           ASSERT_EQ(got.size(), want.size());
@@ -354,8 +375,10 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
   // Trim one topic through the cached node: the cache still holds the
   // removed events, the stream does not; reads must not serve them.
   ASSERT_TRUE(cached->TrimTopic("many.1", last / 2).ok());
+  trimmed_many1_through = last / 2;
   check("after trim");
   ASSERT_TRUE(cached->DeleteTopic("single").ok());
+  single_deleted = true;
   check("after delete");
 }
 
