@@ -81,8 +81,8 @@ constexpr int kDirectGets = 8;
 // FetchRange).
 constexpr int64_t kCreateConsumerWaitMillis = 500;
 constexpr int kCreateConsumerAttempts = 3;
-// Messages fetched per pull request.
-constexpr int kFetchBatch = 256;
+// Messages fetched per pull request: a default 1024-event read takes one.
+constexpr int kFetchBatch = 1025;
 // A fetch only waits when messages vanished (retention) between counting and
 // fetching; this bounds that wait.
 constexpr int64_t kFetchExpiresNanos = 1'000'000'000;
@@ -941,10 +941,17 @@ absl::StatusOr<MsgPtr> JetStreamLog::LastMsg(const std::string& subject) {
 // A pull consumer that lives for one read and is deleted after it.
 class ScopedPullConsumer {
  public:
-  ScopedPullConsumer(jsCtx* js, const std::string& stream) : js_(js), stream_(stream) {}
+  ScopedPullConsumer(natsConnection* nc, jsCtx* js, const std::string& stream)
+      : nc_(nc), js_(js), stream_(stream) {}
   ~ScopedPullConsumer() {
     if (sub_ != nullptr) natsSubscription_Destroy(sub_);
-    if (!name_.empty()) js_DeleteConsumer(js_, stream_.c_str(), name_.c_str(), nullptr, nullptr);
+    if (name_.empty()) return;
+    // Fire and forget: the read does not wait a round trip for the answer.
+    // A delete that gets lost leaves the consumer to InactiveThreshold.
+    const std::string api = absl::StrCat("$JS.API.CONSUMER.DELETE.", stream_, ".", name_);
+    if (natsConnection_Publish(nc_, api.c_str(), nullptr, 0) != NATS_OK) {
+      js_DeleteConsumer(js_, stream_.c_str(), name_.c_str(), nullptr, nullptr);
+    }
   }
 
   // Creates it on `subject`; *pending is the number of matching messages.
@@ -1001,6 +1008,7 @@ class ScopedPullConsumer {
   }
 
  private:
+  natsConnection* const nc_;
   jsCtx* const js_;
   const std::string stream_;
   std::string name_;
@@ -1079,7 +1087,7 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
   // timeout is retried (another random placement), and after the last one
   // the read goes on with direct gets, which the live replicas answer: it
   // completes anyway, one round trip per event.
-  ScopedPullConsumer consumer(js_, jso_.stream);
+  ScopedPullConsumer consumer(nc_, js_, jso_.stream);
   uint64_t pending = 0;
   absl::Status created;
   for (int attempt = 0; attempt < kCreateConsumerAttempts; ++attempt) {
@@ -1494,7 +1502,7 @@ absl::Status JetStreamLog::Purge(const std::string& subject, uint64_t before_seq
 
 absl::StatusOr<uint64_t> JetStreamLog::FirstSeqAtStoreTime(const std::string& subject,
                                                            absl::Time t) {
-  ScopedPullConsumer consumer(js_, jso_.stream);
+  ScopedPullConsumer consumer(nc_, js_, jso_.stream);
   uint64_t pending = 0;
   if (absl::Status s = consumer.Create(subject, js_DeliverByStartTime, 0, absl::ToUnixNanos(t),
                                        /*headers_only=*/true, &pending);

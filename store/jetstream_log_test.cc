@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "nats/nats.h"
 #include "store/jetstream_log.h"
 #include "store/log.h"
 #include "store/test_util.h"
@@ -380,6 +381,35 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
   ASSERT_TRUE(cached->DeleteTopic("single").ok());
   single_deleted = true;
   check("after delete");
+}
+
+// Reads delete their short-lived pull consumers (without waiting for the
+// answer): after many deep reads only the nodes' tail consumers remain.
+TEST_F(JetStreamLogTest, ReadsLeaveNoConsumersBehind) {
+  js_.read_cache_bytes = 0;  // every read goes to the stream
+  auto log = Open();
+  std::vector<EventInput> batch;
+  for (int i = 0; i < 300; ++i) batch.push_back(Ev(absl::StrCat("t.", i % 7), "x"));
+  ASSERT_TRUE(log->Append(std::move(batch)).ok());
+  for (const char* p : {"t.1", "t.*", ">"}) {
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(ReadAll(*log, {p}, 0, 50).empty());
+  }
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  int64_t consumers = -1;
+  for (int i = 0; i < 100; ++i) {  // deletes are asynchronous: poll
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&si, js, "EVENTS", nullptr, nullptr), NATS_OK);
+    consumers = si->State.Consumers;
+    jsStreamInfo_Destroy(si);
+    if (consumers <= 1) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(consumers, 1);  // the tail's ordered consumer
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
 }
 
 }  // namespace
