@@ -27,6 +27,14 @@
 // - Reads, cursors and admin calls go straight to JetStream (direct get,
 //   short-lived pull consumers, stream info/purge) under conn_mu_ held
 //   shared; Close takes it exclusively to tear the connection down.
+// - Except: the tail also copies what it delivers into a bounded in-memory
+//   cache (JetStreamOptions::read_cache_bytes) before the watermark moves,
+//   and a Read whose range the copy covers is answered from it once the
+//   stream says nothing above the cursor was removed. The stream stays the
+//   source of truth; the copy only holds what this node followed.
+// - Wildcard reads use one unfiltered consumer matched here (nats-server 2.9
+//   serves wildcard-filtered consumers very slowly); a read stopped by its
+//   limits parks its consumer for the next read of the same cursor.
 #include "store/jetstream_log.h"
 
 #include "store/internal/commit_listeners.h"
