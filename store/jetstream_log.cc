@@ -27,9 +27,18 @@
 // - Reads, cursors and admin calls go straight to JetStream (direct get,
 //   short-lived pull consumers, stream info/purge) under conn_mu_ held
 //   shared; Close takes it exclusively to tear the connection down.
+// - Except: the tail also copies what it delivers into a bounded in-memory
+//   cache (JetStreamOptions::read_cache_bytes) before the watermark moves,
+//   and a Read whose range the copy covers is answered from it once the
+//   stream says nothing above the cursor was removed. The stream stays the
+//   source of truth; the copy only holds what this node followed.
+// - Wildcard reads use one unfiltered consumer matched here (nats-server 2.9
+//   serves wildcard-filtered consumers very slowly); a read stopped by its
+//   limits parks its consumer for the next read of the same cursor.
 #include "store/jetstream_log.h"
 
 #include "store/internal/commit_listeners.h"
+#include "store/internal/event_cache.h"
 #include "store/internal/log_common.h"
 
 #include <nats/nats.h>
@@ -41,6 +50,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -79,8 +89,8 @@ constexpr int kDirectGets = 8;
 // FetchRange).
 constexpr int64_t kCreateConsumerWaitMillis = 500;
 constexpr int kCreateConsumerAttempts = 3;
-// Messages fetched per pull request.
-constexpr int kFetchBatch = 256;
+// Messages fetched per pull request: a default 1024-event read takes one.
+constexpr int kFetchBatch = 1025;
 // A fetch only waits when messages vanished (retention) between counting and
 // fetching; this bounds that wait.
 constexpr int64_t kFetchExpiresNanos = 1'000'000'000;
@@ -90,6 +100,10 @@ constexpr int64_t kTailHeartbeatNanos = 1'000'000'000;
 // Beyond this many interior deletes, trimmed detection stops asking for the
 // list and answers conservatively.
 constexpr uint64_t kMaxDeletedDetails = 100'000;
+// A read's consumer left for the next read is kept this long (well within
+// its InactiveThreshold), and at most this many.
+constexpr absl::Duration kParkedFor = absl::Seconds(5);
+constexpr size_t kMaxParked = 16;
 // Headroom for headers when checking an event against the server's
 // max_payload.
 constexpr size_t kHeaderSlack = 64;
@@ -172,10 +186,15 @@ struct SubDeleter {
 };
 using SubPtr = std::unique_ptr<natsSubscription, SubDeleter>;
 
+class ScopedPullConsumer;
+
 class JetStreamLog final : public Log {
  public:
   JetStreamLog(const Options& options, const JetStreamOptions& js)
-      : options_(options), jso_(js), prefix_(js.subject_prefix + ".") {}
+      : options_(options),
+        jso_(js),
+        prefix_(js.subject_prefix + "."),
+        cache_(js.read_cache_bytes) {}
   ~JetStreamLog() override { Close(); }
 
   absl::Status Open();
@@ -278,10 +297,18 @@ class JetStreamLog final : public Log {
   absl::StatusOr<uint64_t> SubjectCursorBeforeLast(const std::string& subject, size_t n,
                                                    uint64_t first_seq, uint64_t bound)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
+  // may_park: a read stopped by its limits leaves its consumer (and the
+  // messages it fetched but did not return) for the next read that starts
+  // right after it; only when nothing above the cursor was removed.
   absl::StatusOr<Fetched> FetchRange(const std::string& subject, uint64_t start, uint64_t bound,
                                      size_t max_events, size_t max_bytes,
-                                     const TopicFilter* client_filter)
+                                     const TopicFilter* client_filter, bool may_park = false)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
+  // One attempt; *resumed when it took over a parked consumer.
+  absl::StatusOr<Fetched> FetchRangeOnce(const std::string& subject, uint64_t start,
+                                         uint64_t bound, size_t max_events, size_t max_bytes,
+                                         const TopicFilter* client_filter, bool may_park,
+                                         bool* resumed) ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
   // First sequence >= the stored time `t` on `subject`; 0 when none.
   absl::StatusOr<uint64_t> FirstSeqAtStoreTime(const std::string& subject, absl::Time t)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
@@ -295,6 +322,22 @@ class JetStreamLog final : public Log {
   const Options options_;
   const JetStreamOptions jso_;
   const std::string prefix_;  // "<subject_prefix>."
+  // The newest events the tail delivered (JetStreamOptions::read_cache_bytes):
+  // appended by Deliver before the watermark covers them; Read serves from it
+  // when the stream removed nothing above the cursor.
+  internal::EventCache cache_;
+  // Read consumers left for the next read of the same cursor (FetchRange).
+  struct Parked {
+    std::string subject;
+    bool unfiltered = false;
+    uint64_t next = 0;  // the sequence the next read starts at
+    absl::Time at;
+    std::shared_ptr<ScopedPullConsumer> consumer;
+    std::deque<MsgPtr> stash;  // fetched, not returned; ascending
+    uint64_t pending = 0;      // on the server after the stash
+  };
+  absl::Mutex parked_mu_;
+  std::deque<Parked> parked_ ABSL_GUARDED_BY(parked_mu_);
   internal::RetentionRules rules_;  // set by Open
   // Stream-level limits: what JetStream enforces by itself. Rules stricter
   // than these are enforced by EnforceRetention.
@@ -457,6 +500,7 @@ absl::Status JetStreamLog::Open() {
   }
   watermark_.store(last);
   last_assigned_.store(last);
+  cache_.Reset(last);
   {
     absl::MutexLock lock(&commit_mu_);
     released_ = last;
@@ -837,6 +881,7 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
          !last_assigned_.compare_exchange_weak(cur, assigned, std::memory_order_acq_rel)) {
   }
   if (events.empty()) return;
+  cache_.Append(events, wm);
   watermark_.store(wm, std::memory_order_release);
   listeners_.Notify(events, wm);
   std::vector<BatchPtr> ready;
@@ -930,22 +975,30 @@ absl::StatusOr<MsgPtr> JetStreamLog::LastMsg(const std::string& subject) {
 // A pull consumer that lives for one read and is deleted after it.
 class ScopedPullConsumer {
  public:
-  ScopedPullConsumer(jsCtx* js, const std::string& stream) : js_(js), stream_(stream) {}
+  ScopedPullConsumer(natsConnection* nc, jsCtx* js, const std::string& stream)
+      : nc_(nc), js_(js), stream_(stream) {}
   ~ScopedPullConsumer() {
     if (sub_ != nullptr) natsSubscription_Destroy(sub_);
-    if (!name_.empty()) js_DeleteConsumer(js_, stream_.c_str(), name_.c_str(), nullptr, nullptr);
+    if (name_.empty()) return;
+    // Fire and forget: the read does not wait a round trip for the answer.
+    // A delete that gets lost leaves the consumer to InactiveThreshold.
+    const std::string api = absl::StrCat("$JS.API.CONSUMER.DELETE.", stream_, ".", name_);
+    if (natsConnection_Publish(nc_, api.c_str(), nullptr, 0) != NATS_OK) {
+      js_DeleteConsumer(js_, stream_.c_str(), name_.c_str(), nullptr, nullptr);
+    }
   }
 
   // Creates it on `subject`; *pending is the number of matching messages.
   absl::Status Create(const std::string& subject, jsDeliverPolicy policy, uint64_t start_seq,
-                      int64_t start_time_nanos, bool headers_only, uint64_t* pending) {
+                      int64_t start_time_nanos, bool headers_only, uint64_t* pending,
+                      bool unfiltered = false) {
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.DeliverPolicy = policy;
     if (policy == js_DeliverByStartSequence) cc.OptStartSeq = std::max<uint64_t>(start_seq, 1);
     if (policy == js_DeliverByStartTime) cc.OptStartTime = start_time_nanos;
     cc.AckPolicy = js_AckNone;
-    cc.FilterSubject = subject.c_str();
+    if (!unfiltered) cc.FilterSubject = subject.c_str();
     cc.HeadersOnly = headers_only;
     cc.MemoryStorage = true;
     cc.Replicas = 1;
@@ -989,6 +1042,7 @@ class ScopedPullConsumer {
   }
 
  private:
+  natsConnection* const nc_;
   jsCtx* const js_;
   const std::string stream_;
   std::string name_;
@@ -997,12 +1051,30 @@ class ScopedPullConsumer {
 
 absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
     const std::string& subject, uint64_t start, uint64_t bound, size_t max_events,
-    size_t max_bytes, const TopicFilter* client_filter) {
+    size_t max_bytes, const TopicFilter* client_filter, bool may_park) {
+  bool resumed = false;
+  absl::StatusOr<Fetched> f = FetchRangeOnce(subject, start, bound, max_events, max_bytes,
+                                             client_filter, may_park, &resumed);
+  // A parked consumer may have gone meanwhile (its server crashed, or it was
+  // removed as inactive): the read starts over with a fresh one.
+  if (!f.ok() && resumed) {
+    f = FetchRangeOnce(subject, start, bound, max_events, max_bytes, client_filter,
+                       /*may_park=*/false, &resumed);
+  }
+  return f;
+}
+
+absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRangeOnce(
+    const std::string& subject, uint64_t start, uint64_t bound, size_t max_events,
+    size_t max_bytes, const TopicFilter* client_filter, bool may_park, bool* resumed) {
+  *resumed = false;
   Fetched out;
   out.last_seq = start - 1;
   size_t bytes = 0;
   size_t skipped = 0;
-  enum class Next { kMore, kStop, kEnd };
+  // kStop: stop before this message; kStopAfter: stop after it (taken);
+  // kEnd: it is above the bound.
+  enum class Next { kMore, kStop, kStopAfter, kEnd };
   // Takes one message; says whether to go on.
   auto take = [&](natsMsg* m, uint64_t seq, int64_t ts) {
     if (seq > bound) return Next::kEnd;
@@ -1010,10 +1082,13 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
     if (!Decode(m, seq, ts, &e)) return Next::kMore;
     if (client_filter != nullptr && !client_filter->Matches(e.topic)) {
       out.last_seq = seq;
-      return ++skipped >= kMaxScannedPerRead ? Next::kStop : Next::kMore;
+      return ++skipped >= kMaxScannedPerRead ? Next::kStopAfter : Next::kMore;
     }
     const size_t size = e.data.size() + e.topic.size();
     if (out.events.size() >= max_events || (!out.events.empty() && bytes + size > max_bytes)) {
+      // Resume right after the last event returned (skipped ones after it
+      // are looked at again), as on RocksDB.
+      out.last_seq = out.events.back().id;
       return Next::kStop;
     }
     bytes += size;
@@ -1040,6 +1115,7 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
         case Next::kMore:
           break;
         case Next::kStop:
+        case Next::kStopAfter:
           return absl::OkStatus();
         case Next::kEnd:
           out.exhausted = true;
@@ -1051,62 +1127,125 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRange(
     return absl::OkStatus();
   };
   constexpr size_t kUnbounded = std::numeric_limits<size_t>::max();
+  const bool unfiltered = client_filter != nullptr;
 
-  // Short reads (a cursor slightly behind) are cheapest one direct get per
-  // event; longer ones switch to a pull consumer, which batches.
-  bool over = false;
-  if (absl::Status s = direct(kDirectGets, &over); !s.ok()) return s;
-  if (over) return out;
-
-  // JetStream 2.9 places an R1 consumer on a random replica of the stream,
-  // and one that crashed counts as online until the cluster notices: a
-  // consumer placed there is never created and the request times out. So a
-  // timeout is retried (another random placement), and after the last one
-  // the read goes on with direct gets, which the live replicas answer: it
-  // completes anyway, one round trip per event.
-  ScopedPullConsumer consumer(js_, jso_.stream);
-  uint64_t pending = 0;
-  absl::Status created;
-  for (int attempt = 0; attempt < kCreateConsumerAttempts; ++attempt) {
-    created = consumer.Create(subject, js_DeliverByStartSequence, next, 0, false, &pending);
-    if (created.ok() || !absl::IsUnavailable(created)) break;
-  }
-  if (!created.ok()) {
-    if (!absl::IsUnavailable(created)) return created;
-    if (absl::Status d = direct(kUnbounded, &over); !d.ok()) return d;
-    return out;
-  }
-  while (pending > 0) {
-    const size_t want = std::min<uint64_t>(
-        pending, std::min<size_t>(kFetchBatch, max_events - out.events.size() + 1));
-    natsMsgList list{};
-    if (absl::Status s = consumer.Fetch(static_cast<int>(want), &list); !s.ok()) return s;
-    if (list.Count == 0) {
-      // Either retention removed them meanwhile, or the fetch failed (e.g. a
-      // reconnect): only the first may be reported as "no more".
-      absl::StatusOr<MsgPtr> m = NextMsg(next, subject);
-      if (!m.ok()) return m.status();
-      if (*m != nullptr && natsMsg_GetSequence(m->get()) <= bound) {
-        return absl::UnavailableError(absl::StrCat("reading ", subject, ": fetch returned nothing"));
+  // The previous read of this cursor may have left its consumer.
+  std::shared_ptr<ScopedPullConsumer> consumer;
+  std::deque<MsgPtr> buf;  // fetched, not yet taken
+  uint64_t pending = 0;    // on the server after buf
+  std::deque<Parked> expired;  // destroyed outside parked_mu_
+  if (may_park) {
+    absl::MutexLock lock(&parked_mu_);
+    const absl::Time now = absl::Now();
+    for (auto it = parked_.begin(); it != parked_.end();) {
+      if (now - it->at > kParkedFor) {
+        expired.push_back(std::move(*it));
+        it = parked_.erase(it);
+      } else if (consumer == nullptr && it->next == start && it->unfiltered == unfiltered &&
+                 it->subject == subject) {
+        consumer = std::move(it->consumer);
+        buf = std::move(it->stash);
+        pending = it->pending;
+        *resumed = true;
+        it = parked_.erase(it);
+      } else {
+        ++it;
       }
-      break;
     }
-    Next verdict = Next::kMore;
-    for (int i = 0; i < list.Count && verdict == Next::kMore; ++i) {
-      jsMsgMetaData* meta = nullptr;
-      if (natsMsg_GetMetaData(&meta, list.Msgs[i]) != NATS_OK) continue;
-      const uint64_t seq = meta->Sequence.Stream;
-      const int64_t ts = meta->Timestamp;
-      pending = meta->NumPending;
-      jsMsgMetaData_Destroy(meta);
-      verdict = take(list.Msgs[i], seq, ts);
-      next = seq + 1;
-    }
-    natsMsgList_Destroy(&list);
-    if (verdict == Next::kStop) return out;
-    if (verdict == Next::kEnd) break;
   }
-  out.exhausted = true;
+  expired.clear();
+
+  if (consumer == nullptr) {
+    // Short reads (a cursor slightly behind) are cheapest one direct get per
+    // event; longer ones switch to a pull consumer, which batches.
+    bool over = false;
+    if (absl::Status s = direct(kDirectGets, &over); !s.ok()) return s;
+    if (over) return out;
+
+    // JetStream 2.9 places an R1 consumer on a random replica of the stream,
+    // and one that crashed counts as online until the cluster notices: a
+    // consumer placed there is never created and the request times out. So a
+    // timeout is retried (another random placement), and after the last one
+    // the read goes on with direct gets, which the live replicas answer: it
+    // completes anyway, one round trip per event.
+    consumer = std::make_shared<ScopedPullConsumer>(nc_, js_, jso_.stream);
+    absl::Status created;
+    for (int attempt = 0; attempt < kCreateConsumerAttempts; ++attempt) {
+      created = consumer->Create(subject, js_DeliverByStartSequence, next, 0, false, &pending,
+                                 unfiltered);
+      if (created.ok() || !absl::IsUnavailable(created)) break;
+    }
+    if (!created.ok()) {
+      if (!absl::IsUnavailable(created)) return created;
+      if (absl::Status d = direct(kUnbounded, &over); !d.ok()) return d;
+      return out;
+    }
+  }
+
+  Next verdict = Next::kMore;
+  for (;;) {
+    if (buf.empty()) {
+      if (pending == 0) break;
+      const size_t want = std::min<uint64_t>(
+          pending, std::min<size_t>(kFetchBatch, max_events - out.events.size() + 1));
+      natsMsgList list{};
+      if (absl::Status s = consumer->Fetch(static_cast<int>(want), &list); !s.ok()) return s;
+      if (list.Count == 0) {
+        natsMsgList_Destroy(&list);
+        // Either retention removed them meanwhile, or the fetch failed (e.g. a
+        // reconnect): only the first may be reported as "no more".
+        absl::StatusOr<MsgPtr> m = NextMsg(next, subject);
+        if (!m.ok()) return m.status();
+        if (*m != nullptr && natsMsg_GetSequence(m->get()) <= bound) {
+          return absl::UnavailableError(
+              absl::StrCat("reading ", subject, ": fetch returned nothing"));
+        }
+        pending = 0;
+        break;
+      }
+      for (int i = 0; i < list.Count; ++i) {
+        buf.emplace_back(list.Msgs[i]);
+        list.Msgs[i] = nullptr;
+      }
+      natsMsgList_Destroy(&list);
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, buf.back().get()) == NATS_OK) {
+        pending = meta->NumPending;
+        jsMsgMetaData_Destroy(meta);
+      }
+    }
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, buf.front().get()) != NATS_OK) {
+      buf.pop_front();
+      continue;
+    }
+    const uint64_t seq = meta->Sequence.Stream;
+    const int64_t ts = meta->Timestamp;
+    jsMsgMetaData_Destroy(meta);
+    verdict = take(buf.front().get(), seq, ts);
+    if (verdict == Next::kStop || verdict == Next::kEnd) break;
+    buf.pop_front();
+    next = seq + 1;
+    if (verdict == Next::kStopAfter) break;
+  }
+  if (verdict == Next::kMore || verdict == Next::kEnd) out.exhausted = true;
+  if (may_park && (!buf.empty() || pending > 0)) {
+    Parked p;
+    p.subject = subject;
+    p.unfiltered = unfiltered;
+    // The next read starts right after what this one covered.
+    p.next = out.exhausted ? bound + 1 : out.last_seq + 1;
+    p.at = absl::Now();
+    p.consumer = std::move(consumer);
+    p.stash = std::move(buf);
+    p.pending = pending;
+    absl::MutexLock lock(&parked_mu_);
+    parked_.push_back(std::move(p));
+    while (parked_.size() > kMaxParked) {
+      expired.push_back(std::move(parked_.front()));
+      parked_.pop_front();
+    }
+  }
   return out;
 }
 
@@ -1169,13 +1308,22 @@ absl::StatusOr<ReadResult> JetStreamLog::Read(const ReadRequest& request) {
     result.next_after_id = bound;
     return result;
   }
+  if (!result.trimmed) {
+    // Nothing above the cursor was removed, so the events the tail delivered
+    // in (after_id, bound] are exactly what the stream holds there.
+    std::optional<ReadResult> cached = cache_.Read(request, bound, kMaxScannedPerRead);
+    if (cached.has_value()) return *std::move(cached);
+  }
   const size_t max_events = std::max<size_t>(1, request.max_events);
   const uint64_t start = request.after_id + 1;
 
-  if (patterns.size() > kMaxMergePatterns) {
-    // One consumer over everything, matched here.
+  const bool any_wildcard = std::any_of(patterns.begin(), patterns.end(),
+                                        [](const TopicPattern& p) { return !p.IsExact(); });
+  if (patterns.size() > kMaxMergePatterns || any_wildcard) {
+    // One consumer over everything (no filter subject), matched here.
     absl::StatusOr<Fetched> f = FetchRange(absl::StrCat(prefix_, ">"), start, bound, max_events,
-                                           request.max_bytes, &request.filter);
+                                           request.max_bytes, &request.filter,
+                                           /*may_park=*/!result.trimmed);
     if (!f.ok()) return f.status();
     result.events = std::move(f->events);
     if (f->exhausted) {
@@ -1195,8 +1343,13 @@ absl::StatusOr<ReadResult> JetStreamLog::Read(const ReadRequest& request) {
   uint64_t complete_through = bound;
   for (const TopicPattern& p : patterns) {
     if (!seen.insert(p.str()).second) continue;
-    absl::StatusOr<Fetched> f = FetchRange(Subject(p.str()), start, bound, max_events,
-                                           std::numeric_limits<size_t>::max(), nullptr);
+    // One pattern: its byte budget applies in FetchRange already, so the
+    // read ends where its consumer stopped and the next one can take it over.
+    const bool one = patterns.size() == 1;
+    absl::StatusOr<Fetched> f =
+        FetchRange(Subject(p.str()), start, bound, max_events,
+                   one ? request.max_bytes : std::numeric_limits<size_t>::max(), nullptr,
+                   /*may_park=*/one && !result.trimmed);
     if (!f.ok()) return f.status();
     if (!f->exhausted) complete_through = std::min(complete_through, f->last_seq);
     for (Event& e : f->events) merged.emplace(e.id, std::move(e));
@@ -1470,7 +1623,7 @@ absl::Status JetStreamLog::Purge(const std::string& subject, uint64_t before_seq
 
 absl::StatusOr<uint64_t> JetStreamLog::FirstSeqAtStoreTime(const std::string& subject,
                                                            absl::Time t) {
-  ScopedPullConsumer consumer(js_, jso_.stream);
+  ScopedPullConsumer consumer(nc_, js_, jso_.stream);
   uint64_t pending = 0;
   if (absl::Status s = consumer.Create(subject, js_DeliverByStartTime, 0, absl::ToUnixNanos(t),
                                        /*headers_only=*/true, &pending);
@@ -1653,6 +1806,13 @@ void JetStreamLog::Close() {
   }
   absl::MutexLock lock(&conn_mu_);
   closed_ = true;
+  {
+    std::deque<Parked> parked;
+    {
+      absl::MutexLock l(&parked_mu_);
+      parked.swap(parked_);
+    }
+  }
   if (js_ != nullptr) jsCtx_Destroy(js_);
   js_ = nullptr;
   if (nc_ != nullptr) {

@@ -6,8 +6,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "nats/nats.h"
 #include "store/jetstream_log.h"
 #include "store/log.h"
 #include "store/test_util.h"
@@ -275,6 +277,139 @@ TEST_F(JetStreamLogTest, BadOptionsAndUnreachableServerAreRejected) {
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   EXPECT_NE(down.status().message().find(server_.url()), std::string::npos) << down.status();
+}
+
+// The node-local read cache (JetStreamOptions::read_cache_bytes) answers
+// exactly what the stream does: a node with the cache, one with a cache too
+// small for the history (reads below it go to JetStream) and one without
+// agree on every read, across many topics, patterns, cursors and chunk
+// sizes, before and after a trim (trimmed and reached_end included); the
+// uncached node's answers (consumers on the stream: filtered for exact
+// topics, unfiltered and matched here for wildcards) equal brute force.
+TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
+  auto cached = Open();
+  js_.read_cache_bytes = 100 * (sizeof(Event) + 200);  // about 100 events
+  auto small = Open();
+  js_.read_cache_bytes = 0;
+  auto uncached = Open();
+  uint64_t last = 0;
+  std::vector<std::pair<uint64_t, std::string>> appended;  // (id, topic)
+  for (int round = 0; round < 20; ++round) {
+    std::vector<EventInput> batch;
+    for (int t = 0; t < 100; ++t) {
+      if ((t + round) % 3 == 0) continue;  // topics of different lengths
+      batch.push_back(Ev(absl::StrCat("many.", t), absl::StrCat("r", round, "t", t)));
+    }
+    if (round % 4 == 0) batch.push_back(Ev("single", absl::StrCat("s", round)));
+    std::vector<std::string> topics;
+    for (const EventInput& e : batch) topics.push_back(e.topic);
+    absl::StatusOr<std::vector<AppendResult>> r = cached->Append(std::move(batch));
+    ASSERT_TRUE(r.ok()) << r.status();
+    for (size_t i = 0; i < r->size(); ++i) appended.emplace_back((*r)[i].id, topics[i]);
+    last = r->back().id;
+  }
+  // What the stream holds: the appended events minus what the test removes.
+  uint64_t trimmed_many1_through = 0;
+  bool single_deleted = false;
+  auto brute_force = [&](const std::vector<std::string>& patterns, uint64_t after) {
+    TopicFilter f = testing::Filter(patterns);
+    std::vector<uint64_t> ids;
+    for (const auto& [id, topic] : appended) {
+      if (id <= after || !f.Matches(topic)) continue;
+      if (topic == "many.1" && id <= trimmed_many1_through) continue;
+      if (topic == "single" && single_deleted) continue;
+      ids.push_back(id);
+    }
+    return ids;
+  };
+  for (Log* log : {small.get(), uncached.get()}) {
+    for (int i = 0; i < 3000 && log->Watermark() < last; ++i) absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_EQ(log->Watermark(), last);
+  }
+
+  auto check = [&](const std::string& when) {
+    const std::vector<std::vector<std::string>> filters = {
+        {">"}, {"many.*"}, {"many.42"}, {"single"}, {"many.1", "single"},
+        {"many.1", "many.2", "many.3", "many.4", "many.5", "single"}, {"none"}};
+    for (const auto& patterns : filters) {
+      for (uint64_t after : {uint64_t{0}, uint64_t{1}, last / 3, last - 150, last - 5, last}) {
+        for (size_t chunk : {size_t{1}, size_t{7}, size_t{1024}}) {
+          SCOPED_TRACE(absl::StrCat(when, " ", absl::StrJoin(patterns, ","), " after ", after,
+                                    " chunk ", chunk));
+          bool trimmed_want = false, trimmed_cached = false, trimmed_small = false;
+          const std::vector<Event> want = ReadAll(*uncached, patterns, after, chunk, &trimmed_want);
+          const std::vector<Event> got = ReadAll(*cached, patterns, after, chunk, &trimmed_cached);
+          const std::vector<Event> got_small =
+              ReadAll(*small, patterns, after, chunk, &trimmed_small);
+          EXPECT_EQ(Ids(want), brute_force(patterns, after));
+          EXPECT_EQ(Ids(got), Ids(want));
+          EXPECT_EQ(Ids(got_small), Ids(want));
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].topic, want[i].topic);
+            EXPECT_EQ(got[i].type, want[i].type);
+            EXPECT_EQ(got[i].data, want[i].data);
+            EXPECT_EQ(got[i].publish_time, want[i].publish_time);
+          }
+          EXPECT_EQ(trimmed_cached, trimmed_want);
+          EXPECT_EQ(trimmed_small, trimmed_want);
+        }
+      }
+      // One bounded read: same events, same cursor, same reached_end.
+      ReadRequest req;
+      req.filter = testing::Filter(patterns);
+      req.after_id = last / 2;
+      req.up_to_id = last - 10;
+      req.max_events = 50;
+      absl::StatusOr<ReadResult> a = cached->Read(req);
+      absl::StatusOr<ReadResult> b = uncached->Read(req);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(Ids(a->events), Ids(b->events));
+      EXPECT_EQ(a->reached_end, b->reached_end);
+      EXPECT_EQ(a->trimmed, b->trimmed);
+      if (a->reached_end) {
+        EXPECT_EQ(a->next_after_id, b->next_after_id);
+      }
+    }
+  };
+  check("before trim");
+  // Trim one topic through the cached node: the cache still holds the
+  // removed events, the stream does not; reads must not serve them.
+  ASSERT_TRUE(cached->TrimTopic("many.1", last / 2).ok());
+  trimmed_many1_through = last / 2;
+  check("after trim");
+  ASSERT_TRUE(cached->DeleteTopic("single").ok());
+  single_deleted = true;
+  check("after delete");
+}
+
+// Reads delete their short-lived pull consumers (without waiting for the
+// answer): after many deep reads only the nodes' tail consumers remain.
+TEST_F(JetStreamLogTest, ReadsLeaveNoConsumersBehind) {
+  js_.read_cache_bytes = 0;  // every read goes to the stream
+  auto log = Open();
+  std::vector<EventInput> batch;
+  for (int i = 0; i < 300; ++i) batch.push_back(Ev(absl::StrCat("t.", i % 7), "x"));
+  ASSERT_TRUE(log->Append(std::move(batch)).ok());
+  for (const char* p : {"t.1", "t.*", ">"}) {
+    for (int i = 0; i < 5; ++i) EXPECT_FALSE(ReadAll(*log, {p}, 0, 50).empty());
+  }
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
+  jsCtx* js = nullptr;
+  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
+  int64_t consumers = -1;
+  for (int i = 0; i < 100; ++i) {  // deletes are asynchronous: poll
+    jsStreamInfo* si = nullptr;
+    ASSERT_EQ(js_GetStreamInfo(&si, js, "EVENTS", nullptr, nullptr), NATS_OK);
+    consumers = si->State.Consumers;
+    jsStreamInfo_Destroy(si);
+    if (consumers <= 1) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(consumers, 1);  // the tail's ordered consumer
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
 }
 
 }  // namespace

@@ -282,6 +282,13 @@ struct JetStreamOptions {
   // An append JetStream has not acknowledged after this long fails with
   // UNAVAILABLE (it may or may not be stored: retry with an idempotency key).
   absl::Duration ack_timeout = absl::Seconds(30);
+  // Reads are served from a node-local in-memory copy of the newest events
+  // this node's ordered consumer followed, up to this many bytes (0: off,
+  // every read goes to JetStream). The stream stays the source of truth: a
+  // read whose cursor is older than the copy, or above which the stream
+  // removed anything, goes to JetStream. History appended before this node
+  // opened the log is not copied.
+  size_t read_cache_bytes = size_t{256} << 20;
 };
 
 // Opens the log on a NATS JetStream stream (one stream, one subject per

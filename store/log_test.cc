@@ -45,10 +45,20 @@ class FakeClock {
   absl::Time now_ = absl::FromUnixSeconds(1'700'000'000);
 };
 
-enum class Backend { kRocksDb, kJetStream };
+// kJetStreamNoCache: JetStream with its node-local read cache off
+// (JetStreamOptions::read_cache_bytes = 0), so every read goes to the stream.
+enum class Backend { kRocksDb, kJetStream, kJetStreamNoCache };
 
 std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::kRocksDb ? "RocksDb" : "JetStream";
+  switch (info.param) {
+    case Backend::kRocksDb:
+      return "RocksDb";
+    case Backend::kJetStream:
+      return "JetStream";
+    case Backend::kJetStreamNoCache:
+      return "JetStreamNoCache";
+  }
+  return "?";
 }
 
 // One nats-server for the whole binary (stopped at exit); each test gets its
@@ -63,7 +73,7 @@ testing_nats::NatsServer& SharedNatsServer() {
 class LogTestBase : public ::testing::Test {
  protected:
   virtual Backend backend() const = 0;
-  bool jetstream() const { return backend() == Backend::kJetStream; }
+  bool jetstream() const { return backend() != Backend::kRocksDb; }
 
   void SetUp() override {
     options_.data_dir = FreshDir();
@@ -78,6 +88,7 @@ class LogTestBase : public ::testing::Test {
       js_.url = SharedNatsServer().url();
       js_.stream = absl::StrCat("T", n);
       js_.subject_prefix = absl::StrCat("t", n);
+      if (backend() == Backend::kJetStreamNoCache) js_.read_cache_bytes = 0;
       // JetStream reserves max_total_bytes per stream on the server.
       options_.max_total_bytes = 64 << 20;
     }
@@ -116,7 +127,9 @@ class LogTest : public LogTestBase, public ::testing::WithParamInterface<Backend
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, LogTest,
-                         ::testing::Values(Backend::kRocksDb, Backend::kJetStream), BackendName);
+                         ::testing::Values(Backend::kRocksDb, Backend::kJetStream,
+                                           Backend::kJetStreamNoCache),
+                         BackendName);
 
 // RocksDB only: on-disk format, the fake clock, checkpoints.
 class RocksDbLogTest : public LogTestBase {
@@ -310,7 +323,9 @@ class ManyTopicsTest : public LogTest {
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, ManyTopicsTest,
-                         ::testing::Values(Backend::kRocksDb, Backend::kJetStream), BackendName);
+                         ::testing::Values(Backend::kRocksDb, Backend::kJetStream,
+                                           Backend::kJetStreamNoCache),
+                         BackendName);
 
 TEST_P(ManyTopicsTest, ExactTopicReadReturnsOnlyThatTopicInOrder) {
   std::vector<Event> events = ReadAll(*log_, {"us.21"});

@@ -4,7 +4,9 @@
 //   bazel run -c opt //tests/bench:jetstream_bench
 //
 // Starts its own `nats-server -js` on loopback (store under $TEST_TMPDIR or
-// /tmp). Figures are in tests/bench/README.md ("JetStream").
+// /tmp). Figures are in tests/bench/README.md ("JetStream"). Replay* read
+// through the node that appended the history (served from its read cache);
+// ColdReplay* through a second node opened afterwards (served by JetStream).
 #include <atomic>
 #include <memory>
 #include <string>
@@ -86,8 +88,20 @@ Log& ReplayLog() {
   return *log;
 }
 
-void Replay(benchmark::State& state, const std::vector<std::string>& patterns) {
-  Log& log = ReplayLog();
+// A second node on the same stream, opened after the history was written:
+// its read cache (JetStreamOptions::read_cache_bytes) holds none of it, so
+// every read goes to JetStream (history older than the node's copy).
+Log& ColdLog() {
+  static Log* log = [] {
+    ReplayLog();
+    return OpenOrDie("REPLAY").release();
+  }();
+  return *log;
+}
+
+void Replay(benchmark::State& state, const std::vector<std::string>& patterns,
+            bool cold = false) {
+  Log& log = cold ? ColdLog() : ReplayLog();
   ReadRequest req;
   req.filter = *TopicFilter::Parse(patterns);
   req.max_events = 1024;
@@ -112,6 +126,10 @@ void BM_JetStreamReplayOneOf100Topics(benchmark::State& state) { Replay(state, {
 void BM_JetStreamReplayPatternOver100Topics(benchmark::State& state) {
   Replay(state, {"many.*"});
 }
+void BM_JetStreamColdReplayOneTopic(benchmark::State& state) { Replay(state, {"single"}, true); }
+void BM_JetStreamColdReplayPatternOver100Topics(benchmark::State& state) {
+  Replay(state, {"many.*"}, true);
+}
 // A cursor a few events behind: the common read of a slow subscriber.
 void BM_JetStreamReadTail(benchmark::State& state) {
   Log& log = ReplayLog();
@@ -131,6 +149,8 @@ BENCHMARK(BM_JetStreamReplayOneTopic)->UseRealTime()->Unit(benchmark::kMilliseco
 BENCHMARK(BM_JetStreamReplayOneOf100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_JetStreamReplayPatternOver100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_JetStreamReadTail)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_JetStreamColdReplayOneTopic)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamColdReplayPatternOver100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tailgate::store
