@@ -858,16 +858,15 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
   std::vector<Event> events;
   events.reserve(msgs.size());
   uint64_t wm = Watermark();
-  // The stream's last sequence when the newest of these was delivered: ids
-  // other nodes assigned (and may already have sent to clients that now
-  // resume here) count as assigned before this node's tail reaches them.
-  uint64_t stream_last = 0;
+  // Ids other nodes assigned beyond this node's tail are not guessed from
+  // the consumer's NumPending (nats-server 2.9 can overcount it, which made
+  // LastAssignedId claim ids no one assigned): IdAssigned asks the stream
+  // for any id above LastAssignedId.
   for (MsgPtr& m : msgs) {
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, m.get()) != NATS_OK) continue;  // not a stream message
     const uint64_t seq = meta->Sequence.Stream;
     const int64_t ts = meta->Timestamp;
-    stream_last = std::max(stream_last, seq + meta->NumPending);
     jsMsgMetaData_Destroy(meta);
     if (seq <= wm) continue;  // redelivered after a consumer reset
     Event e;
@@ -875,7 +874,7 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
     wm = seq;
     events.push_back(std::move(e));
   }
-  const uint64_t assigned = std::max(wm, stream_last);
+  const uint64_t assigned = wm;
   uint64_t cur = last_assigned_.load(std::memory_order_relaxed);
   while (cur < assigned &&
          !last_assigned_.compare_exchange_weak(cur, assigned, std::memory_order_acq_rel)) {

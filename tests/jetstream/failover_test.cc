@@ -82,6 +82,9 @@ RunningGateway StartGateway(const std::string& nats_url) {
   return StartGatewayProcess(
       {"--store=jetstream", "--nats_url=" + nats_url, absl::StrCat("--nats_stream=", kStream),
        "--nats_subject_prefix=fo", "--nats_replicas=3", "--heartbeat=1s",
+       // JetStream reserves the stream's byte limit (times 3 replicas) up
+       // front; the 10 GiB default fails on a disk with less free.
+       "--retention_max_bytes=268435456",
        // Far fewer than the events published: replays that fall behind, and
        // the late subscriber, read from JetStream, not from memory.
        "--tail_cache_events=2000"},

@@ -46,7 +46,10 @@ constexpr char kCtlBinary[] = "gateway/tailgatectl";
 RunningGateway StartNode(const std::string& nats_url, const std::vector<std::string>& extra = {}) {
   std::vector<std::string> flags = {"--store=jetstream", "--nats_url=" + nats_url,
                                     "--nats_stream=TGTEST", "--nats_subject_prefix=tgtest",
-                                    "--heartbeat=1s"};
+                                    "--heartbeat=1s",
+                                    // JetStream reserves the stream's byte limit up front;
+                                    // the 10 GiB default fails on a disk with less free.
+                                    "--retention_max_bytes=67108864"};
   flags.insert(flags.end(), extra.begin(), extra.end());
   RunningGateway n = StartGatewayProcess(flags);
   if (n.process) {
