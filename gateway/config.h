@@ -31,6 +31,14 @@ struct HttpConfig {
   // TLS: PEM certificate chain and private key files; both empty = plaintext.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // HTTP/2 on the same port (gateway/http2/): h2c with prior knowledge, and
+  // "h2" offered by TLS ALPN. Off: HTTP/1.1 only.
+  bool http2 = true;
+  // SETTINGS_MAX_CONCURRENT_STREAMS advertised on each HTTP/2 connection.
+  int http2_max_streams = 100;
+  // An HTTP/2 socket write not completing within this drops the connection
+  // (the same as --write_timeout for an HTTP/1.1 stream).
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 // The SSE endpoint and the fan-out hub behind it (gateway/sse_service.h,

@@ -17,6 +17,7 @@
 #include <boost/beast/version.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/http2/h2_session.h"
 #include "gateway/logging.h"
 #include "gateway/net.h"
 
@@ -256,7 +257,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // TLS: the handshake, within the header timeout. Plaintext: straight on.
   void DoHandshake() {
-    if (!stream_.is_tls()) return DoRead();
+    if (!stream_.is_tls()) return config_.http2 ? Sniff() : DoRead();
     stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
     stream_.async_handshake(
         beast::bind_front_handler(&HttpSession::OnHandshake, shared_from_this()));
@@ -267,7 +268,38 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       TG_LOG(DEBUG) << "tls handshake: " << ec.message();
       return stream_.close();
     }
+    if (config_.http2 && stream_.alpn() == http2::kAlpnH2) return StartHttp2();
     DoRead();
+  }
+
+  // Plaintext: HTTP/2 with prior knowledge starts with the connection
+  // preface, which no HTTP/1.1 request does. Reads until the bytes received
+  // either differ from it (HTTP/1.1: the parser gets them from buffer_) or
+  // hold all of it; mostly a single read, the one HTTP/1.1 would do anyway.
+  void Sniff() {
+    const auto data = buffer_.data();
+    const std::string_view have(static_cast<const char*>(data.data()), data.size());
+    const size_t n = std::min(have.size(), http2::kPreface.size());
+    if (have.substr(0, n) != http2::kPreface.substr(0, n)) return DoRead();
+    if (have.size() >= http2::kPreface.size()) return StartHttp2();
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
+                                                       beast::error_code ec, std::size_t got) {
+      self->buffer_.commit(got);
+      if (ec) return self->DoClose();
+      self->Sniff();
+    });
+  }
+
+  // Hands the connection (and its slot) to an HTTP/2 session with the bytes
+  // read so far.
+  void StartHttp2() {
+    std::string initial = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    const bool draining = Draining();
+    std::make_shared<http2::H2Session>(std::move(stream_), config_, router_, std::move(slot_),
+                                       draining)
+        ->Start(std::move(initial));
   }
 
   void DoRead() {
@@ -598,6 +630,7 @@ absl::StatusOr<std::shared_ptr<net::ssl::context>> MakeTlsContext(const HttpConf
     return absl::InvalidArgumentError(absl::StrCat(
         "--http_tls_key=", config.tls_key_file, ": does not match the certificate in --http_tls_cert"));
   }
+  if (config.http2) http2::EnableAlpnH2(ctx->native_handle());
   return ctx;
 }
 

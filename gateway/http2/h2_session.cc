@@ -1,0 +1,472 @@
+#include "gateway/http2/h2_session.h"
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/logging.h"
+
+namespace tailgate::http2 {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+
+namespace {
+
+// Frames gathered into one socket write stop growing past this: a larger
+// write only delays the next read and other streams' turn.
+constexpr size_t kMaxWriteBytes = 64 * 1024;
+
+// HTTP/2 field names are lower case (RFC 9113 8.2.1).
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// RFC 9113 8.2.2: connection-specific fields must not appear in HTTP/2.
+bool IsConnectionSpecific(std::string_view lower_name) {
+  return lower_name == "connection" || lower_name == "keep-alive" ||
+         lower_name == "proxy-connection" || lower_name == "transfer-encoding" ||
+         lower_name == "upgrade";
+}
+
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  // Wire format: length-prefixed names, our preference first.
+  static constexpr unsigned char kH2[] = "\x02h2";
+  static constexpr unsigned char kHttp11[] = "\x08http/1.1";
+  for (const unsigned char* want : {kH2, kHttp11}) {
+    for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
+      if (in[i] == want[0] && i + 1u + in[i] <= inlen &&
+          std::equal(in + i + 1, in + i + 1 + in[i], want + 1)) {
+        *out = in + i + 1;
+        *outlen = in[i];
+        return SSL_TLSEXT_ERR_OK;
+      }
+    }
+  }
+  // Neither offered: carry on without ALPN (HTTP/1.1), as before ALPN existed.
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+}  // namespace
+
+void EnableAlpnH2(SSL_CTX* ctx) { SSL_CTX_set_alpn_select_cb(ctx, &SelectAlpn, nullptr); }
+
+// One request stream's state: the request as it arrives, then the response
+// body as nghttp2 pulls it.
+struct H2Session::Stream {
+  HttpRequest request;
+  size_t header_bytes = 0;
+  bool headers_too_large = false;
+  size_t body_limit = kDefaultMaxBodyBytes;
+  bool body_too_large = false;
+  bool dispatched = false;
+  std::string response_body;
+  size_t sent = 0;
+};
+
+// nghttp2's C callbacks, forwarding to the session (user_data).
+struct H2Callbacks {
+  static H2Session* S(void* user_data) { return static_cast<H2Session*>(user_data); }
+
+  static ssize_t Send(nghttp2_session*, const uint8_t*, size_t, int, void*) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;  // Unused: mem_send only.
+  }
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    return S(ud)->OnBeginHeaders(frame->hd.stream_id);
+  }
+  static int Header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
+                    size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+    if (frame->hd.type != NGHTTP2_HEADERS) return 0;  // Trailers: HEADERS too; ignored below.
+    return S(ud)->OnHeader(frame->hd.stream_id,
+                           {reinterpret_cast<const char*>(name), namelen},
+                           {reinterpret_cast<const char*>(value), valuelen});
+  }
+  static int DataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                       size_t len, void* ud) {
+    return S(ud)->OnDataChunk(stream_id, data, len);
+  }
+  static int FrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    return S(ud)->OnFrameRecv(frame);
+  }
+  static int StreamClose(nghttp2_session*, int32_t stream_id, uint32_t, void* ud) {
+    return S(ud)->OnStreamClose(stream_id);
+  }
+  static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
+                          uint32_t* flags, nghttp2_data_source*, void* ud) {
+    return S(ud)->ReadBody(stream_id, buf, length, flags);
+  }
+};
+
+H2Session::H2Session(HttpStream stream, const HttpConfig& config,
+                     std::shared_ptr<const HttpRouter> router,
+                     std::shared_ptr<ConnectionSlot> slot, bool draining)
+    : stream_(std::move(stream)),
+      config_(config),
+      router_(std::move(router)),
+      slot_(std::move(slot)),
+      draining_(draining),
+      idle_timer_(stream_.get_executor()),
+      write_timer_(stream_.get_executor()) {
+  nghttp2_session_callbacks* cbs;
+  nghttp2_session_callbacks_new(&cbs);
+  nghttp2_session_callbacks_set_send_callback(cbs, &H2Callbacks::Send);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &H2Callbacks::BeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cbs, &H2Callbacks::Header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2Callbacks::DataChunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &H2Callbacks::FrameRecv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2Callbacks::StreamClose);
+  nghttp2_option* opt;
+  nghttp2_option_new(&opt);
+  // SETTINGS and PING each make us queue an ACK: a peer that never reads
+  // them would grow our queue without bound; past this many the session
+  // fails (GOAWAY) instead.
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_session_server_new2(&session_, cbs, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cbs);
+}
+
+H2Session::~H2Session() { nghttp2_session_del(session_); }
+
+void H2Session::Start(std::string initial) {
+  const uint32_t max_streams =
+      static_cast<uint32_t>(config_.http2_max_streams > 0 ? config_.http2_max_streams : 100);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(config_.max_header_bytes)},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
+                          sizeof(settings) / sizeof(settings[0]));
+  if (slot_) {
+    slot_->OnDrain([weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
+      }
+    });
+  }
+  if (Draining()) OnDrain();
+  stream_.tcp().expires_never();  // Our own timers (idle, write) govern.
+  ArmIdle();
+  if (!initial.empty()) {
+    const ssize_t rv = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
+    if (rv < 0) {
+      TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
+      nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    }
+  }
+  Flush();
+  DoRead();
+}
+
+bool H2Session::Draining() const { return draining_ || !slot_ || slot_->draining(); }
+
+void H2Session::OnDrain() {
+  if (closed_ || goaway_sent_) return;
+  draining_ = true;
+  goaway_sent_ = true;
+  // Streams already begun finish; nghttp2 ignores newer ones, and the
+  // connection ends when the last open stream does (want_read/want_write 0).
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  Flush();
+}
+
+void H2Session::DoRead() {
+  if (closed_ || reading_ || !nghttp2_session_want_read(session_)) return;
+  reading_ = true;
+  stream_.async_read_some(net::buffer(read_buf_),
+                          beast::bind_front_handler(&H2Session::OnRead, shared_from_this()));
+}
+
+void H2Session::OnRead(beast::error_code ec, std::size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) {
+    if (ec != net::error::eof && ec != net::error::operation_aborted) {
+      TG_LOG(DEBUG) << "http2 read: " << ec.message();
+    }
+    return Close();
+  }
+  const ssize_t rv =
+      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(read_buf_.data()), n);
+  if (rv < 0) {
+    // Bad preface, HPACK decoding failure (NGHTTP2_ERR_HEADER_COMP), flood
+    // (NGHTTP2_ERR_FLOODED)...: nghttp2 queued a GOAWAY where it could.
+    TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
+    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+  }
+  Flush();
+  DoRead();
+}
+
+void H2Session::Flush() {
+  if (closed_ || writing_) return;
+  out_.clear();
+  for (;;) {
+    const uint8_t* data = nullptr;
+    const ssize_t n = nghttp2_session_mem_send(session_, &data);
+    if (n < 0) {
+      TG_LOG(DEBUG) << "http2 send: " << nghttp2_strerror(static_cast<int>(n));
+      return Close();
+    }
+    if (n == 0) break;
+    // Copied: `data` is valid only until the next mem_send.
+    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    if (out_.size() >= kMaxWriteBytes) break;
+  }
+  if (out_.empty()) {
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Close();
+    return;
+  }
+  writing_ = true;
+  write_timer_.expires_after(absl::ToChronoNanoseconds(config_.write_timeout));
+  write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec && self->writing_) {
+      TG_LOG(DEBUG) << "http2: write timed out";
+      self->Close();
+    }
+  });
+  net::async_write(stream_, net::buffer(out_),
+                   beast::bind_front_handler(&H2Session::OnWrite, shared_from_this()));
+}
+
+void H2Session::OnWrite(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  write_timer_.cancel();
+  if (closed_) return;
+  if (ec) return Close();
+  Flush();
+  DoRead();  // A read paused while nghttp2 did not want one may resume.
+}
+
+void H2Session::ArmIdle() {
+  idle_timer_.expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+  idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closed_ || !self->streams_.empty()) return;
+    // Nothing asked within the header timeout: say goodbye and close.
+    nghttp2_session_terminate_session(self->session_, NGHTTP2_NO_ERROR);
+    self->Flush();
+  });
+}
+
+void H2Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  idle_timer_.cancel();
+  write_timer_.cancel();
+  streams_.clear();
+  stream_.close();
+}
+
+int H2Session::OnBeginHeaders(int32_t stream_id) {
+  auto stream = std::make_unique<Stream>();
+  stream->request.version(11);  // Handlers see what an HTTP/1.1 request would give them.
+  streams_[stream_id] = std::move(stream);
+  idle_timer_.cancel();
+  return 0;
+}
+
+int H2Session::OnHeader(int32_t stream_id, std::string_view name, std::string_view value) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || it->second->dispatched) return 0;
+  Stream& s = *it->second;
+  // RFC 9113 6.5.2's measure; the same limit as an HTTP/1.1 request head.
+  s.header_bytes += name.size() + value.size() + 32;
+  if (s.header_bytes > config_.max_header_bytes) {
+    s.headers_too_large = true;
+    return 0;
+  }
+  HttpRequest& r = s.request;
+  if (name == ":method") {
+    r.method_string(value);
+  } else if (name == ":path") {
+    r.target(value);
+  } else if (name == ":authority") {
+    r.set(http::field::host, value);
+  } else if (!name.empty() && name[0] != ':') {
+    r.insert(name, value);
+  }
+  return 0;
+}
+
+int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  Stream& s = *it->second;
+  if (s.body_too_large) return 0;
+  if (s.request.body().size() + len > s.body_limit) {
+    s.body_too_large = true;
+    s.request.body().clear();
+    return 0;
+  }
+  s.request.body().append(reinterpret_cast<const char*>(data), len);
+  return 0;
+}
+
+int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
+  const int32_t id = frame->hd.stream_id;
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    // The body limit is the route's, known once the path is.
+    if (const AsyncRoute* route = router_->FindAsync(PathOf(it->second->request.target()))) {
+      it->second->body_limit = route->max_body_bytes;
+    }
+  }
+  if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !it->second->dispatched) {
+    Dispatch(id);
+  }
+  return 0;
+}
+
+int H2Session::OnStreamClose(int32_t stream_id) {
+  streams_.erase(stream_id);
+  if (streams_.empty() && !closed_) ArmIdle();
+  return 0;
+}
+
+ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  Stream& s = *it->second;
+  const size_t n = std::min(length, s.response_body.size() - s.sent);
+  std::copy_n(s.response_body.data() + s.sent, n, buf);
+  s.sent += n;
+  if (s.sent == s.response_body.size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return static_cast<ssize_t>(n);
+}
+
+void H2Session::Dispatch(int32_t id) {
+  Stream& s = *streams_.at(id);
+  s.dispatched = true;
+  const HttpRequest& request = s.request;
+  const std::string_view path = PathOf(request.target());
+  if (s.headers_too_large) {
+    return Respond(id, TextResponse(request, http::status::request_header_fields_too_large,
+                                    "request headers exceed the size limit\n"));
+  }
+  if (s.body_too_large) {
+    const AsyncRoute* route = router_->FindAsync(path);
+    if (route != nullptr && route->too_large) return Respond(id, route->too_large(request));
+    return Respond(id, TextResponse(request, http::status::payload_too_large,
+                                    "request body exceeds the size limit\n"));
+  }
+  if (Draining()) {
+    // Streams begun before the GOAWAY are answered like HTTP/1.1 requests
+    // arriving while draining or full.
+    const bool draining = draining_ || (slot_ && slot_->draining());
+    const PlainHandler* plain = router_->FindPlain(path);
+    const BusyHandler* busy = router_->FindBusy(path);
+    if (busy != nullptr && request.method() == http::verb::get) {
+      return Respond(id, (*busy)(request, draining), 503);
+    }
+    if (busy != nullptr && plain != nullptr && request.method() == http::verb::options) {
+      return Respond(id, (*plain)(request));
+    }
+    HttpResponse res =
+        TextResponse(request, http::status::service_unavailable,
+                     draining ? "server is draining; retry on another instance\n"
+                              : "too many connections; retry later\n");
+    res.set(http::field::retry_after, std::to_string(absl::ToInt64Seconds(config_.retry_after)));
+    if (!goaway_sent_) OnDrain();  // Full: no further streams on this connection.
+    return Respond(id, std::move(res));
+  }
+  if (router_->FindStream(path) != nullptr && request.method() == http::verb::get) {
+    // Server-Sent Events are served over HTTP/1.1: RFC 9113 8.7 lets clients
+    // retry the request there (browsers and curl do).
+    return Refuse(id, NGHTTP2_HTTP_1_1_REQUIRED);
+  }
+  if (const AsyncRoute* route = router_->FindAsync(path)) {
+    // The response comes later, from any thread: back to the strand, where
+    // the stream may have been reset meanwhile.
+    auto sent = std::make_shared<std::atomic<bool>>(false);
+    route->handler(std::move(s.request), [self = shared_from_this(), id, sent](
+                                             HttpResponse response) {
+      if (sent->exchange(true)) return;
+      net::post(self->stream_.get_executor(),
+                [self, id, response = std::move(response)]() mutable {
+                  if (self->closed_ || self->streams_.count(id) == 0) return;
+                  self->Respond(id, std::move(response));
+                  self->Flush();
+                });
+    });
+    return;
+  }
+  HttpResponse response;
+  if (const PlainHandler* h = router_->FindPlain(path)) {
+    response = (*h)(request);
+  } else if (router_->FindStream(path) != nullptr) {
+    response = TextResponse(request, http::status::method_not_allowed,
+                            "method not allowed: use GET\n");
+    response.set(http::field::allow, "GET");
+  } else {
+    response = TextResponse(request, http::status::not_found,
+                            "not found: " + std::string(path) + "\n");
+  }
+  Respond(id, std::move(response));
+}
+
+void H2Session::Respond(int32_t id, HttpResponse response, unsigned observed_status) {
+  router_->ObserveResponse(observed_status != 0 ? observed_status : response.result_int());
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  Stream& s = *it->second;
+  const std::string status = std::to_string(response.result_int());
+  // Lower-cased names must outlive the nghttp2_nv array (submit copies them).
+  std::vector<std::string> names;
+  names.reserve(16);
+  std::vector<nghttp2_nv> nva;
+  auto add = [&nva](std::string_view name, std::string_view value) {
+    nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                   reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                   value.size(), NGHTTP2_NV_FLAG_NONE});
+  };
+  add(":status", status);
+  for (const auto& field : response) {
+    std::string name = Lower(field.name_string());
+    if (IsConnectionSpecific(name)) continue;
+    names.push_back(std::move(name));
+  }
+  size_t i = 0;
+  for (const auto& field : response) {
+    const std::string lower = Lower(field.name_string());
+    if (IsConnectionSpecific(lower)) continue;
+    add(names[i++], field.value());
+  }
+  const bool head = s.request.method() == http::verb::head;
+  s.response_body = std::move(response.body());
+  s.sent = 0;
+  nghttp2_data_provider provider{};
+  provider.read_callback = &H2Callbacks::ReadBody;
+  const int rv = nghttp2_submit_response(session_, id, nva.data(), nva.size(),
+                                         head || s.response_body.empty() ? nullptr : &provider);
+  if (rv != 0) {
+    TG_LOG(DEBUG) << "http2 submit: " << nghttp2_strerror(rv);
+  }
+}
+
+void H2Session::Refuse(int32_t id, uint32_t error_code) {
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);
+}
+
+}  // namespace tailgate::http2

@@ -1,0 +1,235 @@
+// HTTP/2 on the gateway's HTTP port, spoken by a client nobody on this team
+// wrote: Node's built-in `http2` module. h2c with prior knowledge and h2 over
+// TLS (ALPN) answer every plain route with the same status and body as
+// HTTP/1.1 (fetch); POST /v1/publish works over HTTP/2; many concurrent
+// streams share one connection; --http2=off keeps HTTP/1.1 only; the SSE
+// route asks for HTTP/1.1 (RST_STREAM HTTP_1_1_REQUIRED); limits (header
+// list size, idle connections) hold; a drain sends GOAWAY.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import http2 from "node:http2";
+import https from "node:https";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, before, test } from "node:test";
+import { Gateway, tempDir } from "./lib.mjs";
+
+const run = promisify(execFile);
+const PATHS = ["/healthz", "/readyz", "/metrics", "/", "/demo", "/v1/tailgate.js",
+  "/v1/position?topic=a", "/nope", "/v1/events?topic=a&x=1"];
+
+let plain;  // h2c + HTTP/1.1, --http_publish=open
+let tls;  // HTTPS with ALPN
+let off;  // --http2=off
+let cert;
+
+// One request on an HTTP/2 session; resolves with status, headers and body.
+function h2get(session, reqPath, { method = "GET", headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ":method": method, ":path": reqPath, ...headers });
+    let data = "";
+    let head;
+    req.setEncoding("utf8");
+    req.on("response", (h) => { head = h; });
+    req.on("data", (c) => { data += c; });
+    req.on("end", () => resolve({ status: head?.[":status"], headers: head, body: data, rstCode: req.rstCode }));
+    req.on("error", (err) => resolve({ error: err, rstCode: req.rstCode }));
+    req.on("close", () => { if (!head) resolve({ rstCode: req.rstCode }); });
+    if (body !== undefined) req.end(body); else req.end();
+  });
+}
+
+function connect(url, options = {}) {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(url, options);
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+before(async () => {
+  const dir = tempDir("http2-pki");
+  cert = { key: path.join(dir, "key.pem"), cert: path.join(dir, "cert.pem") };
+  await run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cert.key,
+    "-out", cert.cert, "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]);
+  plain = await new Gateway({ dataDir: tempDir("http2-plain"),
+    args: ["--http_publish=open", "--http_header_timeout=2s"] }).start();
+  tls = await new Gateway({ dataDir: tempDir("http2-tls"),
+    args: [`--http_tls_cert=${cert.cert}`, `--http_tls_key=${cert.key}`] }).start();
+  off = await new Gateway({ dataDir: tempDir("http2-off"), args: ["--http2=off"] }).start();
+});
+
+after(async () => {
+  for (const gw of [plain, tls, off]) {
+    if (!gw) continue;
+    const { code } = await gw.kill("SIGTERM");
+    assert.equal(code, 0, gw.log);
+  }
+});
+
+// The same request over HTTP/1.1 (fetch), for comparison; /metrics changes
+// between two requests, so only its status and type are compared.
+async function http1(base, reqPath, fetchOptions = {}) {
+  const res = await fetch(base + reqPath, { redirect: "manual", ...fetchOptions });
+  return { status: res.status, body: await res.text(), type: res.headers.get("content-type") };
+}
+
+test("h2c with prior knowledge answers every plain route like HTTP/1.1", async () => {
+  const s = await connect(plain.url);
+  try {
+    for (const p of PATHS.filter((x) => !x.startsWith("/v1/events"))) {
+      const [h2, h1] = await Promise.all([h2get(s, p), http1(plain.url, p)]);
+      assert.equal(h2.status, h1.status, p);
+      assert.equal(h2.headers["content-type"], h1.type, p);
+      if (p !== "/metrics") assert.equal(h2.body, h1.body, p);
+      assert.equal(h2.headers["connection"], undefined, "no connection-specific fields");
+    }
+    // CORS preflight and a method the route does not take.
+    const pre = await h2get(s, "/v1/events", { method: "OPTIONS", headers: { origin: "https://x.example" } });
+    const pre1 = await http1(plain.url, "/v1/events", { method: "OPTIONS", headers: { origin: "https://x.example" } });
+    assert.equal(pre.status, pre1.status);
+    const del = await h2get(s, "/v1/events", { method: "DELETE" });
+    const del1 = await http1(plain.url, "/v1/events", { method: "DELETE" });
+    assert.equal(del.status, 405);
+    assert.deepEqual([del.status, del.body], [del1.status, del1.body]);
+    const head = await h2get(s, "/healthz", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, "");
+  } finally {
+    s.close();
+  }
+});
+
+test("h2 over TLS is chosen by ALPN; http/1.1 clients still get HTTP/1.1", async () => {
+  const url = `https://localhost:${tls.http.split(":").pop()}`;
+  const s = await connect(url, { ca: readFileSync(cert.cert) });
+  try {
+    assert.equal(s.alpnProtocol, "h2");
+    const r = await h2get(s, "/healthz");
+    assert.equal(r.status, 200);
+    assert.equal(r.body, "ok\n");
+    const js = await h2get(s, "/v1/tailgate.js");
+    assert.equal(js.status, 200);
+    assert.match(js.body, /EventSource/);
+  } finally {
+    s.close();
+  }
+  const res = await new Promise((resolve, reject) => {
+    https.get(`${url}/healthz`, { ca: readFileSync(cert.cert) }, (r) => {
+      let body = "";
+      r.on("data", (c) => { body += c; });
+      r.on("end", () => resolve({ version: r.httpVersion, status: r.statusCode, body }));
+    }).on("error", reject);
+  });
+  assert.deepEqual(res, { version: "1.1", status: 200, body: "ok\n" });
+});
+
+test("POST /v1/publish over HTTP/2 stores the event; SSE over HTTP/1.1 delivers it", async () => {
+  const s = await connect(plain.url);
+  try {
+    const r = await h2get(s, "/v1/publish", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ topic: "h2pub", data: "over-h2" }) });
+    assert.equal(r.status, 200, r.body);
+    const bad = await h2get(s, "/v1/publish", { method: "POST", headers: { "content-type": "application/json" },
+      body: "{" });
+    assert.equal(bad.status, 400);
+  } finally {
+    s.close();
+  }
+  const ctl = new AbortController();
+  const res = await fetch(`${plain.url}/v1/events?topic=h2pub&since=earliest`, { signal: ctl.signal });
+  const reader = res.body.getReader();
+  let text = "";
+  while (!text.includes("over-h2")) {
+    const { value, done } = await reader.read();
+    assert.ok(!done);
+    text += new TextDecoder().decode(value);
+  }
+  ctl.abort();
+});
+
+test("the SSE route over HTTP/2 asks for HTTP/1.1 (RST_STREAM HTTP_1_1_REQUIRED)", async () => {
+  const s = await connect(plain.url);
+  try {
+    const r = await h2get(s, "/v1/events?topic=a");
+    assert.equal(r.rstCode, http2.constants.NGHTTP2_HTTP_1_1_REQUIRED);
+    // The connection carries on.
+    assert.equal((await h2get(s, "/healthz")).status, 200);
+  } finally {
+    s.close();
+  }
+});
+
+test("200 concurrent requests share one connection, each with its own answer", async () => {
+  const s = await connect(plain.url);
+  try {
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => h2get(s, `/nope-${i}`)));
+    results.forEach((r, i) => {
+      assert.equal(r.status, 404);
+      assert.equal(r.body, `not found: /nope-${i}\n`);
+    });
+  } finally {
+    s.close();
+  }
+});
+
+test("SETTINGS_MAX_CONCURRENT_STREAMS is advertised; the header list size limit is enforced", async () => {
+  const s = await connect(plain.url);
+  try {
+    await new Promise((resolve) => (s.remoteSettings ? resolve() : s.once("remoteSettings", resolve)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(s.remoteSettings.maxConcurrentStreams, 100);
+  } finally {
+    s.close();
+  }
+  // Node refuses to send past the advertised size itself; tell it not to know.
+  const t = await connect(plain.url, { maxHeaderListSize: 1 << 20, peerMaxConcurrentStreams: 1000 });
+  try {
+    const r = await h2get(t, "/healthz", { headers: { "x-big": "a".repeat(20000) } });
+    assert.ok(r.status === 431 || r.rstCode !== 0 || r.error, JSON.stringify(r));
+    assert.notEqual(r.status, 200);
+  } finally {
+    t.close();
+  }
+});
+
+test("--http2=off: the preface is not HTTP/2's way in", async () => {
+  const s = http2.connect(off.url);
+  const outcome = await new Promise((resolve) => {
+    s.once("connect", () => {
+      const req = s.request({ ":path": "/healthz" });
+      req.on("response", () => resolve("response"));
+      req.on("error", () => resolve("error"));
+      req.on("close", () => resolve("closed"));
+      req.end();
+    });
+    s.once("error", () => resolve("error"));
+    s.once("close", () => resolve("closed"));
+  });
+  assert.notEqual(outcome, "response");
+  s.destroy();
+  assert.equal((await http1(off.url, "/healthz")).status, 200);
+});
+
+test("an idle HTTP/2 connection closes after the header timeout with GOAWAY", async () => {
+  const s = await connect(plain.url);
+  const goaway = new Promise((resolve) => s.once("goaway", (code) => resolve(code)));
+  const closed = new Promise((resolve) => s.once("close", resolve));
+  const t0 = Date.now();
+  assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  await closed;
+  const elapsed = Date.now() - t0;
+  assert.ok(elapsed >= 1500 && elapsed < 6000, `closed after ${elapsed} ms`);
+});
+
+test("drain: GOAWAY on open HTTP/2 connections, then the process exits", async () => {
+  const gw = await new Gateway({ dataDir: tempDir("http2-drain"), args: ["--drain_timeout=5s"] }).start();
+  const s = await connect(gw.url);
+  assert.equal((await h2get(s, "/healthz")).status, 200);
+  const goaway = new Promise((resolve) => s.once("goaway", (code) => resolve(code)));
+  gw.proc.kill("SIGTERM");
+  assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  const { code } = await gw.exited;
+  assert.equal(code, 0, gw.log);
+});
