@@ -49,6 +49,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "gateway/http_stream.h"
+#include "gateway/stream_sink.h"
 
 namespace tailgate {
 
@@ -84,11 +85,17 @@ using PlainHandler = std::function<HttpResponse(const HttpRequest&)>;
 // handshake done) has no expiry set.
 using StreamTakeover =
     std::function<void(HttpStream stream, std::shared_ptr<ConnectionSlot> slot)>;
+// Takes one HTTP/2 stream over (gateway/http2/): the route writes its
+// response to the sink. Runs on the connection's strand, which the taker
+// must keep using.
+using SinkTakeover = std::function<void(std::shared_ptr<StreamSink> sink)>;
 // A stream route's answer to a request: a refusal (sent as a plain response)
-// or a takeover.
+// or a takeover: `takeover` for an HTTP/1.1 connection, `sink_takeover` for
+// an HTTP/2 stream (without one, HTTP/2 clients are told to use HTTP/1.1).
 struct StreamDecision {
   std::optional<HttpResponse> refusal;
   StreamTakeover takeover;
+  SinkTakeover sink_takeover;
 };
 // Decides on a GET for a stream route. Runs on the connection's strand.
 using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;

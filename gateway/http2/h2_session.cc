@@ -3,6 +3,8 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -78,7 +80,85 @@ struct H2Session::Stream {
   bool dispatched = false;
   std::string response_body;
   size_t sent = 0;
+  // A stream taken over through a StreamSink:
+  bool sink = false;
+  bool headers_sent = false;
+  bool deferred = false;  // The data provider returned NGHTTP2_ERR_DEFERRED.
+  bool eof = false;       // End after `pending`.
+  std::vector<net::const_buffer> pending;  // The write in flight, unsent part.
+  std::function<void(beast::error_code)> done;
+  std::function<void()> on_peer_closed;
+  std::function<void()> on_drain;
 };
+
+// The StreamSink of one HTTP/2 stream. Holds the session weakly: a stream
+// outliving its connection sees writes fail.
+class H2Sink : public StreamSink {
+ public:
+  H2Sink(std::weak_ptr<H2Session> session, net::any_io_executor executor, int32_t id,
+         std::string peer)
+      : session_(std::move(session)), executor_(std::move(executor)), id_(id),
+        peer_(std::move(peer)) {}
+
+  net::any_io_executor get_executor() override { return executor_; }
+  void AsyncWrite(std::vector<net::const_buffer> buffers,
+                  std::function<void(beast::error_code)> done) override {
+    if (auto s = session_.lock()) return s->SinkWrite(id_, std::move(buffers), std::move(done));
+    net::post(executor_, [done = std::move(done)] { done(net::error::connection_reset); });
+  }
+  void OnPeerClosed(std::function<void()> hook) override {
+    if (Stream* st = Find()) st->on_peer_closed = std::move(hook);
+  }
+  void OnDrain(std::function<void()> hook) override {
+    if (Stream* st = Find()) st->on_drain = std::move(hook);
+  }
+  void End() override {
+    if (auto s = session_.lock()) s->SinkEnd(id_);
+  }
+  std::string peer() const override { return peer_; }
+
+ private:
+  using Stream = H2Session::Stream;
+  Stream* Find() {
+    auto s = session_.lock();
+    if (!s) return nullptr;
+    auto it = s->streams_.find(id_);
+    return it == s->streams_.end() ? nullptr : it->second.get();
+  }
+  std::weak_ptr<H2Session> session_;
+  net::any_io_executor executor_;
+  int32_t id_;
+  std::string peer_;
+};
+
+namespace {
+
+// Splits an HTTP/1.1 response head ("HTTP/1.1 200 OK\r\nName: value\r\n...\r\n")
+// into the status code and lower-cased fields without connection-specific ones.
+bool ParseHead(std::string_view head, std::string* status,
+               std::vector<std::pair<std::string, std::string>>* fields) {
+  size_t eol = head.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  const std::string_view line = head.substr(0, eol);
+  const size_t sp = line.find(' ');
+  if (sp == std::string_view::npos || line.size() < sp + 4) return false;
+  *status = std::string(line.substr(sp + 1, 3));
+  head.remove_prefix(eol + 2);
+  while (!head.empty() && (eol = head.find("\r\n")) != std::string_view::npos && eol > 0) {
+    const std::string_view l = head.substr(0, eol);
+    head.remove_prefix(eol + 2);
+    const size_t colon = l.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name = Lower(l.substr(0, colon));
+    std::string_view value = l.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (IsConnectionSpecific(name)) continue;
+    fields->emplace_back(std::move(name), std::string(value));
+  }
+  return true;
+}
+
+}  // namespace
 
 // nghttp2's C callbacks, forwarding to the session (user_data).
 struct H2Callbacks {
@@ -163,6 +243,13 @@ void H2Session::Start(std::string initial) {
   }
   if (Draining()) OnDrain();
   stream_.tcp().expires_never();  // Our own timers (idle, write) govern.
+  beast::error_code ec;
+  const auto peer = stream_.tcp().socket().remote_endpoint(ec);
+  if (!ec) {
+    peer_ = peer.address().is_v6()
+                ? absl::StrCat("[", peer.address().to_string(), "]:", peer.port())
+                : absl::StrCat(peer.address().to_string(), ":", peer.port());
+  }
   ArmIdle();
   if (!initial.empty()) {
     const ssize_t rv = nghttp2_session_mem_recv(
@@ -188,6 +275,10 @@ void H2Session::OnDrain() {
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   Flush();
+  // Then the taken-over streams end as HTTP/1.1 ones do on a drain.
+  for (auto& [id, st] : streams_) {
+    if (st->on_drain) net::post(stream_.get_executor(), std::move(st->on_drain));
+  }
 }
 
 void H2Session::DoRead() {
@@ -340,6 +431,15 @@ int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
 }
 
 int H2Session::OnStreamClose(int32_t stream_id) {
+  if (auto it = streams_.find(stream_id); it != streams_.end() && it->second->sink) {
+    // Inside nghttp2: the taker hears of it from the event loop.
+    Stream& st = *it->second;
+    auto ex = stream_.get_executor();
+    if (st.done) {
+      net::post(ex, [done = std::move(st.done)] { done(net::error::connection_reset); });
+    }
+    if (st.on_peer_closed) net::post(ex, std::move(st.on_peer_closed));
+  }
   streams_.erase(stream_id);
   if (streams_.empty() && !closed_) ArmIdle();
   return 0;
@@ -349,6 +449,7 @@ ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   Stream& s = *it->second;
+  if (s.sink) return ReadSinkData(s, buf, length, flags);
   const size_t n = std::min(length, s.response_body.size() - s.sent);
   std::copy_n(s.response_body.data() + s.sent, n, buf);
   s.sent += n;
@@ -391,10 +492,19 @@ void H2Session::Dispatch(int32_t id) {
     if (!goaway_sent_) OnDrain();  // Full: no further streams on this connection.
     return Respond(id, std::move(res));
   }
-  if (router_->FindStream(path) != nullptr && request.method() == http::verb::get) {
-    // Server-Sent Events are served over HTTP/1.1: RFC 9113 8.7 lets clients
-    // retry the request there (browsers and curl do).
-    return Refuse(id, NGHTTP2_HTTP_1_1_REQUIRED);
+  if (const StreamHandler* h = router_->FindStream(path);
+      h != nullptr && request.method() == http::verb::get) {
+    StreamDecision decision = (*h)(request);
+    if (decision.refusal) return Respond(id, std::move(*decision.refusal));
+    if (!decision.sink_takeover) {
+      // A route that streams only over HTTP/1.1: RFC 9113 8.7 lets clients
+      // retry the request there (browsers and curl do).
+      return Refuse(id, NGHTTP2_HTTP_1_1_REQUIRED);
+    }
+    s.sink = true;
+    decision.sink_takeover(
+        std::make_shared<H2Sink>(weak_from_this(), stream_.get_executor(), id, peer_));
+    return;
   }
   if (const AsyncRoute* route = router_->FindAsync(path)) {
     // The response comes later, from any thread: back to the strand, where
@@ -467,6 +577,109 @@ void H2Session::Respond(int32_t id, HttpResponse response, unsigned observed_sta
 
 void H2Session::Refuse(int32_t id, uint32_t error_code) {
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, error_code);
+}
+
+}  // namespace tailgate::http2
+
+namespace tailgate::http2 {
+
+void H2Session::SinkWrite(int32_t id, std::vector<net::const_buffer> buffers,
+                          std::function<void(beast::error_code)> done) {
+  auto it = streams_.find(id);
+  if (closed_ || it == streams_.end()) {
+    net::post(stream_.get_executor(),
+              [done = std::move(done)] { done(net::error::connection_reset); });
+    return;
+  }
+  Stream& st = *it->second;
+  if (!st.headers_sent && !buffers.empty()) {
+    // The head is whole in the first buffer (the session's prefix).
+    const std::string_view first(static_cast<const char*>(buffers[0].data()), buffers[0].size());
+    const size_t end = first.find("\r\n\r\n");
+    std::string status;
+    std::vector<std::pair<std::string, std::string>> fields;
+    if (end == std::string_view::npos || !ParseHead(first.substr(0, end + 2), &status, &fields)) {
+      net::post(stream_.get_executor(),
+                [done = std::move(done)] { done(http::error::bad_value); });
+      return;
+    }
+    buffers[0] += end + 4;
+    std::vector<nghttp2_nv> nva;
+    auto add = [&nva](const std::string& name, const std::string& value) {
+      nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                     reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                     value.size(), NGHTTP2_NV_FLAG_NONE});
+    };
+    const std::string status_name = ":status";
+    add(status_name, status);
+    for (const auto& [name, value] : fields) add(name, value);
+    nghttp2_data_provider provider{};
+    provider.read_callback = &H2Callbacks::ReadBody;
+    st.headers_sent = true;
+    if (const int rv = nghttp2_submit_response(session_, id, nva.data(), nva.size(), &provider);
+        rv != 0) {
+      TG_LOG(DEBUG) << "http2 submit: " << nghttp2_strerror(rv);
+    }
+  }
+  st.pending.clear();
+  for (const net::const_buffer& b : buffers) {
+    if (b.size() > 0) st.pending.push_back(b);
+  }
+  st.done = std::move(done);
+  if (st.deferred) {
+    st.deferred = false;
+    nghttp2_session_resume_data(session_, id);
+  }
+  Flush();
+}
+
+ssize_t H2Session::ReadSinkData(Stream& st, uint8_t* buf, size_t length, uint32_t* flags) {
+  // Copies (rather than NGHTTP2_DATA_FLAG_NO_COPY) because the frames of many
+  // streams go out together through mem_send.
+  size_t n = 0;
+  while (n < length && !st.pending.empty()) {
+    net::const_buffer& b = st.pending.front();
+    const size_t take = std::min(length - n, b.size());
+    std::copy_n(static_cast<const uint8_t*>(b.data()), take, buf + n);
+    n += take;
+    b += take;
+    if (b.size() == 0) st.pending.erase(st.pending.begin());
+  }
+  if (st.pending.empty() && st.done) {
+    // All handed to nghttp2: the taker may write again (later, not inside nghttp2).
+    net::post(stream_.get_executor(),
+              [done = std::move(st.done)] { done(beast::error_code()); });
+    st.done = nullptr;
+  }
+  if (st.pending.empty() && st.eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    st.deferred = true;  // Until the next write or the end resumes it.
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void H2Session::SinkEnd(int32_t id) {
+  auto it = streams_.find(id);
+  if (closed_ || it == streams_.end()) return;
+  Stream& st = *it->second;
+  st.on_peer_closed = nullptr;
+  st.on_drain = nullptr;
+  if (st.eof) return;
+  if (!st.headers_sent || !st.pending.empty()) {
+    // Nothing said yet, or a write that could not go out (timed out): reset.
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  } else {
+    st.eof = true;
+    if (st.deferred) {
+      st.deferred = false;
+      nghttp2_session_resume_data(session_, id);
+    }
+  }
+  Flush();
 }
 
 }  // namespace tailgate::http2

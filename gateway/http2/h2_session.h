@@ -6,7 +6,11 @@
 // "h2". Each request stream is answered through the same HttpRouter as
 // HTTP/1.1: plain and async routes give the same status and body; a stream
 // route (SSE) is refused with RST_STREAM HTTP_1_1_REQUIRED, on which clients
-// (browsers, curl) retry the request over HTTP/1.1.
+// (browsers, curl) retry the request over HTTP/1.1 when the route offers no
+// SinkTakeover; with one (SSE), the stream is handed to the route as a
+// StreamSink: its writes become DATA frames as the stream's flow-control
+// window allows (a stalled stream defers only itself), and a drain sends
+// GOAWAY, then tells each such stream to end.
 //
 // I/O: one read and at most one write outstanding, all on the connection's
 // strand (the HttpStream's executor); every frame nghttp2 has queued (of any
@@ -29,7 +33,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -66,6 +72,13 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
  private:
   struct Stream;
   friend struct H2Callbacks;
+  friend class H2Sink;
+
+  // StreamSink operations of stream `id` (see stream_sink.h).
+  void SinkWrite(int32_t id, std::vector<boost::asio::const_buffer> buffers,
+                 std::function<void(boost::beast::error_code)> done);
+  void SinkEnd(int32_t id);
+  ssize_t ReadSinkData(Stream& s, uint8_t* buf, size_t length, uint32_t* flags);
 
   bool Draining() const;
   void OnDrain();
@@ -97,6 +110,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool draining_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
+  std::string peer_;  // For the stream registry.
   std::array<char, 16 * 1024> read_buf_;
   std::string out_;      // Frames being written (one write in flight).
   bool writing_ = false;

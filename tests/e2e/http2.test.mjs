@@ -1,9 +1,9 @@
 // HTTP/2 on the gateway's HTTP port, spoken by a client nobody on this team
 // wrote: Node's built-in `http2` module. h2c with prior knowledge and h2 over
 // TLS (ALPN) answer every plain route with the same status and body as
-// HTTP/1.1 (fetch); POST /v1/publish works over HTTP/2; many concurrent
-// streams share one connection; --http2=off keeps HTTP/1.1 only; the SSE
-// route asks for HTTP/1.1 (RST_STREAM HTTP_1_1_REQUIRED); limits (header
+// HTTP/1.1 (fetch); POST /v1/publish works over HTTP/2; SSE streams over
+// HTTP/2 (resume forms, 100 on one connection, a stalled one not delaying
+// others, drain, restart); --http2=off keeps HTTP/1.1 only; limits (header
 // list size, idle connections) hold; a drain sends GOAWAY.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -17,7 +17,7 @@ import { Gateway, tempDir } from "./lib.mjs";
 
 const run = promisify(execFile);
 const PATHS = ["/healthz", "/readyz", "/metrics", "/", "/demo", "/v1/tailgate.js",
-  "/v1/position?topic=a", "/nope", "/v1/events?topic=a&x=1"];
+  "/v1/position?topic=a", "/nope"];
 
 let plain;  // h2c + HTTP/1.1, --http_publish=open
 let tls;  // HTTPS with ALPN
@@ -78,7 +78,7 @@ async function http1(base, reqPath, fetchOptions = {}) {
 test("h2c with prior knowledge answers every plain route like HTTP/1.1", async () => {
   const s = await connect(plain.url);
   try {
-    for (const p of PATHS.filter((x) => !x.startsWith("/v1/events"))) {
+    for (const p of PATHS) {
       const [h2, h1] = await Promise.all([h2get(s, p), http1(plain.url, p)]);
       assert.equal(h2.status, h1.status, p);
       assert.equal(h2.headers["content-type"], h1.type, p);
@@ -149,15 +149,145 @@ test("POST /v1/publish over HTTP/2 stores the event; SSE over HTTP/1.1 delivers 
   ctl.abort();
 });
 
-test("the SSE route over HTTP/2 asks for HTTP/1.1 (RST_STREAM HTTP_1_1_REQUIRED)", async () => {
+// An SSE stream over HTTP/2: collects `id:`/`data:` frames until `want`
+// events arrived (or the stream ended); resolves with them and the head.
+function h2events(session, reqPath, want, headers = {}) {
+  const req = session.request({ ":path": reqPath, ...headers });
+  const events = [];
+  let buf = "";
+  let head;
+  const done = new Promise((resolve) => {
+    const finish = () => resolve({ head, events, req });
+    req.setEncoding("utf8");
+    req.on("response", (h) => { head = h; });
+    req.on("data", (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n\n")) >= 0) {
+        const frame = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const id = /^id: (.*)$/m.exec(frame);
+        const data = /^data: (.*)$/m.exec(frame);
+        if (data) events.push({ id: id?.[1], data: data[1] });
+      }
+      if (events.length >= want) finish();
+    });
+    req.on("close", finish);
+    req.on("error", finish);
+  });
+  return { req, done };
+}
+
+async function publishHttp(gw, topic, data) {
+  const res = await fetch(`${gw.url}/v1/publish`, { method: "POST",
+    headers: { "content-type": "application/json" }, body: JSON.stringify({ topic, data }) });
+  assert.equal(res.status, 200);
+  return (await res.json()).id;
+}
+
+test("SSE over HTTP/2: the resume forms, then live events, with no chunked framing", async () => {
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push(await publishHttp(plain, "h2resume", `e${i}`));
   const s = await connect(plain.url);
   try {
-    const r = await h2get(s, "/v1/events?topic=a");
-    assert.equal(r.rstCode, http2.constants.NGHTTP2_HTTP_1_1_REQUIRED);
-    // The connection carries on.
-    assert.equal((await h2get(s, "/healthz")).status, 200);
+    const fromHeader = h2events(s, "/v1/events?topic=h2resume", 2, { "last-event-id": String(ids[0]) });
+    const fromQuery = h2events(s, `/v1/events?topic=h2resume&lastEventId=${ids[1]}`, 1);
+    const fromSince = h2events(s, "/v1/events?topic=h2resume&since=earliest", 3);
+    const a = await fromHeader.done;
+    assert.equal(a.head[":status"], 200);
+    assert.equal(a.head["content-type"], "text/event-stream");
+    assert.equal(a.head["transfer-encoding"], undefined);
+    assert.deepEqual(a.events.map((e) => e.data), ["e1", "e2"]);
+    assert.deepEqual((await fromQuery.done).events.map((e) => e.data), ["e2"]);
+    assert.deepEqual((await fromSince.done).events.map((e) => e.data), ["e0", "e1", "e2"]);
+    // Live: a fresh stream gets what is published after it opened.
+    const live = h2events(s, "/v1/events?topic=h2resume", 1);
+    await new Promise((r) => setTimeout(r, 300));
+    await publishHttp(plain, "h2resume", "live");
+    assert.deepEqual((await live.done).events.map((e) => e.data), ["live"]);
+    for (const x of [fromHeader, fromQuery, fromSince, live]) x.req.close();
+    // A refusal is a plain HTTP/2 response.
+    const bad = await h2get(s, "/v1/events?topic=a&since=0");
+    assert.equal(bad.status, 400);
   } finally {
     s.close();
+  }
+});
+
+test("100 SSE streams on one connection each get exactly their topic's events", async () => {
+  const s = await connect(plain.url);
+  try {
+    const streams = Array.from({ length: 100 }, (_, i) =>
+      h2events(s, `/v1/events?topic=h2many.${i}`, 3));
+    await new Promise((r) => setTimeout(r, 500));
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(streams.map((_, i) => publishHttp(plain, `h2many.${i}`, `t${i}-r${round}`)));
+    }
+    const results = await Promise.all(streams.map((x) => x.done));
+    results.forEach((r, i) => {
+      assert.deepEqual(r.events.map((e) => e.data), [0, 1, 2].map((k) => `t${i}-r${k}`));
+    });
+    for (const x of streams) x.req.close();
+  } finally {
+    s.close();
+  }
+});
+
+test("a stalled stream (window 0, not read) does not delay the others", async () => {
+  // A tiny initial window: the stalled stream's window runs out at once.
+  const s = await connect(plain.url, { settings: { initialWindowSize: 1024 } });
+  try {
+    const big = "x".repeat(4000);
+    const stalled = s.request({ ":path": "/v1/events?topic=h2stall" });
+    stalled.pause();  // Never read: its window stays at 0 after 1 KiB.
+    const other = h2events(s, "/v1/events?topic=h2flow", 20);
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 20; i++) {
+      await publishHttp(plain, "h2stall", big);
+      await publishHttp(plain, "h2flow", `f${i}`);
+    }
+    const t0 = Date.now();
+    const r = await other.done;
+    assert.equal(r.events.length, 20);
+    assert.ok(Date.now() - t0 < 3000);
+    stalled.close();
+    other.req.close();
+  } finally {
+    s.close();
+  }
+});
+
+test("the SSE route over HTTP/2 on a drain: GOAWAY, then the stream ends cleanly", async () => {
+  const gw = await new Gateway({ dataDir: tempDir("http2-sse-drain"), args: ["--http_publish=open", "--drain_timeout=5s"] }).start();
+  const s = await connect(gw.url);
+  const goaway = new Promise((resolve) => s.once("goaway", (code) => resolve(code)));
+  const stream = h2events(s, "/v1/events?topic=d", 1000);
+  await new Promise((r) => setTimeout(r, 300));
+  await publishHttp(gw, "d", "before");
+  const ended = new Promise((resolve) => stream.req.on("end", () => resolve("end")));
+  gw.proc.kill("SIGTERM");
+  assert.equal(await goaway, http2.constants.NGHTTP2_NO_ERROR);
+  assert.equal(await ended, "end");
+  assert.deepEqual((await stream.done).events.map((e) => e.data), ["before"]);
+  const { code } = await gw.exited;
+  assert.equal(code, 0, gw.log);
+});
+
+test("SSE over HTTP/2 resumes after a gateway restart from Last-Event-ID", async () => {
+  const dataDir = tempDir("http2-restart");
+  let gw = await new Gateway({ dataDir, args: ["--http_publish=open"] }).start();
+  const first = await publishHttp(gw, "r", "one");
+  const address = gw.http;
+  await gw.kill("SIGKILL");
+  gw = await new Gateway({ dataDir, http: address, args: ["--http_publish=open"] }).start();
+  try {
+    await publishHttp(gw, "r", "two");
+    const s = await connect(gw.url);
+    const r = await h2events(s, "/v1/events?topic=r", 1, { "last-event-id": String(first) }).done;
+    assert.deepEqual(r.events.map((e) => e.data), ["two"]);
+    s.close();
+  } finally {
+    await gw.kill("SIGTERM");
   }
 });
 
