@@ -129,6 +129,9 @@ ABSL_FLAG(std::string, http2, "on",
           "HTTP/1.1 only");
 ABSL_FLAG(int, http2_max_streams, 100,
           "SETTINGS_MAX_CONCURRENT_STREAMS: concurrent requests on one HTTP/2 connection");
+ABSL_FLAG(int, http2_max_resets, 200,
+          "RST_STREAM frames one HTTP/2 client may send a second before GOAWAY "
+          "ENHANCE_YOUR_CALM (rapid reset); 0 = no limit");
 ABSL_FLAG(absl::Duration, http_header_timeout, absl::Seconds(10),
           "an HTTP client must send its whole request head (and finish the TLS handshake) "
           "within this; idle keep-alive connections close after it too");
@@ -432,6 +435,8 @@ int main(int argc, char** argv) {
   }
   config.http.http2_max_streams = absl::GetFlag(FLAGS_http2_max_streams);
   if (config.http.http2_max_streams < 1) return Fail("--http2_max_streams must be >= 1");
+  config.http.http2_max_resets_per_second = absl::GetFlag(FLAGS_http2_max_resets);
+  if (config.http.http2_max_resets_per_second < 0) return Fail("--http2_max_resets must be >= 0");
   const int64_t cache_events = absl::GetFlag(FLAGS_tail_cache_events);
   const int64_t cache_bytes = absl::GetFlag(FLAGS_tail_cache_bytes);
   if (cache_events < 0 || cache_bytes < 0) {

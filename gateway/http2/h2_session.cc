@@ -414,6 +414,20 @@ int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
 }
 
 int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_RST_STREAM && config_.http2_max_resets_per_second > 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - reset_window_start_ >= std::chrono::seconds(1)) {
+      reset_window_start_ = now;
+      resets_in_window_ = 0;
+    }
+    if (++resets_in_window_ > config_.http2_max_resets_per_second && !goaway_sent_) {
+      TG_LOG(DEBUG) << "http2: more than " << config_.http2_max_resets_per_second
+                    << " RST_STREAM a second; GOAWAY ENHANCE_YOUR_CALM";
+      goaway_sent_ = true;
+      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+      return 0;
+    }
+  }
   const int32_t id = frame->hd.stream_id;
   auto it = streams_.find(id);
   if (it == streams_.end()) return 0;

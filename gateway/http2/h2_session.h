@@ -30,6 +30,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -117,6 +118,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool reading_ = false;
   bool closed_ = false;
   bool goaway_sent_ = false;
+  // Rapid reset: RST_STREAMs received in the current one-second window.
+  std::chrono::steady_clock::time_point reset_window_start_;
+  int resets_in_window_ = 0;
   boost::asio::steady_timer idle_timer_;   // No open stream for header_timeout.
   boost::asio::steady_timer write_timer_;  // A write past write_timeout.
 };

@@ -363,3 +363,21 @@ test("drain: GOAWAY on open HTTP/2 connections, then the process exits", async (
   const { code } = await gw.exited;
   assert.equal(code, 0, gw.log);
 });
+
+test("rapid reset: a client cancelling streams in a burst gets GOAWAY ENHANCE_YOUR_CALM", async () => {
+  const s = await connect(plain.url);
+  const goaway = new Promise((resolve) => s.once("goaway", (code) => resolve(code)));
+  s.on("error", () => {});
+  for (let i = 0; i < 1000 && !s.destroyed && !s.closed; i++) {
+    const req = s.request({ ":path": "/v1/events?topic=rr" });
+    req.on("error", () => {});
+    req.close(http2.constants.NGHTTP2_CANCEL);
+    if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(await goaway, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  s.destroy();
+  // A well-behaved client on another connection is unaffected.
+  const t = await connect(plain.url);
+  assert.equal((await h2get(t, "/healthz")).status, 200);
+  t.close();
+});
