@@ -183,11 +183,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(HttpStream stream, const HttpConfig& config,
               std::shared_ptr<const HttpRouter> router,
-              std::shared_ptr<ConnectionSlot::Tracker> tracker)
+              std::shared_ptr<ConnectionSlot::Tracker> tracker,
+              std::shared_ptr<http2::H2Counts> h2_counts)
       : stream_(std::move(stream)),
         config_(config),
         router_(std::move(router)),
         tracker_(std::move(tracker)),
+        h2_counts_(std::move(h2_counts)),
         first_byte_timer_(stream_.get_executor()) {}
 
   void Run() {
@@ -298,7 +300,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     buffer_.consume(buffer_.size());
     const bool draining = Draining();
     std::make_shared<http2::H2Session>(std::move(stream_), config_, router_, std::move(slot_),
-                                       draining)
+                                       draining, h2_counts_)
         ->Start(std::move(initial));
   }
 
@@ -515,6 +517,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   std::shared_ptr<ConnectionSlot> slot_;  // Null while silent, or when the server was full.
   net::steady_timer first_byte_timer_;
   uint64_t silent_id_ = 0;
@@ -534,8 +537,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
   Listener(net::io_context& ioc, const HttpConfig& config,
            std::shared_ptr<const HttpRouter> router,
            std::shared_ptr<ConnectionSlot::Tracker> tracker,
-           std::shared_ptr<net::ssl::context> tls)
+           std::shared_ptr<net::ssl::context> tls, std::shared_ptr<http2::H2Counts> h2_counts)
       : tls_(std::move(tls)),
+        h2_counts_(std::move(h2_counts)),
         ioc_(ioc),
         acceptor_(net::make_strand(ioc)),
         backoff_(acceptor_.get_executor()),
@@ -587,11 +591,13 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     HttpStream stream = tls_ ? HttpStream(std::move(socket), tls_) : HttpStream(std::move(socket));
-    std::make_shared<HttpSession>(std::move(stream), config_, router_, tracker_)->Run();
+    std::make_shared<HttpSession>(std::move(stream), config_, router_, tracker_, h2_counts_)
+        ->Run();
     DoAccept();
   }
 
   std::shared_ptr<net::ssl::context> tls_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
@@ -639,7 +645,8 @@ absl::StatusOr<std::shared_ptr<net::ssl::context>> MakeTlsContext(const HttpConf
 HttpServer::HttpServer(const HttpConfig& config, std::shared_ptr<const HttpRouter> router)
     : config_(config),
       router_(std::move(router)),
-      tracker_(std::make_shared<ConnectionSlot::Tracker>()) {}
+      tracker_(std::make_shared<ConnectionSlot::Tracker>()),
+      h2_counts_(std::make_shared<http2::H2Counts>()) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const HttpConfig& config, std::shared_ptr<const HttpRouter> router) {
@@ -658,7 +665,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     server->tls_ = *std::move(tls);
   }
   server->listener_ = std::make_shared<Listener>(server->ioc_, server->config_, server->router_,
-                                                 server->tracker_, server->tls_);
+                                                 server->tracker_, server->tls_,
+                                                 server->h2_counts_);
   if (absl::Status s = server->listener_->Bind(tcp::endpoint(address, hp->port)); !s.ok()) {
     return absl::UnavailableError(absl::StrCat("--http_listen=", config.listen, ": ", s.message()));
   }
@@ -676,6 +684,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     });
   }
   return server;
+}
+
+int HttpServer::http2_connections() const {
+  return h2_counts_->connections.load(std::memory_order_relaxed);
+}
+
+int HttpServer::http2_streams() const {
+  return h2_counts_->streams.load(std::memory_order_relaxed);
 }
 
 int HttpServer::open_connections() const {

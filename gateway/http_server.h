@@ -163,6 +163,10 @@ class HttpRouter {
 HttpResponse TextResponse(const HttpRequest& request, boost::beast::http::status status,
                           std::string body);
 
+namespace http2 {
+struct H2Counts;
+}  // namespace http2
+
 class HttpServer {
  public:
   // Binds and starts accepting on config.listen with config.threads threads;
@@ -182,6 +186,10 @@ class HttpServer {
   // Open connections (streams included) that sent their first byte: the
   // ones max_connections counts.
   int open_connections() const;
+  // Of those, HTTP/2 connections, and the request streams open on them
+  // (SSE ones included).
+  int http2_connections() const;
+  int http2_streams() const;
   // Accepted connections that have not sent a byte yet.
   int silent_connections() const;
 
@@ -205,6 +213,7 @@ class HttpServer {
   HttpConfig config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plaintext
   boost::asio::io_context ioc_;
   std::shared_ptr<Listener> listener_;

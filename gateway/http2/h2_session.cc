@@ -196,12 +196,14 @@ struct H2Callbacks {
 
 H2Session::H2Session(HttpStream stream, const HttpConfig& config,
                      std::shared_ptr<const HttpRouter> router,
-                     std::shared_ptr<ConnectionSlot> slot, bool draining)
+                     std::shared_ptr<ConnectionSlot> slot, bool draining,
+                     std::shared_ptr<H2Counts> counts)
     : stream_(std::move(stream)),
       config_(config),
       router_(std::move(router)),
       slot_(std::move(slot)),
       draining_(draining),
+      counts_(std::move(counts)),
       idle_timer_(stream_.get_executor()),
       write_timer_(stream_.get_executor()) {
   nghttp2_session_callbacks* cbs;
@@ -219,11 +221,16 @@ H2Session::H2Session(HttpStream stream, const HttpConfig& config,
   // fails (GOAWAY) instead.
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_session_server_new2(&session_, cbs, this, opt);
+  counts_->connections.fetch_add(1, std::memory_order_relaxed);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
 }
 
-H2Session::~H2Session() { nghttp2_session_del(session_); }
+H2Session::~H2Session() {
+  nghttp2_session_del(session_);
+  counts_->streams.fetch_sub(static_cast<int>(streams_.size()), std::memory_order_relaxed);
+  counts_->connections.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void H2Session::Start(std::string initial) {
   const uint32_t max_streams =
@@ -364,6 +371,7 @@ void H2Session::Close() {
   closed_ = true;
   idle_timer_.cancel();
   write_timer_.cancel();
+  counts_->streams.fetch_sub(static_cast<int>(streams_.size()), std::memory_order_relaxed);
   streams_.clear();
   stream_.close();
 }
@@ -371,7 +379,9 @@ void H2Session::Close() {
 int H2Session::OnBeginHeaders(int32_t stream_id) {
   auto stream = std::make_unique<Stream>();
   stream->request.version(11);  // Handlers see what an HTTP/1.1 request would give them.
-  streams_[stream_id] = std::move(stream);
+  if (streams_.emplace(stream_id, std::move(stream)).second) {
+    counts_->streams.fetch_add(1, std::memory_order_relaxed);
+  }
   idle_timer_.cancel();
   return 0;
 }
@@ -454,7 +464,7 @@ int H2Session::OnStreamClose(int32_t stream_id) {
     }
     if (st.on_peer_closed) net::post(ex, std::move(st.on_peer_closed));
   }
-  streams_.erase(stream_id);
+  if (streams_.erase(stream_id) > 0) counts_->streams.fetch_sub(1, std::memory_order_relaxed);
   if (streams_.empty() && !closed_) ArmIdle();
   return 0;
 }

@@ -30,6 +30,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -55,13 +56,21 @@ inline constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // "h2" over "http/1.1" (a client offering neither gets HTTP/1.1).
 void EnableAlpnH2(SSL_CTX* ctx);
 
+// Open HTTP/2 connections and streams of one server, for metrics.
+// Thread-safe (atomics).
+struct H2Counts {
+  std::atomic<int> connections{0};
+  std::atomic<int> streams{0};
+};
+
 class H2Session : public std::enable_shared_from_this<H2Session> {
  public:
   // `slot` null: the server was full or draining when the connection spoke;
   // every request is answered as HTTP/1.1 would (503 or the busy handler)
   // and the connection ends after a GOAWAY.
   H2Session(HttpStream stream, const HttpConfig& config, std::shared_ptr<const HttpRouter> router,
-            std::shared_ptr<ConnectionSlot> slot, bool draining);
+            std::shared_ptr<ConnectionSlot> slot, bool draining,
+            std::shared_ptr<H2Counts> counts);
   ~H2Session();
   H2Session(const H2Session&) = delete;
   H2Session& operator=(const H2Session&) = delete;
@@ -109,6 +118,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot> slot_;
   bool draining_;
+  std::shared_ptr<H2Counts> counts_;  // Never null.
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, std::unique_ptr<Stream>> streams_;
   std::string peer_;  // For the stream registry.

@@ -224,6 +224,13 @@ test("100 SSE streams on one connection each get exactly their topic's events", 
       await Promise.all(streams.map((_, i) => publishHttp(plain, `h2many.${i}`, `t${i}-r${round}`)));
     }
     const results = await Promise.all(streams.map((x) => x.done));
+    // Metrics split by protocol: this connection and its 100 open streams.
+    const metrics = await (await fetch(`${plain.url}/metrics`)).text();
+    const h2conns = Number(/^tailgate_http_protocol_connections\{protocol="h2"\} (\d+)/m.exec(metrics)?.[1]);
+    const h2streams = Number(/^tailgate_http2_streams (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(h2conns >= 1, metrics);
+    assert.ok(h2streams >= 100, `tailgate_http2_streams ${h2streams}`);
+    assert.match(metrics, /^tailgate_http_protocol_connections\{protocol="http\/1\.1"\} [1-9]/m);
     results.forEach((r, i) => {
       assert.deepEqual(r.events.map((e) => e.data), [0, 1, 2].map((k) => `t${i}-r${k}`));
     });
