@@ -496,7 +496,13 @@ void H2Session::Dispatch(int32_t id) {
     return Respond(id, TextResponse(request, http::status::payload_too_large,
                                     "request body exceeds the size limit\n"));
   }
-  if (Draining()) {
+  // Every open HTTP/2 stream of the server counts against max_connections
+  // too (an SSE stream costs about what an HTTP/1.1 SSE connection does), so
+  // multiplexing cannot multiply the server's load past that cap.
+  const bool streams_full =
+      config_.max_connections > 0 &&
+      counts_->streams.load(std::memory_order_relaxed) > config_.max_connections;
+  if (Draining() || streams_full) {
     // Streams begun before the GOAWAY are answered like HTTP/1.1 requests
     // arriving while draining or full.
     const bool draining = draining_ || (slot_ && slot_->draining());
@@ -513,7 +519,8 @@ void H2Session::Dispatch(int32_t id) {
                      draining ? "server is draining; retry on another instance\n"
                               : "too many connections; retry later\n");
     res.set(http::field::retry_after, std::to_string(absl::ToInt64Seconds(config_.retry_after)));
-    if (!goaway_sent_) OnDrain();  // Full: no further streams on this connection.
+    // No slot: no further streams on this connection.
+    if (!goaway_sent_ && !slot_) OnDrain();
     return Respond(id, std::move(res));
   }
   if (const StreamHandler* h = router_->FindStream(path);

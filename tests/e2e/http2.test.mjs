@@ -388,3 +388,30 @@ test("rapid reset: a client cancelling streams in a burst gets GOAWAY ENHANCE_YO
   assert.equal((await h2get(t, "/healthz")).status, 200);
   t.close();
 });
+
+test("HTTP/2 streams count against --max_connections: past it an SSE stream gets the busy answer", async () => {
+  const gw = await new Gateway({ dataDir: tempDir("http2-cap"), args: ["--max_connections=8"] }).start();
+  const s = await connect(gw.url);
+  try {
+    const open = Array.from({ length: 8 }, (_, i) => h2events(s, `/v1/events?topic=cap${i}`, 1000));
+    await new Promise((r) => setTimeout(r, 500));
+    const extra = h2events(s, "/v1/events?topic=capx", 1000);
+    const r = await Promise.race([extra.done,
+      new Promise((res) => setTimeout(() => res({ timedOut: true }), 3000))]);
+    assert.ok(!r.timedOut, "the busy answer ends the stream at once");
+    assert.equal(r.head[":status"], 200);
+    assert.equal(r.events.length, 0);
+    for (const x of open) x.req.close();
+    await new Promise((res) => setTimeout(res, 300));
+    // Room again: a new stream is served.
+    const again = h2events(s, "/v1/events?topic=capy", 1000);
+    const head = await new Promise((res) => again.req.on("response", res));
+    assert.equal(head[":status"], 200);
+    const chunk = await new Promise((res) => again.req.once("data", (c) => res(String(c))));
+    assert.match(chunk, /^retry: 3000/);
+    again.req.close();
+  } finally {
+    s.close();
+    await gw.kill("SIGTERM");
+  }
+});
