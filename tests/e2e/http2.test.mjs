@@ -415,3 +415,24 @@ test("HTTP/2 streams count against --max_connections: past it an SSE stream gets
     await gw.kill("SIGTERM");
   }
 });
+
+test("a stream stuck at window 0 is reset after --write_timeout; the connection and others live on", async () => {
+  const gw = await new Gateway({ dataDir: tempDir("http2-wt"), args: ["--http_publish=open", "--write_timeout=1s"] }).start();
+  const s = await connect(gw.url, { settings: { initialWindowSize: 1024 } });
+  try {
+    const stalled = s.request({ ":path": "/v1/events?topic=wt" });
+    stalled.pause();
+    const reset = new Promise((resolve) => stalled.on("close", () => resolve(stalled.rstCode)));
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++) await publishHttp(gw, "wt", "y".repeat(4000));
+    assert.equal(await reset, http2.constants.NGHTTP2_CANCEL);
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 800 && elapsed < 5000, `reset after ${elapsed} ms`);
+    // The connection still serves.
+    assert.equal((await h2get(s, "/healthz")).status, 200);
+  } finally {
+    s.close();
+    await gw.kill("SIGTERM");
+  }
+});
