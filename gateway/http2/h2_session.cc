@@ -259,8 +259,10 @@ void H2Session::Start(std::string initial) {
   }
   ArmIdle();
   if (!initial.empty()) {
+    in_recv_ = true;
     const ssize_t rv = nghttp2_session_mem_recv(
         session_, reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
+    in_recv_ = false;
     if (rv < 0) {
       TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
       nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
@@ -304,8 +306,10 @@ void H2Session::OnRead(beast::error_code ec, std::size_t n) {
     }
     return Close();
   }
+  in_recv_ = true;
   const ssize_t rv =
       nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(read_buf_.data()), n);
+  in_recv_ = false;
   if (rv < 0) {
     // Bad preface, HPACK decoding failure (NGHTTP2_ERR_HEADER_COMP), flood
     // (NGHTTP2_ERR_FLOODED)...: nghttp2 queued a GOAWAY where it could.
@@ -317,7 +321,9 @@ void H2Session::OnRead(beast::error_code ec, std::size_t n) {
 }
 
 void H2Session::Flush() {
-  if (closed_ || writing_) return;
+  // Inside mem_recv (a callback reached here) nghttp2 must not be re-entered
+  // with mem_send: the caller of mem_recv flushes right after it.
+  if (closed_ || writing_ || in_recv_) return;
   out_.clear();
   for (;;) {
     const uint8_t* data = nullptr;
@@ -519,8 +525,11 @@ void H2Session::Dispatch(int32_t id) {
                      draining ? "server is draining; retry on another instance\n"
                               : "too many connections; retry later\n");
     res.set(http::field::retry_after, std::to_string(absl::ToInt64Seconds(config_.retry_after)));
-    // No slot: no further streams on this connection.
-    if (!goaway_sent_ && !slot_) OnDrain();
+    // No slot: no further streams on this connection. Posted: this runs
+    // inside nghttp2_session_mem_recv, where mem_send must not be called.
+    if (!goaway_sent_ && !slot_) {
+      net::post(stream_.get_executor(), [self = shared_from_this()] { self->OnDrain(); });
+    }
     return Respond(id, std::move(res));
   }
   if (const StreamHandler* h = router_->FindStream(path);

@@ -126,6 +126,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   std::string out_;      // Frames being written (one write in flight).
   bool writing_ = false;
   bool reading_ = false;
+  bool in_recv_ = false;  // Inside nghttp2_session_mem_recv.
   bool closed_ = false;
   bool goaway_sent_ = false;
   // Rapid reset: RST_STREAMs received in the current one-second window.
