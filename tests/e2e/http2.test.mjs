@@ -436,3 +436,16 @@ test("a stream stuck at window 0 is reset after --write_timeout; the connection 
     await gw.kill("SIGTERM");
   }
 });
+
+test("curl --http2-prior-knowledge (libcurl + nghttp2): a plain route and an SSE replay", async () => {
+  const base = plain.url;
+  const { stdout } = await run("curl", ["-sS", "-i", "--http2-prior-knowledge", `${base}/healthz`]);
+  assert.match(stdout, /^HTTP\/2 200/);
+  assert.match(stdout, /\r\n\r\nok\n$/);
+  const id = await publishHttp(plain, "curl.h2", "via-curl");
+  // --max-time ends the open stream; curl exits 28 with what it received.
+  const sse = await run("curl", ["-sS", "-i", "--http2-prior-knowledge", "--max-time", "2",
+    `${base}/v1/events?topic=curl.h2&since=earliest`]).catch((err) => err);
+  assert.match(sse.stdout, /^HTTP\/2 200/);
+  assert.match(sse.stdout, new RegExp(`id: ${id}\ndata: via-curl\n\n`));
+});
