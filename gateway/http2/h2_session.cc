@@ -378,6 +378,15 @@ void H2Session::Close() {
   idle_timer_.cancel();
   write_timer_.cancel();
   counts_->streams.fetch_sub(static_cast<int>(streams_.size()), std::memory_order_relaxed);
+  // Taken-over streams (SSE) learn at once that their connection is gone,
+  // as an HTTP/1.1 session does from its socket, instead of at their next write.
+  for (auto& [id, st] : streams_) {
+    if (st->done) {
+      net::post(stream_.get_executor(),
+                [done = std::move(st->done)] { done(net::error::connection_reset); });
+    }
+    if (st->on_peer_closed) net::post(stream_.get_executor(), std::move(st->on_peer_closed));
+  }
   streams_.clear();
   stream_.close();
 }

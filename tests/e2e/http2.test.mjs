@@ -449,3 +449,26 @@ test("curl --http2-prior-knowledge (libcurl + nghttp2): a plain route and an SSE
   assert.match(sse.stdout, /^HTTP\/2 200/);
   assert.match(sse.stdout, new RegExp(`id: ${id}\ndata: via-curl\n\n`));
 });
+
+test("SSE streams over HTTP/2 end on the server as soon as their connection drops", async () => {
+  const s = await connect(plain.url);
+  const streams = Array.from({ length: 5 }, (_, i) => h2events(s, `/v1/events?topic=drop${i}`, 1000));
+  await waitForMetric(/^tailgate_http2_streams (\d+)/m, (v) => v >= 5);
+  s.destroy();  // TCP close, no RST_STREAM or GOAWAY.
+  // Well within --heartbeat (15 s), when the next write would have noticed.
+  await waitForMetric(/^tailgate_sse_connections (\d+)/m, (v) => v === 0, 3000);
+  await waitForMetric(/^tailgate_http2_streams (\d+)/m, (v) => v === 0, 3000);
+  void streams;
+});
+
+async function waitForMetric(re, ok, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    const text = await (await fetch(`${plain.url}/metrics`)).text();
+    last = Number(re.exec(text)?.[1]);
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`${re}: ${last}`);
+}
