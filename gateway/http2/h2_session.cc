@@ -78,6 +78,9 @@ struct H2Session::Stream {
   size_t body_limit = kDefaultMaxBodyBytes;
   bool body_too_large = false;
   bool dispatched = false;
+  // The whole request (HEADERS, CONTINUATIONs, body) within header_timeout,
+  // as for HTTP/1.1: a stream stalled mid-request is reset.
+  std::unique_ptr<net::steady_timer> request_timer;
   std::string response_body;
   size_t sent = 0;
   // A stream taken over through a StreamSink:
@@ -394,6 +397,18 @@ void H2Session::Close() {
 int H2Session::OnBeginHeaders(int32_t stream_id) {
   auto stream = std::make_unique<Stream>();
   stream->request.version(11);  // Handlers see what an HTTP/1.1 request would give them.
+  stream->request_timer = std::make_unique<net::steady_timer>(stream_.get_executor());
+  stream->request_timer->expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+  // Destroyed with the stream (operation_aborted then).
+  stream->request_timer->async_wait(
+      [self = shared_from_this(), stream_id](beast::error_code ec) {
+        if (ec || self->closed_) return;
+        auto it = self->streams_.find(stream_id);
+        if (it == self->streams_.end() || it->second->dispatched) return;
+        TG_LOG(DEBUG) << "http2: request not complete within the header timeout";
+        nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+        self->Flush();
+      });
   if (streams_.emplace(stream_id, std::move(stream)).second) {
     counts_->streams.fetch_add(1, std::memory_order_relaxed);
   }
@@ -499,6 +514,7 @@ ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint
 void H2Session::Dispatch(int32_t id) {
   Stream& s = *streams_.at(id);
   s.dispatched = true;
+  s.request_timer.reset();  // Cancels it.
   const HttpRequest& request = s.request;
   const std::string_view path = PathOf(request.target());
   if (s.headers_too_large) {

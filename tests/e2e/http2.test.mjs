@@ -472,3 +472,21 @@ async function waitForMetric(re, ok, timeoutMs = 5000) {
   }
   assert.fail(`${re}: ${last}`);
 }
+
+test("a request stream left incomplete is reset after the header timeout", async () => {
+  const s = await connect(plain.url);
+  try {
+    const req = s.request({ ":method": "POST", ":path": "/v1/publish", "content-type": "application/json" },
+      { endStream: false });
+    req.on("error", () => {});
+    req.write("{");  // ...and never the rest.
+    const t0 = Date.now();
+    const code = await new Promise((resolve) => req.on("close", () => resolve(req.rstCode)));
+    const elapsed = Date.now() - t0;
+    assert.equal(code, http2.constants.NGHTTP2_CANCEL);
+    assert.ok(elapsed >= 1500 && elapsed < 5000, `reset after ${elapsed} ms`);
+    assert.equal((await h2get(s, "/healthz")).status, 200);
+  } finally {
+    s.close();
+  }
+});
