@@ -32,6 +32,8 @@ _LIBS = {
     # The benchmark's durable ingest peer client (Redis Streams).
     "hiredis": (["hiredis"], []),
     "curl": (["libcurl"], []),
+    # HTTP/2 framing, HPACK and flow control (gateway/http2/).
+    "nghttp2": (["libnghttp2"], []),
 }
 
 # Header-only or plain-system libraries.

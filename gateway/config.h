@@ -31,6 +31,19 @@ struct HttpConfig {
   // TLS: PEM certificate chain and private key files; both empty = plaintext.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // HTTP/2 on the same port (gateway/http2/): h2c with prior knowledge, and
+  // "h2" offered by TLS ALPN. Off: HTTP/1.1 only.
+  bool http2 = true;
+  // SETTINGS_MAX_CONCURRENT_STREAMS advertised on each HTTP/2 connection.
+  int http2_max_streams = 100;
+  // RST_STREAM frames a client may send on one HTTP/2 connection in a
+  // second; past it the connection ends with GOAWAY ENHANCE_YOUR_CALM (the
+  // "rapid reset" attack opens and cancels streams to make the server work
+  // without ever counting against MAX_CONCURRENT_STREAMS).
+  int http2_max_resets_per_second = 200;
+  // An HTTP/2 socket write not completing within this drops the connection
+  // (the same as --write_timeout for an HTTP/1.1 stream).
+  absl::Duration write_timeout = absl::Seconds(30);
 };
 
 // The SSE endpoint and the fan-out hub behind it (gateway/sse_service.h,

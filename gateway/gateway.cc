@@ -444,6 +444,21 @@ void Gateway::RegisterMetrics() {
   r->AddCallbackGauge("tailgate_http_connections",
                       "Open HTTP connections, SSE streams included (--max_connections).",
                       [this] { return static_cast<double>(http_connections()); });
+  r->AddCallbackGaugeFamily(
+      "tailgate_http_protocol_connections",
+      "Open HTTP connections by protocol (http/1.1 or h2); they sum to tailgate_http_connections.",
+      [this]() -> std::vector<std::pair<Labels, double>> {
+        if (!http_server_) return {};
+        const int h2 = http_server_->http2_connections();
+        const int all = http_server_->open_connections();
+        return {{{{"protocol", "http/1.1"}}, static_cast<double>(std::max(all - h2, 0))},
+                {{{"protocol", "h2"}}, static_cast<double>(h2)}};
+      });
+  r->AddCallbackGauge("tailgate_http2_streams",
+                      "Open HTTP/2 request streams (SSE streams included).", [this] {
+                        return http_server_ ? static_cast<double>(http_server_->http2_streams())
+                                            : 0.0;
+                      });
   r->AddCallbackGauge("tailgate_tail_cache_events", "Events in the in-memory tail cache.",
                       [hub = hub_.get()] { return static_cast<double>(hub->cache_stats().events); });
   r->AddCallbackGauge("tailgate_tail_cache_bytes", "Memory held by the tail cache's frames.",

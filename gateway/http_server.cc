@@ -17,6 +17,7 @@
 #include <boost/beast/version.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/http2/h2_session.h"
 #include "gateway/logging.h"
 #include "gateway/net.h"
 
@@ -182,11 +183,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(HttpStream stream, const HttpConfig& config,
               std::shared_ptr<const HttpRouter> router,
-              std::shared_ptr<ConnectionSlot::Tracker> tracker)
+              std::shared_ptr<ConnectionSlot::Tracker> tracker,
+              std::shared_ptr<http2::H2Counts> h2_counts)
       : stream_(std::move(stream)),
         config_(config),
         router_(std::move(router)),
         tracker_(std::move(tracker)),
+        h2_counts_(std::move(h2_counts)),
         first_byte_timer_(stream_.get_executor()) {}
 
   void Run() {
@@ -256,7 +259,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // TLS: the handshake, within the header timeout. Plaintext: straight on.
   void DoHandshake() {
-    if (!stream_.is_tls()) return DoRead();
+    if (!stream_.is_tls()) return config_.http2 ? Sniff() : DoRead();
     stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
     stream_.async_handshake(
         beast::bind_front_handler(&HttpSession::OnHandshake, shared_from_this()));
@@ -267,7 +270,38 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       TG_LOG(DEBUG) << "tls handshake: " << ec.message();
       return stream_.close();
     }
+    if (config_.http2 && stream_.alpn() == http2::kAlpnH2) return StartHttp2();
     DoRead();
+  }
+
+  // Plaintext: HTTP/2 with prior knowledge starts with the connection
+  // preface, which no HTTP/1.1 request does. Reads until the bytes received
+  // either differ from it (HTTP/1.1: the parser gets them from buffer_) or
+  // hold all of it; mostly a single read, the one HTTP/1.1 would do anyway.
+  void Sniff() {
+    const auto data = buffer_.data();
+    const std::string_view have(static_cast<const char*>(data.data()), data.size());
+    const size_t n = std::min(have.size(), http2::kPreface.size());
+    if (have.substr(0, n) != http2::kPreface.substr(0, n)) return DoRead();
+    if (have.size() >= http2::kPreface.size()) return StartHttp2();
+    stream_.tcp().expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
+                                                       beast::error_code ec, std::size_t got) {
+      self->buffer_.commit(got);
+      if (ec) return self->DoClose();
+      self->Sniff();
+    });
+  }
+
+  // Hands the connection (and its slot) to an HTTP/2 session with the bytes
+  // read so far.
+  void StartHttp2() {
+    std::string initial = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    const bool draining = Draining();
+    std::make_shared<http2::H2Session>(std::move(stream_), config_, router_, std::move(slot_),
+                                       draining, h2_counts_)
+        ->Start(std::move(initial));
   }
 
   void DoRead() {
@@ -483,6 +517,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const HttpConfig& config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   std::shared_ptr<ConnectionSlot> slot_;  // Null while silent, or when the server was full.
   net::steady_timer first_byte_timer_;
   uint64_t silent_id_ = 0;
@@ -502,8 +537,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
   Listener(net::io_context& ioc, const HttpConfig& config,
            std::shared_ptr<const HttpRouter> router,
            std::shared_ptr<ConnectionSlot::Tracker> tracker,
-           std::shared_ptr<net::ssl::context> tls)
+           std::shared_ptr<net::ssl::context> tls, std::shared_ptr<http2::H2Counts> h2_counts)
       : tls_(std::move(tls)),
+        h2_counts_(std::move(h2_counts)),
         ioc_(ioc),
         acceptor_(net::make_strand(ioc)),
         backoff_(acceptor_.get_executor()),
@@ -555,11 +591,13 @@ class HttpServer::Listener : public std::enable_shared_from_this<HttpServer::Lis
     beast::error_code nodelay_ec;
     socket.set_option(tcp::no_delay(true), nodelay_ec);
     HttpStream stream = tls_ ? HttpStream(std::move(socket), tls_) : HttpStream(std::move(socket));
-    std::make_shared<HttpSession>(std::move(stream), config_, router_, tracker_)->Run();
+    std::make_shared<HttpSession>(std::move(stream), config_, router_, tracker_, h2_counts_)
+        ->Run();
     DoAccept();
   }
 
   std::shared_ptr<net::ssl::context> tls_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
@@ -598,6 +636,7 @@ absl::StatusOr<std::shared_ptr<net::ssl::context>> MakeTlsContext(const HttpConf
     return absl::InvalidArgumentError(absl::StrCat(
         "--http_tls_key=", config.tls_key_file, ": does not match the certificate in --http_tls_cert"));
   }
+  if (config.http2) http2::EnableAlpnH2(ctx->native_handle());
   return ctx;
 }
 
@@ -606,7 +645,8 @@ absl::StatusOr<std::shared_ptr<net::ssl::context>> MakeTlsContext(const HttpConf
 HttpServer::HttpServer(const HttpConfig& config, std::shared_ptr<const HttpRouter> router)
     : config_(config),
       router_(std::move(router)),
-      tracker_(std::make_shared<ConnectionSlot::Tracker>()) {}
+      tracker_(std::make_shared<ConnectionSlot::Tracker>()),
+      h2_counts_(std::make_shared<http2::H2Counts>()) {}
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     const HttpConfig& config, std::shared_ptr<const HttpRouter> router) {
@@ -625,7 +665,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     server->tls_ = *std::move(tls);
   }
   server->listener_ = std::make_shared<Listener>(server->ioc_, server->config_, server->router_,
-                                                 server->tracker_, server->tls_);
+                                                 server->tracker_, server->tls_,
+                                                 server->h2_counts_);
   if (absl::Status s = server->listener_->Bind(tcp::endpoint(address, hp->port)); !s.ok()) {
     return absl::UnavailableError(absl::StrCat("--http_listen=", config.listen, ": ", s.message()));
   }
@@ -643,6 +684,14 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     });
   }
   return server;
+}
+
+int HttpServer::http2_connections() const {
+  return h2_counts_->connections.load(std::memory_order_relaxed);
+}
+
+int HttpServer::http2_streams() const {
+  return h2_counts_->streams.load(std::memory_order_relaxed);
 }
 
 int HttpServer::open_connections() const {

@@ -49,6 +49,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "gateway/http_stream.h"
+#include "gateway/stream_sink.h"
 
 namespace tailgate {
 
@@ -84,11 +85,17 @@ using PlainHandler = std::function<HttpResponse(const HttpRequest&)>;
 // handshake done) has no expiry set.
 using StreamTakeover =
     std::function<void(HttpStream stream, std::shared_ptr<ConnectionSlot> slot)>;
+// Takes one HTTP/2 stream over (gateway/http2/): the route writes its
+// response to the sink. Runs on the connection's strand, which the taker
+// must keep using.
+using SinkTakeover = std::function<void(std::shared_ptr<StreamSink> sink)>;
 // A stream route's answer to a request: a refusal (sent as a plain response)
-// or a takeover.
+// or a takeover: `takeover` for an HTTP/1.1 connection, `sink_takeover` for
+// an HTTP/2 stream (without one, HTTP/2 clients are told to use HTTP/1.1).
 struct StreamDecision {
   std::optional<HttpResponse> refusal;
   StreamTakeover takeover;
+  SinkTakeover sink_takeover;
 };
 // Decides on a GET for a stream route. Runs on the connection's strand.
 using StreamHandler = std::function<StreamDecision(const HttpRequest&)>;
@@ -156,6 +163,10 @@ class HttpRouter {
 HttpResponse TextResponse(const HttpRequest& request, boost::beast::http::status status,
                           std::string body);
 
+namespace http2 {
+struct H2Counts;
+}  // namespace http2
+
 class HttpServer {
  public:
   // Binds and starts accepting on config.listen with config.threads threads;
@@ -175,6 +186,10 @@ class HttpServer {
   // Open connections (streams included) that sent their first byte: the
   // ones max_connections counts.
   int open_connections() const;
+  // Of those, HTTP/2 connections, and the request streams open on them
+  // (SSE ones included).
+  int http2_connections() const;
+  int http2_streams() const;
   // Accepted connections that have not sent a byte yet.
   int silent_connections() const;
 
@@ -198,6 +213,7 @@ class HttpServer {
   HttpConfig config_;
   std::shared_ptr<const HttpRouter> router_;
   std::shared_ptr<ConnectionSlot::Tracker> tracker_;
+  std::shared_ptr<http2::H2Counts> h2_counts_;
   std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plaintext
   boost::asio::io_context ioc_;
   std::shared_ptr<Listener> listener_;

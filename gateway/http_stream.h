@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -50,6 +51,14 @@ class HttpStream {
   HttpStream& operator=(HttpStream&&) = default;
 
   bool is_tls() const { return tls_ != nullptr; }
+  // The protocol TLS ALPN chose ("h2", "http/1.1"), empty without one.
+  std::string_view alpn() const {
+    if (!tls_) return {};
+    const unsigned char* data = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(const_cast<TlsStream&>(*tls_).native_handle(), &data, &len);
+    return {reinterpret_cast<const char*>(data), len};
+  }
   executor_type get_executor() { return tcp().get_executor(); }
   // The TCP layer (timeouts, cancel, close).
   TcpStream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }

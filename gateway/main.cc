@@ -124,6 +124,14 @@ ABSL_FLAG(int64_t, retention_max_bytes, int64_t{10} << 30,
           "cap on stored event data bytes over all topics (oldest go first); 0 = no cap");
 ABSL_FLAG(absl::Duration, retention_interval, absl::Seconds(10),
           "how often retention runs in the background");
+ABSL_FLAG(std::string, http2, "on",
+          "on: HTTP/2 on the HTTP port too (h2c with prior knowledge; h2 by TLS ALPN); off: "
+          "HTTP/1.1 only");
+ABSL_FLAG(int, http2_max_streams, 100,
+          "SETTINGS_MAX_CONCURRENT_STREAMS: concurrent requests on one HTTP/2 connection");
+ABSL_FLAG(int, http2_max_resets, 200,
+          "RST_STREAM frames one HTTP/2 client may send a second before GOAWAY "
+          "ENHANCE_YOUR_CALM (rapid reset); 0 = no limit");
 ABSL_FLAG(absl::Duration, http_header_timeout, absl::Seconds(10),
           "an HTTP client must send its whole request head (and finish the TLS handshake) "
           "within this; idle keep-alive connections close after it too");
@@ -419,6 +427,16 @@ int main(int argc, char** argv) {
   if (config.http.max_connections < 1) return Fail("--max_connections must be >= 1");
   config.sse.write_timeout = absl::GetFlag(FLAGS_write_timeout);
   if (config.sse.write_timeout <= absl::ZeroDuration()) return Fail("--write_timeout must be > 0");
+  config.http.write_timeout = config.sse.write_timeout;
+  if (const std::string h2 = absl::GetFlag(FLAGS_http2); h2 == "on" || h2 == "off") {
+    config.http.http2 = h2 == "on";
+  } else {
+    return Fail("--http2 must be on or off");
+  }
+  config.http.http2_max_streams = absl::GetFlag(FLAGS_http2_max_streams);
+  if (config.http.http2_max_streams < 1) return Fail("--http2_max_streams must be >= 1");
+  config.http.http2_max_resets_per_second = absl::GetFlag(FLAGS_http2_max_resets);
+  if (config.http.http2_max_resets_per_second < 0) return Fail("--http2_max_resets must be >= 0");
   const int64_t cache_events = absl::GetFlag(FLAGS_tail_cache_events);
   const int64_t cache_bytes = absl::GetFlag(FLAGS_tail_cache_bytes);
   if (cache_events < 0 || cache_bytes < 0) {

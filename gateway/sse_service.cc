@@ -101,11 +101,16 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
  public:
   // `auth_deadline`: when the token that authorized the stream stops being
   // valid (time_point::max() without auth); the stream ends there.
-  SseSession(HttpStream stream, std::shared_ptr<ConnectionSlot> slot, Hub* hub,
+  // Over HTTP/1.1 `stream` and `slot` are the connection's; over HTTP/2,
+  // `sink` is the stream's (and `stream`, `slot` are empty).
+  SseSession(std::optional<HttpStream> stream, std::shared_ptr<ConnectionSlot> slot,
+             std::shared_ptr<StreamSink> sink, Hub* hub,
              const SseConfig& config, std::shared_ptr<std::atomic<int>> active,
              std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec,
              Clock::time_point auth_deadline, bool live_marker, bool meta)
       : socket_(std::move(stream)),
+        sink_(std::move(sink)),
+        executor_(sink_ ? sink_->get_executor() : socket_->get_executor()),
         slot_(std::move(slot)),
         hub_(hub),
         config_(config),
@@ -117,7 +122,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
         auth_deadline_(auth_deadline),
         live_marker_(live_marker),
         meta_(meta),
-        timer_(socket_.get_executor()) {
+        timer_(executor_) {
     active_->fetch_add(1);
   }
 
@@ -143,16 +148,21 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   }
 
   void Start() {
-    slot_->OnDrain([weak = weak_from_this()] {
+    auto drain = [weak = weak_from_this()] {
       if (auto self = weak.lock()) {
-        net::post(self->socket_.get_executor(), [self] { self->OnDrain(); });
+        net::post(self->executor_, [self] { self->OnDrain(); });
       }
-    });
+    };
+    if (sink_) {
+      sink_->OnDrain(std::move(drain));
+    } else {
+      slot_->OnDrain(std::move(drain));
+    }
     ReadPeer();
     // Where to start may need a store lookup (since=...): it completes on a
     // store thread or inline, and continues on the strand.
     hub_->ResolveStart(spec_, filter_, [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
-      net::post(self->socket_.get_executor(),
+      net::post(self->executor_,
                 [self, s = std::move(s)]() mutable { self->OnResolved(std::move(s)); });
     });
   }
@@ -190,7 +200,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (metrics_ != nullptr) metrics_->opened->Increment();
     start->notify_live = live_marker_;
     // The cursor keeps the filter; the session has no further use for it.
-    cursor_ = std::make_shared<Cursor>(hub_, socket_.get_executor(), std::move(filter_),
+    cursor_ = std::make_shared<Cursor>(hub_, executor_, std::move(filter_),
                                        *std::move(start));
     // Headers and retry: go out at once, so the client sees the stream open
     // even when nothing matches for a while.
@@ -208,16 +218,20 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // revocation made between the request's check and now refuses it.
   bool RegisterStream(uint64_t position) {
     if (presence_ == nullptr) return true;
-    beast::error_code ec;
-    const tcp::endpoint peer = socket_.tcp().socket().remote_endpoint(ec);
-    StreamInfo info{subject_, filter_.patterns(), "sse",
-                    ec ? std::string() : FormatPeer(peer),
-                    absl::Now()};
+    std::string peer_name;
+    if (sink_) {
+      peer_name = sink_->peer();
+    } else {
+      beast::error_code ec;
+      const tcp::endpoint peer = socket_->tcp().socket().remote_endpoint(ec);
+      if (!ec) peer_name = FormatPeer(peer);
+    }
+    StreamInfo info{subject_, filter_.patterns(), "sse", std::move(peer_name), absl::Now()};
     // The registry calls this from an admin thread: only post to the strand.
     absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
         std::move(info), position, [weak = weak_from_this()](const absl::Status& reason) {
           if (auto self = weak.lock()) {
-            net::post(self->socket_.get_executor(), [self, reason] { self->OnRevoked(reason); });
+            net::post(self->executor_, [self, reason] { self->OnRevoked(reason); });
           }
         });
     if (r.ok()) {
@@ -337,18 +351,24 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     if (started_) {
       ArmTimerBy(write_started_ + absl::ToChronoNanoseconds(config_.write_timeout));
     }
-    if (socket_.can_write_now()) {
+    if (sink_) {
+      // HTTP/2: DATA frames of this stream, as its flow-control window allows.
+      return sink_->AsyncWrite(buffers_, [self = shared_from_this()](beast::error_code ec) {
+        self->OnWrite(ec);
+      });
+    }
+    if (socket_->can_write_now()) {
       // The fast path: the socket buffer almost always has room, so the write
       // completes here without an event-loop round trip (which costs more
       // than the syscall for one small frame). Only the rest of a partial
       // write goes through async_write.
       beast::error_code ec;
       const size_t total = prefix_.size() + frame_bytes + suffix_.size();
-      const size_t sent = socket_.write_now(buffers_.begin(), buffers_.end(), ec);
+      const size_t sent = socket_->write_now(buffers_.begin(), buffers_.end(), ec);
       if (ec || sent == total) return OnWrite(ec);
       DropWritten(sent);
     }
-    net::async_write(socket_, buffers_,
+    net::async_write(*socket_, buffers_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->OnWrite(ec);
                      });
@@ -486,11 +506,16 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   // pending operation is several times larger; the read starts only once
   // bytes or the close are there, and then completes at once.
   void ReadPeer() {
-    socket_.tcp().socket().async_wait(
+    if (sink_) {
+      return sink_->OnPeerClosed([weak = weak_from_this()] {
+        if (auto self = weak.lock(); self && !self->closed_) self->Close();
+      });
+    }
+    socket_->tcp().socket().async_wait(
         tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
           if (self->closed_) return;
           if (ec) return self->Close();
-          self->socket_.async_read_some(net::buffer(self->read_buf_),
+          self->socket_->async_read_some(net::buffer(self->read_buf_),
                                         [self](beast::error_code ec, std::size_t) {
                                           if (self->closed_) return;
                                           if (ec) return self->Close();
@@ -512,11 +537,14 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     queued_.reset();
     beast::error_code ec;
     timer_.cancel();
-    socket_.tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close();
+    if (sink_) return sink_->End();
+    socket_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket_->close();
   }
 
-  HttpStream socket_;  // Plain or TLS.
+  std::optional<HttpStream> socket_;  // HTTP/1.1: plain or TLS.
+  std::shared_ptr<StreamSink> sink_;  // HTTP/2.
+  net::any_io_executor executor_;     // The connection's strand.
   std::shared_ptr<ConnectionSlot> slot_;
   Hub* const hub_;
   const SseConfig& config_;
@@ -720,20 +748,34 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
   }
   head += "\r\n";
 
-  decision.takeover = [hub = hub_, config = &config_, active = active_, metrics = metrics_,
+  // One of the two takeovers runs, once: HTTP/1.1 (the connection) or
+  // HTTP/2 (one stream, no chunked framing).
+  auto make = std::make_shared<std::function<void(std::optional<HttpStream>,
+                                                  std::shared_ptr<ConnectionSlot>,
+                                                  std::shared_ptr<StreamSink>)>>(
+      [hub = hub_, config = &config_, active = active_, metrics = metrics_,
                        presence = presence_, subject = parsed->subject,
                        head = std::move(head),
                        chunked, filter = store::TopicFilter(std::move(patterns)),
                        spec = *spec, valid_until = parsed->valid_until,
                        live_marker = parsed->live_marker, meta = parsed->meta](
-                          HttpStream stream, std::shared_ptr<ConnectionSlot> slot) mutable {
-    auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), hub, *config,
-                                                active, std::move(head), chunked,
+                          std::optional<HttpStream> stream, std::shared_ptr<ConnectionSlot> slot,
+                          std::shared_ptr<StreamSink> sink) mutable {
+    const bool chunked_framing = chunked && !sink;
+    auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), std::move(sink),
+                                                hub, *config, active, std::move(head),
+                                                chunked_framing,
                                                 std::move(filter), spec,
                                                 SteadyDeadline(valid_until), live_marker, meta);
     session->set_metrics(metrics);
     session->set_presence(presence, std::move(subject));
     session->Start();
+  });
+  decision.takeover = [make](HttpStream stream, std::shared_ptr<ConnectionSlot> slot) {
+    (*make)(std::move(stream), std::move(slot), nullptr);
+  };
+  decision.sink_takeover = [make](std::shared_ptr<StreamSink> sink) {
+    (*make)(std::nullopt, nullptr, std::move(sink));
   };
   return decision;
 }
