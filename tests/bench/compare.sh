@@ -10,7 +10,7 @@
 # Environment: SERVER_CPU (default 1) and CLIENT_CPU (default 0) are the
 # cores for the servers and the load generator; OUT (default docs) is where
 # the report goes; TAILGATE_BIN, LOADGEN_BIN and FLOOR_BIN (all three) skip
-# the build. Needs nginx, libnginx-mod-nchan and gnuplot-nox (bazel/setup
+# the build (SSE_FLOOR_BIN too). redis-server is the durable ingest peer. Needs nginx, libnginx-mod-nchan and gnuplot-nox (bazel/setup
 # installs them). Loopback only; every process started here is stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,12 +30,15 @@ die() { echo "compare.sh: $*" >&2; exit 1; }
 command -v nginx >/dev/null || die "nginx not found (run bazel/setup)"
 [ -f "$NCHAN_MODULE" ] || die "$NCHAN_MODULE not found (apt-get install libnginx-mod-nchan)"
 command -v gnuplot >/dev/null || die "gnuplot not found (apt-get install gnuplot-nox)"
+command -v redis-server >/dev/null || die "redis-server not found (run bazel/setup)"
 
 REVISION=$(source_revision)
-if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ]; then
+if [ -n "${TAILGATE_BIN:-}" ] && [ -n "${LOADGEN_BIN:-}" ] && [ -n "${FLOOR_BIN:-}" ] &&
+   [ -n "${SSE_FLOOR_BIN:-}" ]; then
   cp "$TAILGATE_BIN" "$WORK/tailgate"  # Prebuilt binaries (development).
   cp "$LOADGEN_BIN" "$WORK/loadgen"
   cp "$FLOOR_BIN" "$WORK/grpc_floor"
+  cp "$SSE_FLOOR_BIN" "$WORK/sse_floor"
 else
   echo "compare.sh: building (bazel -c opt) ..."
   bazel build -c opt //gateway:tailgate //tests/bench:loadgen //tests/bench:grpc_floor \
