@@ -9,9 +9,10 @@
 #
 # Environment: SERVER_CPU (default 1) and CLIENT_CPU (default 0) are the
 # cores for the servers and the load generator; OUT (default docs) is where
-# the report goes; TAILGATE_BIN, LOADGEN_BIN and FLOOR_BIN (all three) skip
-# the build (SSE_FLOOR_BIN too). redis-server is the durable ingest peer. Needs nginx, libnginx-mod-nchan and gnuplot-nox (bazel/setup
-# installs them). Loopback only; every process started here is stopped here.
+# the report goes; TAILGATE_BIN, LOADGEN_BIN, FLOOR_BIN and SSE_FLOOR_BIN (all
+# four) skip the build. Needs nginx, libnginx-mod-nchan, redis-server and
+# gnuplot-nox (bazel/setup installs them). Loopback only; every process
+# started here is stopped here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/report_lib.sh
