@@ -152,7 +152,8 @@ class RocksDbLog final : public Log {
   uint64_t RemovedThrough() const override {
     return removed_through_.load(std::memory_order_acquire);
   }
-  absl::Duration ShortestMaxAge() const override { return rules_.ShortestMaxAge(); }
+  // Read per cache visit by the hub: computed once (the rules never change).
+  absl::Duration ShortestMaxAge() const override { return shortest_max_age_; }
   void Close() override;
 
  private:
@@ -244,6 +245,7 @@ class RocksDbLog final : public Log {
   const Options options_;
   const RocksDbLogHooks hooks_;
   internal::RetentionRules rules_;  // set by Open
+  absl::Duration shortest_max_age_ = absl::InfiniteDuration();  // set by Open
   rocksdb::WriteOptions write_options_;
 
   // db_ is created by Open and destroyed by Close; readers hold db_mu_
@@ -315,6 +317,7 @@ absl::Status RocksDbLog::Open() {
   absl::StatusOr<internal::RetentionRules> rules = internal::RetentionRules::Parse(options_);
   if (!rules.ok()) return rules.status();
   rules_ = *std::move(rules);
+  shortest_max_age_ = rules_.ShortestMaxAge();
   switch (options_.durability) {
     case Durability::kFsync:
       // Syncing inside the write (rather than a separate SyncWAL on another
