@@ -11,6 +11,11 @@ struct StreamRegistry::Entry {
   StreamInfo info;
   std::atomic<uint64_t> position{0};
   EndFn end;
+  // A revoke that found the entry may call `end` only while it is still
+  // registered: a registration refused by Admit (or already gone) is never
+  // ended. `end` only posts, so calling it under this mutex cannot block.
+  std::mutex end_mu;
+  bool gone = false;  // Guarded by end_mu.
 };
 
 struct StreamRegistry::State {
@@ -51,6 +56,10 @@ void StreamRegistry::Registration::Reset() {
   {
     std::lock_guard lock(state_->mu);
     state_->streams.erase(entry_->id);
+  }
+  {
+    std::lock_guard lock(entry_->end_mu);
+    entry_->gone = true;
   }
   entry_.reset();
   state_.reset();
@@ -128,7 +137,10 @@ size_t StreamRegistry::EndMatching(const std::function<bool(const Entry&)>& matc
   }
   // Outside the mutex: `end` posts to the stream's strand, and the stream
   // may unregister (take the mutex) on its way out at any moment.
-  for (const std::shared_ptr<Entry>& e : matched) e->end(reason);
+  for (const std::shared_ptr<Entry>& e : matched) {
+    std::lock_guard lock(e->end_mu);
+    if (!e->gone) e->end(reason);
+  }
   return matched.size();
 }
 
