@@ -1,6 +1,5 @@
 // JetStream-only behaviour: several nodes on one stream, server crashes,
 // deduplication across nodes. The shared Log behaviour is in log_test.cc.
-#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -333,15 +332,23 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
         {"many.1", "many.2", "many.3", "many.4", "many.5", "single"}, {"none"}};
     for (const auto& patterns : filters) {
       for (uint64_t after : {uint64_t{0}, uint64_t{1}, last / 3, last - 150, last - 5, last}) {
+        // The stream's answer once, in large chunks: read one event at a
+        // time it costs a pull consumer per event (the uncached backend's
+        // chunked reads are covered by log_test's JetStreamNoCache suite).
+        bool trimmed_want = false;
+        const std::vector<Event> want = ReadAll(*uncached, patterns, after, 1024, &trimmed_want);
+        EXPECT_EQ(Ids(want), brute_force(patterns, after));
         for (size_t chunk : {size_t{1}, size_t{7}, size_t{1024}}) {
           SCOPED_TRACE(absl::StrCat(when, " ", absl::StrJoin(patterns, ","), " after ", after,
                                     " chunk ", chunk));
-          bool trimmed_want = false, trimmed_cached = false, trimmed_small = false;
-          const std::vector<Event> want = ReadAll(*uncached, patterns, after, chunk, &trimmed_want);
+          // Every read costs a round trip to the server (the stream's state),
+          // so one event at a time only near the tail, where a reconnecting
+          // cursor reads; deep reads take the same path in chunks of 7.
+          if (chunk == 1 && after < last - 150) continue;
+          bool trimmed_cached = false, trimmed_small = false;
           const std::vector<Event> got = ReadAll(*cached, patterns, after, chunk, &trimmed_cached);
           const std::vector<Event> got_small =
               ReadAll(*small, patterns, after, chunk, &trimmed_small);
-          EXPECT_EQ(Ids(want), brute_force(patterns, after));
           EXPECT_EQ(Ids(got), Ids(want));
           EXPECT_EQ(Ids(got_small), Ids(want));
           ASSERT_EQ(got.size(), want.size());

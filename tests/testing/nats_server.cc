@@ -50,13 +50,25 @@ int PickFreePort() {
   return ntohs(addr.sin_port);
 }
 
+// Every test server's settings. Room for tailgate's 1 MiB events plus headers
+// (the default max_payload is 1 MB). JetStream reserves each stream's
+// max_bytes up front against max_file_store, whose default is 75% of the free
+// disk: on a machine with a few GB free, a test binary's streams (64 MiB each,
+// far more reserved than written) ran out of it ("insufficient storage
+// resources") halfway through. A fixed limit makes the tests independent of
+// the disk they run on.
+constexpr char kCommonConfig[] =
+    "max_payload: 2097152\n"
+    "jetstream {\n"
+    "  max_file_store: 1TB\n"
+    "}\n";
+
 }  // namespace
 
 NatsServer::NatsServer() {
   store_dir_ = MakeTempDir("nats-store-");
   config_ = store_dir_ + "/nats.conf";
-  // Room for tailgate's 1 MiB events plus headers (the default is 1 MB).
-  std::ofstream(config_) << "max_payload: 2097152\n";
+  std::ofstream(config_) << kCommonConfig;
   Launch(-1);
 }
 
@@ -123,7 +135,7 @@ NatsCluster::NatsCluster(int nodes) {
     // Every node lists every route (its own included; the server skips it):
     // JetStream sizes its metadata group from the configured routes.
     std::ofstream(config) << "server_name: " << name << "\n"
-                          << "max_payload: 2097152\n"
+                          << kCommonConfig
                           << "cluster {\n"
                           << "  name: " << cluster_name << "\n"
                           << "  listen: 127.0.0.1:" << route_ports[static_cast<size_t>(i)] << "\n"
