@@ -59,6 +59,7 @@ STOP_PID=""     # Process to stop (tailgate, or the nginx master).
 HTTP=""
 GRPC=""
 REDIS_ADDR=""
+PUB=""
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 cleanup() {
   if [ -n "$STOP_PID" ]; then kill "$STOP_PID" 2>/dev/null || true; fi
@@ -102,10 +103,18 @@ start_redis() {
 
 # One worker, memory store, a message buffer that holds the replay scenario;
 # publisher and EventSource subscriber locations like tailgate's endpoints.
+# start_nchan [h2]: with h2, nginx serves the subscribers over HTTP/2 with
+# prior knowledge (h2c, the way tailgate's h2 rows are driven) on $HTTP and
+# takes the publisher's HTTP/1.1 POSTs on a second port, $PUB.
 start_nchan() {
-  local dir=$WORK/nchan.$RANDOM port
+  local dir=$WORK/nchan.$RANDOM port pub_port="" listen
   mkdir -p "$dir/tmp"
   port=$(free_port)
+  listen="listen 127.0.0.1:$port backlog=4096;"
+  if [ "${1:-}" = h2 ]; then
+    pub_port=$(free_port)
+    listen="listen 127.0.0.1:$port http2 backlog=4096; listen 127.0.0.1:$pub_port;"
+  fi
   cat >"$dir/nginx.conf" <<EOF
 load_module $NCHAN_MODULE;
 user root;
@@ -123,8 +132,10 @@ http {
   nchan_shared_memory_size 512M;
   nchan_message_buffer_length 1000;
   nchan_message_timeout 1h;
+  # The h2 rows open 100 streams per connection (nginx's default allows 128).
+  http2_max_concurrent_streams 128;
   server {
-    listen 127.0.0.1:$port backlog=4096;
+    $listen
     keepalive_requests 100000000;
     keepalive_timeout 600s;
     location ~ ^/sub/(\w+)\$ {
@@ -149,14 +160,18 @@ EOF
   done
   [ -n "$SERVER_PID" ] || { cat "$dir/error.log" >&2; die "nginx did not start"; }
   HTTP=127.0.0.1:$port
+  PUB=""
+  [ -n "$pub_port" ] && PUB=127.0.0.1:$pub_port
   GRPC=""
 }
+start_nchan_h2() { start_nchan h2; }
 
 stop_server() {
   kill "$STOP_PID" 2>/dev/null || true
   wait "$STOP_PID" 2>/dev/null || true
   STOP_PID=""
   REDIS_ADDR=""
+  PUB=""
 }
 
 # The ingest scenario's gRPC floor (tests/bench/grpc_floor.cc): PublishStream
@@ -193,10 +208,12 @@ run() {
   [ "$server" = grpc_floor ] && server=tailgate
   [ "$server" = sse_floor ] && server=nchan
   [ "$server" = tailgate_fsync ] && server=tailgate
+  [ "$server" = nchan_h2 ] && server=nchan
   local args=(--server="$server" --http="$HTTP" --pid="$SERVER_PID" --label="$label" "$@")
   [ -n "$GRPC" ] && args+=(--grpc="$GRPC")
   [ -n "$REDIS_ADDR" ] && args+=(--redis="$REDIS_ADDR")
-  echo "+ loadgen ${args[*]}" | sed "s/ --http=[^ ]*//; s/ --pid=[^ ]*//; s/ --grpc=[^ ]*//" >>"$WORK/commands.txt"
+  [ -n "$PUB" ] && args+=(--pub="$PUB")
+  echo "+ loadgen ${args[*]}" | sed "s/ --http=[^ ]*//; s/ --pid=[^ ]*//; s/ --grpc=[^ ]*//; s/ --pub=[^ ]*//" >>"$WORK/commands.txt"
   if ! timeout 300 taskset -c "$CLIENT_CPU" "$LOADGEN" "${args[@]}" >>"$RESULTS" 2>"$WORK/loadgen.err"; then
     echo "RESULT server=$server scenario=failed label=$label error=1 " >>"$RESULTS"
     echo "compare.sh: $server $label failed: $(tail -1 "$WORK/loadgen.err")" >&2
@@ -213,9 +230,11 @@ both() {
 if [ "$QUICK" = 1 ]; then
   F1=(300 60); LAT_S=2; IDLE=3000; INGEST_S=2
   FAN_SUBS=(1000 5000); LAT_RATES=(100 1000)
+  H2_SUBS=(1000); H2_IDLE=2000
 else
   F1=(600 120); LAT_S=4; IDLE=19000; INGEST_S=5
   FAN_SUBS=(1000 2000 5000 10000); LAT_RATES=(100 250 500 1000 2000)
+  H2_SUBS=(1000 10000); H2_IDLE=10000
 fi
 
 echo "compare.sh: scenarios (results in $RESULTS)"
@@ -257,6 +276,18 @@ both idle --scenario=idle --subscribers="$IDLE" --topics=1000
 for r in "${LAT_RATES[@]}"; do
   both "lat-$r" --scenario=latency --subscribers=1000 --rate="$r" --seconds="$LAT_S"
 done
+# (6) HTTP/2: subscribers as streams, 100 per connection (h2c prior
+# knowledge): tailgate's own HTTP/2 and nginx's HTTP/2 in front of nchan;
+# tailgate's HTTP/1.1 rows of (1) are the third column.
+for n in "${H2_SUBS[@]}"; do
+  events=$((2000000 / n)); [ "$QUICK" = 1 ] && events=$((1000000 / n))
+  run tailgate "fan100-h2-$n" --scenario=fanout --subscribers="$n" --events="$events" --burst=100 \
+    --h2_connections=$((n / 100))
+  run nchan_h2 "fan100-h2-$n" --scenario=fanout --subscribers="$n" --events="$events" --burst=100 \
+    --h2_connections=$((n / 100))
+done
+run tailgate idle-h2 --scenario=idle --subscribers="$H2_IDLE" --topics=1000 --h2_connections=100
+run nchan_h2 idle-h2 --scenario=idle --subscribers="$H2_IDLE" --topics=1000 --h2_connections=100
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
@@ -400,6 +431,11 @@ steadier figure and is what the fan-out targets compare.
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
 | 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
 | latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
+$(for n in "${H2_SUBS[@]}"; do
+  r=$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $N fan100-h2-$n deliveries_per_cpu_s)")
+  echo "| HTTP/2 fan-out, $n streams over $((n / 100)) connections, tailgate / nginx h2 + nchan | deliveries per server CPU-second | $r | ≥ 1× | $(verdict "$r" 1) |"
+done)
+| HTTP/2 idle streams ($H2_IDLE over 100 connections), tailgate | server RSS per stream | $(fmt "$(get $T idle-h2 rss_per_conn_bytes)") B | ≤ 1,024 B | $(awk -v b="$(get $T idle-h2 rss_per_conn_bytes)" 'BEGIN { if (b == "" || b == "nan") print "—"; else if (b + 0 <= 1024) print "met"; else print "**missed**" }') |
 
 ### (1) Fan-out: one topic, 200-byte events
 
@@ -489,6 +525,31 @@ $(for r in "${LAT_RATES[@]}"; do
 done)
 
 ![latency vs load](bench-latency.png)
+
+### (6) HTTP/2: subscribers as streams, 100 per connection
+
+Subscribers are HTTP/2 streams (h2c with prior knowledge), 100 per connection, bursts of 100
+events as in (1). tailgate serves HTTP/2 itself; nchan is served over HTTP/2 by the nginx it
+runs in (\`listen ... http2\`); tailgate's HTTP/1.1 column is the same load with a connection per
+subscriber (rows of (1)).
+
+| subscribers | tailgate h2 deliveries per CPU-s | tailgate HTTP/1.1 | nginx h2 + nchan | tailgate h2 / HTTP/1.1 | tailgate h2 / nginx h2 | loadgen CPU % (tg / nginx) |
+|---:|---:|---:|---:|---:|---:|---:|
+$(for n in "${H2_SUBS[@]}"; do
+  echo "| $n | $(fmt "$(get $T fan100-h2-$n deliveries_per_cpu_s)") | $(fmt "$(get $T fan100-$n deliveries_per_cpu_s)") |" \
+    "$(fmt "$(get $N fan100-h2-$n deliveries_per_cpu_s)") |" \
+    "$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $T fan100-$n deliveries_per_cpu_s)") |" \
+    "$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $N fan100-h2-$n deliveries_per_cpu_s)") |" \
+    "$(fmt "$(get $T fan100-h2-$n loadgen_cpu_pct)") / $(fmt "$(get $N fan100-h2-$n loadgen_cpu_pct)") |"
+done)
+
+Idle: $H2_IDLE streams over 100 connections and 1,000 topics.
+
+| | tailgate | nginx h2 + nchan (worker) |
+|---|---:|---:|
+| RSS per stream (bytes; target ≤ 1,024 for tailgate) | $(fmt "$(get $T idle-h2 rss_per_conn_bytes)") | $(fmt "$(get $N idle-h2 rss_per_conn_bytes)") |
+| RSS with all connected (MiB) | $(fmt "$(get $T idle-h2 rss_after_mb)" 1) | $(fmt "$(get $N idle-h2 rss_after_mb)" 1) |
+| time to connect all (s) | $(fmt "$(get $T idle-h2 connect_s)" 2) | $(fmt "$(get $N idle-h2 connect_s)" 2) |
 
 ## Exact commands
 

@@ -6,11 +6,8 @@
 //           --scenario=fanout --subscribers=1000 --events=2000 --burst=100
 //   loadgen --server=nchan --http=127.0.0.1:8090 --pid=WORKER_PID --scenario=latency ...
 //
-// Subscribers are raw-socket SSE clients on ONE io_context thread: readiness
-// waits (no per-connection read buffer; one shared buffer), a chunked decoder
-// and a line scanner (memchr) that looks only at "id:" and "data: t=" lines.
-// Each event's data starts with "t=<CLOCK_MONOTONIC ns at publish>" and is
-// padded to --data_bytes, so a receiver computes publish-to-receive latency.
+// Subscribers (tests/bench/subscribers.h) are raw-socket SSE clients on ONE
+// io_context thread, HTTP/1.1 or, with --h2_connections, HTTP/2 streams.
 // Publishing: tailgate over gRPC PublishStream (one persistent stream, or
 // --connections streams for ingest), nchan over its HTTP POST publisher API
 // (pipelined keep-alive connections). Server CPU and RSS come from
@@ -57,6 +54,7 @@
 #include "absl/time/clock.h"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/publishers.h"
+#include "tests/bench/subscribers.h"
 
 ABSL_FLAG(std::string, server, "tailgate", "tailgate, nchan or redis (ingest only)");
 ABSL_FLAG(std::string, redis, "127.0.0.1:6379", "--server=redis: HOST:PORT of redis-server");
@@ -79,6 +77,9 @@ ABSL_FLAG(int, batch, 1,
 ABSL_FLAG(int, topics, 1000, "idle: the connections spread over this many topics");
 ABSL_FLAG(int, connect_window, 1000, "connections being set up at once (storm: all)");
 ABSL_FLAG(bool, quickack, true, "subscribers ACK every read at once (TCP_QUICKACK)");
+ABSL_FLAG(int, h2_connections, 0,
+          "above 0: subscribers are HTTP/2 streams (h2c, prior knowledge) spread over this "
+          "many connections; 0: HTTP/1.1, a connection each");
 ABSL_FLAG(std::string, label, "", "copied into the RESULT line");
 ABSL_FLAG(bool, publish_http, false,
           "tailgate: publish with POST /v1/publish (JSON; start it with --http_publish=open) "
@@ -90,272 +91,6 @@ namespace {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-
-// ---------------------------------------------------------------------------
-// SSE subscribers.
-
-class Subscribers {
- public:
-  explicit Subscribers(const HostPort& server)
-      : endpoint_(net::ip::make_address(server.host), static_cast<uint16_t>(server.port)) {}
-  ~Subscribers() { Stop(); }
-
-  // Opens `n` connections; `target(i)` is connection i's request target.
-  // At most `window` are being set up at once (the next starts when one has
-  // its response head). Runs on the io thread once Run() was called.
-  void Connect(int n, std::function<std::string(int)> target, std::string extra_headers,
-               int window) {
-    net::post(ioc_, [this, n, target = std::move(target), extra = std::move(extra_headers),
-                     window] {
-      target_ = target;
-      extra_ = extra;
-      to_connect_ = n;
-      connect_started_ns_ = MonoNanos();
-      for (int i = 0; i < std::min(n, window); ++i) ConnectOne();
-    });
-  }
-
-  void Run() {
-    thread_ = std::thread([this] {
-      auto guard = net::make_work_guard(ioc_);
-      ioc_.run();
-    });
-  }
-  void Stop() {
-    ioc_.stop();
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // Set before Run/Connect.
-  void set_record_latency(bool on) { record_latency_ = on; }
-  void set_record_ids(bool on) { record_ids_ = on; }
-  // Counts connections that have received event `id` (set before Connect).
-  void Watch(std::string id, int want) {
-    watch_id_ = std::move(id);
-    watch_want_ = want;
-  }
-
-  int heads() const { return heads_.load(); }
-  int errors() const { return errors_.load(); }
-  int bad_status() const { return bad_status_.load(); }
-  int watched() const { return watched_.load(); }
-  uint64_t deliveries() const { return deliveries_.load(std::memory_order_relaxed); }
-  // When all connections had their head / the watched id (ns, MonoNanos); 0 before.
-  int64_t all_heads_ns() const { return all_heads_ns_.load(); }
-  int64_t all_watched_ns() const { return all_watched_ns_.load(); }
-  int64_t connect_started_ns() const { return connect_started_ns_; }
-  std::vector<std::string> ids() {
-    std::lock_guard<std::mutex> l(mu_);
-    return ids_;
-  }
-
-  // Blocks until deliveries() >= want or `timeout`; returns whether reached.
-  bool WaitDeliveries(uint64_t want, absl::Duration timeout) {
-    std::unique_lock<std::mutex> l(mu_);
-    wait_for_.store(want);
-    return cv_.wait_for(l, absl::ToChronoNanoseconds(timeout),
-                        [&] { return deliveries() >= want; });
-  }
-
-  Histogram& histogram() { return hist_; }  // After Stop().
-
- private:
-  struct Conn {
-    explicit Conn(net::io_context& ioc) : socket(ioc) {}
-    enum class Phase : uint8_t { kHead, kChunkSize, kChunkData, kChunkEnd, kRaw, kDone };
-    tcp::socket socket;
-    std::string request;
-    std::string head;
-    uint64_t chunk_left = 0;
-    Phase phase = Phase::kHead;
-    bool chunk_ext = false;
-    bool watched = false;
-    uint8_t line_len = 0;
-    char line[46];
-  };
-
-  void ConnectOne() {
-    if (to_connect_ == 0) return;
-    const int i = static_cast<int>(conns_.size());
-    --to_connect_;
-    auto c = std::make_shared<Conn>(ioc_);
-    c->request = absl::StrCat("GET ", target_(i), " HTTP/1.1\r\nHost: 127.0.0.1\r\n", extra_,
-                              "Accept: text/event-stream\r\n\r\n");
-    conns_.push_back(c);
-    c->socket.async_connect(endpoint_, [this, c](boost::system::error_code ec) {
-      if (ec) return Fail(*c);
-      c->socket.set_option(tcp::no_delay(true), ec);
-      c->socket.non_blocking(true, ec);
-      net::async_write(c->socket, net::buffer(c->request),
-                       [this, c](boost::system::error_code ec2, size_t) {
-                         if (ec2) return Fail(*c);
-                         std::string().swap(c->request);
-                         WaitRead(c);
-                       });
-    });
-  }
-
-  void Fail(Conn& c) {
-    ++errors_;
-    const bool setting_up = c.phase == Conn::Phase::kHead;
-    c.phase = Conn::Phase::kDone;
-    if (setting_up) ConnectOne();  // Keep the set-up window full.
-  }
-
-  void WaitRead(const std::shared_ptr<Conn>& c) {
-    c->socket.async_wait(tcp::socket::wait_read, [this, c](boost::system::error_code ec) {
-      if (ec) return Fail(*c);
-      // Drain what is there (bounded, so one busy connection cannot starve others).
-      for (int round = 0; round < 4; ++round) {
-        boost::system::error_code rec;
-        const size_t n = c->socket.read_some(net::buffer(buf_), rec);
-        if (rec == net::error::would_block) break;
-        if (rec || n == 0) {
-          if (c->phase != Conn::Phase::kDone) Fail(*c);
-          return;
-        }
-        Feed(*c, buf_.data(), n);
-        if (n < buf_.size()) break;
-      }
-      if (quickack_) {
-        // ACK at once: a server that leaves Nagle on (nginx does on SSE
-        // sockets) would otherwise wait for our delayed ACK (~40 ms) before
-        // each small write, and measure the ACK timer instead of itself.
-        const int one = 1;
-        ::setsockopt(c->socket.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-      }
-      uint64_t want = wait_for_.load();
-      if (deliveries() >= want && wait_for_.compare_exchange_strong(want, UINT64_MAX)) {
-        std::lock_guard<std::mutex> l(mu_);
-        cv_.notify_all();
-      }
-      WaitRead(c);
-    });
-  }
-
-  void Feed(Conn& c, const char* p, size_t n) {
-    while (n > 0) {
-      switch (c.phase) {
-        case Conn::Phase::kHead: {
-          const char ch = *p++;
-          --n;
-          c.head.push_back(ch);
-          if (ch == '\n' && c.head.size() >= 4 && c.head.compare(c.head.size() - 4, 4, "\r\n\r\n") == 0) {
-            if (c.head.compare(0, 12, "HTTP/1.1 200") != 0) ++bad_status_;
-            const std::string lower = absl::AsciiStrToLower(c.head);
-            c.phase = lower.find("transfer-encoding: chunked") != std::string::npos
-                          ? Conn::Phase::kChunkSize
-                          : Conn::Phase::kRaw;
-            std::string().swap(c.head);
-            if (++heads_ == static_cast<int>(conns_.size()) && to_connect_ == 0) {
-              all_heads_ns_ = MonoNanos();
-            }
-            ConnectOne();
-          }
-          break;
-        }
-        case Conn::Phase::kChunkSize: {
-          const char ch = *p++;
-          --n;
-          if (ch == '\n') {
-            c.chunk_ext = false;
-            c.phase = c.chunk_left == 0 ? Conn::Phase::kDone : Conn::Phase::kChunkData;
-          } else if (ch == ';') {
-            c.chunk_ext = true;
-          } else if (!c.chunk_ext && ch != '\r') {
-            const int v = ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
-            c.chunk_left = c.chunk_left * 16 + static_cast<uint64_t>(v);
-          }
-          break;
-        }
-        case Conn::Phase::kChunkData: {
-          const size_t m = static_cast<size_t>(std::min<uint64_t>(n, c.chunk_left));
-          Body(c, p, m);
-          p += m;
-          n -= m;
-          c.chunk_left -= m;
-          if (c.chunk_left == 0) c.phase = Conn::Phase::kChunkEnd;
-          break;
-        }
-        case Conn::Phase::kChunkEnd: {
-          const char ch = *p++;
-          --n;
-          if (ch == '\n') c.phase = Conn::Phase::kChunkSize;
-          break;
-        }
-        case Conn::Phase::kRaw:
-          Body(c, p, n);
-          return;
-        case Conn::Phase::kDone:
-          return;
-      }
-    }
-  }
-
-  // SSE body bytes: only the first sizeof(line) bytes of each line are kept.
-  void Body(Conn& c, const char* p, size_t n) {
-    while (n > 0) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', n));
-      const size_t len = nl ? static_cast<size_t>(nl - p) : n;
-      const size_t k = std::min(len, sizeof(c.line) - c.line_len);
-      std::memcpy(c.line + c.line_len, p, k);
-      c.line_len = static_cast<uint8_t>(c.line_len + k);
-      if (nl == nullptr) return;
-      Line(c);
-      c.line_len = 0;
-      p = nl + 1;
-      n -= len + 1;
-    }
-  }
-
-  void Line(Conn& c) {
-    absl::string_view l(c.line, c.line_len);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-    if (absl::ConsumePrefix(&l, "id:")) {
-      absl::ConsumePrefix(&l, " ");
-      deliveries_.fetch_add(1, std::memory_order_relaxed);
-      if (record_ids_) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ids_.emplace_back(l);
-      }
-      if (!c.watched && !watch_id_.empty() && l == watch_id_) {
-        c.watched = true;
-        if (++watched_ == watch_want_) all_watched_ns_ = MonoNanos();
-      }
-    } else if (record_latency_ && absl::ConsumePrefix(&l, "data: t=")) {
-      int64_t t = 0;
-      if (absl::SimpleAtoi(l.substr(0, l.find('x')), &t)) hist_.Add(MonoNanos() - t);
-    }
-  }
-
-  tcp::endpoint endpoint_;
-  net::io_context ioc_{1};
-  std::thread thread_;
-  std::array<char, 64 * 1024> buf_;
-  std::vector<std::shared_ptr<Conn>> conns_;
-  std::function<std::string(int)> target_;
-  std::string extra_;
-  int to_connect_ = 0;
-  int64_t connect_started_ns_ = 0;
-  bool record_latency_ = false;
-  bool record_ids_ = false;
-  const bool quickack_ = absl::GetFlag(FLAGS_quickack);
-  std::string watch_id_;
-  int watch_want_ = 0;
-  Histogram hist_;
-
-  std::atomic<int> heads_{0};
-  std::atomic<int> errors_{0};
-  std::atomic<int> bad_status_{0};
-  std::atomic<int> watched_{0};
-  std::atomic<uint64_t> deliveries_{0};
-  std::atomic<int64_t> all_heads_ns_{0};
-  std::atomic<int64_t> all_watched_ns_{0};
-  std::atomic<uint64_t> wait_for_{UINT64_MAX};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::string> ids_;
-};
 
 // ---------------------------------------------------------------------------
 // Scenarios.
@@ -371,6 +106,10 @@ struct Env {
     return nchan ? "/sub/" + topic : "/v1/events?topic=" + topic;
   }
 };
+
+Subscribers NewSubscribers(const Env& env) {
+  return Subscribers(env.http, absl::GetFlag(FLAGS_quickack), absl::GetFlag(FLAGS_h2_connections));
+}
 
 void PrintResult(const Env& env, const std::string& scenario, const std::string& fields) {
   std::printf("RESULT server=%s scenario=%s label=%s %s\n", env.name.c_str(),
@@ -398,7 +137,7 @@ void FanOut(Env& env) {
   const int n = absl::GetFlag(FLAGS_subscribers);
   const int burst = std::max(1, absl::GetFlag(FLAGS_burst));
   const int rounds = std::max(1, absl::GetFlag(FLAGS_events) / burst);
-  Subscribers subs(env.http);
+  Subscribers subs = NewSubscribers(env);
   subs.Run();
   ConnectAll(subs, n, [&](int) { return env.SubTarget("fan"); }, "",
              absl::GetFlag(FLAGS_connect_window), absl::Seconds(120));
@@ -449,7 +188,7 @@ void Storm(Env& env) {
   const int n = absl::GetFlag(FLAGS_subscribers);
   const int behind = absl::GetFlag(FLAGS_behind);
   // A recorder learns the server's ids of 2 x behind events.
-  Subscribers recorder(env.http);
+  Subscribers recorder = NewSubscribers(env);
   recorder.set_record_ids(true);
   recorder.Run();
   ConnectAll(recorder, 1, [&](int) { return env.SubTarget("storm"); }, "", 1, absl::Seconds(10));
@@ -461,7 +200,7 @@ void Storm(Env& env) {
   }
   const std::vector<std::string> ids = recorder.ids();
   const std::string resume = ids[ids.size() - static_cast<size_t>(behind) - 1];
-  Subscribers subs(env.http);
+  Subscribers subs = NewSubscribers(env);
   subs.Watch(ids.back(), n);
   subs.Run();
   Meter m(env.pid);
@@ -492,7 +231,7 @@ void Idle(Env& env) {
   const int n = absl::GetFlag(FLAGS_subscribers);
   const int topics = std::max(1, absl::GetFlag(FLAGS_topics));
   const int64_t rss0 = ServerRss(env.pid);
-  Subscribers subs(env.http);
+  Subscribers subs = NewSubscribers(env);
   subs.Run();
   const int64_t t0 = MonoNanos();
   ConnectAll(subs, n, [&](int i) { return env.SubTarget(absl::StrCat("idle_", i % topics)); }, "",
@@ -517,7 +256,7 @@ void Latency(Env& env) {
   const int n = absl::GetFlag(FLAGS_subscribers);
   const int rate = absl::GetFlag(FLAGS_rate);
   const double seconds = absl::GetFlag(FLAGS_seconds);
-  Subscribers subs(env.http);
+  Subscribers subs = NewSubscribers(env);
   subs.set_record_latency(true);
   subs.Run();
   ConnectAll(subs, n, [&](int) { return env.SubTarget("lat"); }, "",
