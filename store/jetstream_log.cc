@@ -5,23 +5,10 @@ namespace tailgate::store::internal {
 // ---------------------------------------------------------------------------
 // Open
 
-bool ValidStreamName(std::string_view name) {
-  if (name.empty() || name.size() > 255) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 
 absl::Status JetStreamLog::Open() {
   if (jso_.url.empty()) return absl::InvalidArgumentError("nats_url: must not be empty");
-  if (!ValidStreamName(jso_.stream)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "stream: want 1-255 characters of [A-Za-z0-9_-], got \"", jso_.stream, "\""));
-  }
+  if (absl::Status s = ValidateJetStreamStreamName(jso_.stream, "stream"); !s.ok()) return s;
   if (absl::Status s = ValidateTopic(jso_.subject_prefix, "subject_prefix"); !s.ok()) return s;
   if (jso_.replicas < 1 || jso_.replicas > 5) {
     return absl::InvalidArgumentError(
@@ -29,24 +16,16 @@ absl::Status JetStreamLog::Open() {
   }
   absl::StatusOr<internal::RetentionRules> rules = internal::RetentionRules::Parse(options_);
   if (!rules.ok()) return rules.status();
-  rules_ = *std::move(rules);
   // Stream limits: the loosest rule, so JetStream never removes what a rule
   // still keeps; stricter rules are applied by EnforceRetention.
-  {
-    uint64_t max_events = options_.default_retention.max_events;
-    absl::Duration max_age = options_.default_retention.max_age;
-    for (const auto& [p, r] : rules_.rules()) {
-      max_events = (max_events == 0 || r.max_events == 0) ? 0 : std::max(max_events, r.max_events);
-      max_age = (max_age == absl::ZeroDuration() || r.max_age == absl::ZeroDuration())
-                    ? absl::ZeroDuration()
-                    : std::max(max_age, r.max_age);
-    }
-    stream_max_per_subject_ =
-        max_events == 0 ? -1
-                        : static_cast<int64_t>(std::min<uint64_t>(
-                              max_events, std::numeric_limits<int64_t>::max()));
-    stream_max_age_ = max_age;
-  }
+  const StorageLimits stream_limits = LoosestLimits(*rules);
+  stream_max_per_subject_ =
+      stream_limits.max_events == 0
+          ? -1
+          : static_cast<int64_t>(std::min<uint64_t>(stream_limits.max_events,
+                                                    std::numeric_limits<int64_t>::max()));
+  stream_max_age_ = stream_limits.max_age;
+  planner_.emplace(*std::move(rules), hooks_.clock, stream_limits);
 
   // natsOptions_SetURL takes exactly one URL (only natsConnection_ConnectTo
   // splits lists), so a comma-separated --nats_url goes in as the server
@@ -121,7 +100,15 @@ absl::Status JetStreamLog::Open() {
   publisher_ = std::thread([this] { PublisherLoop(); });
   tail_ = std::thread([this] { TailLoop(); });
   tail_id_ = tail_.get_id();
-  if (!rules_.empty()) retention_ = std::thread([this] { RetentionLoop(); });
+  if (!planner_->rules().empty()) {
+    retention_ = std::make_unique<BackgroundLoop>(
+        [this] {
+          // Failures (e.g. while disconnected) are retried on the next pass.
+          EnforceRetention().IgnoreError();
+          return options_.retention_interval;
+        },
+        options_.retention_interval);
+  }
   return absl::OkStatus();
 }
 
@@ -187,13 +174,7 @@ void JetStreamLog::Close() {
     accepting_ = false;
     stop_publisher_ = true;
   }
-  if (retention_.joinable()) {
-    {
-      absl::MutexLock lock(&retention_mu_);
-      stop_retention_ = true;
-    }
-    retention_.join();
-  }
+  if (retention_ != nullptr) retention_->Stop();
   // Publish everything accepted, then wait (bounded) for the acks and for
   // the tail to cover them, so accepted appends complete normally.
   if (publisher_.joinable()) publisher_.join();
@@ -276,11 +257,34 @@ void JetStreamLog::Close() {
 
 namespace tailgate::store {
 
-absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLog(const Options& options,
-                                                      const JetStreamOptions& js) {
-  auto log = std::make_unique<internal::JetStreamLog>(options, js);
+absl::Status ValidateJetStreamStreamName(std::string_view name, std::string_view field) {
+  // NATS's own rule: the name is a token of API subjects and a directory of
+  // the server's store.
+  bool ok = !name.empty();
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f || c == '.' || c == '*' || c == '>' || c == '/' || c == '\\') {
+      ok = false;
+    }
+  }
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      internal::AV(field),
+      " must be a non-empty name without spaces, '.', '*', '>', '/' or '\\', got '",
+      internal::AV(name), "'"));
+}
+
+absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLogWithHooks(const Options& options,
+                                                               const JetStreamOptions& js,
+                                                               JetStreamLogHooks hooks) {
+  auto log = std::make_unique<internal::JetStreamLog>(options, js, std::move(hooks));
   if (absl::Status s = log->Open(); !s.ok()) return s;
   return std::unique_ptr<Log>(std::move(log));
+}
+
+absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLog(const Options& options,
+                                                      const JetStreamOptions& js) {
+  return OpenJetStreamLogWithHooks(options, js, JetStreamLogHooks());
 }
 
 }  // namespace tailgate::store

@@ -9,8 +9,8 @@ absl::Status RocksDbLog::Open() {
   if (options_.data_dir.empty()) return absl::InvalidArgumentError("data_dir: must be set");
   absl::StatusOr<internal::RetentionRules> rules = internal::RetentionRules::Parse(options_);
   if (!rules.ok()) return rules.status();
-  rules_ = *std::move(rules);
-  shortest_max_age_ = rules_.ShortestMaxAge();
+  shortest_max_age_ = rules->ShortestMaxAge();
+  planner_.emplace(*std::move(rules), hooks_.clock);
   switch (options_.durability) {
     case Durability::kFsync:
       // Syncing inside the write (rather than a separate SyncWAL on another
@@ -230,7 +230,9 @@ void RocksDbLog::StartThreads() {
   }
   committer_ = std::thread([this] { CommitterLoop(); });
   committer_id_ = committer_.get_id();
-  retention_ = std::thread([this] { RetentionLoop(); });
+  next_retention_ = absl::Now() + options_.retention_interval;
+  retention_ = std::make_unique<BackgroundLoop>([this] { return RetentionStep(); },
+                                                options_.retention_interval);
 }
 
 
@@ -246,13 +248,9 @@ void RocksDbLog::Close() {
     // New appends fail fast; those already queued still commit.
     accepting_ = false;
   }
-  if (retention_.joinable()) {
-    {
-      absl::MutexLock lock(&retention_mu_);
-      stop_retention_ = true;
-    }
+  if (retention_ != nullptr) {
     cancel_compaction_.store(true);
-    retention_.join();
+    retention_->Stop();
   }
   if (committer_.joinable()) {
     {

@@ -50,7 +50,9 @@
 #include "store/jetstream/pull_consumer.h"
 #include "store/internal/commit_listeners.h"
 #include "store/jetstream/event_cache.h"
+#include "store/internal/background_loop.h"
 #include "store/internal/log_common.h"
+#include "store/internal/retention.h"
 
 #include <nats/nats.h>
 
@@ -118,9 +120,10 @@ inline constexpr size_t kHeaderSlack = 64;
 
 class JetStreamLog final : public Log {
  public:
-  JetStreamLog(const Options& options, const JetStreamOptions& js)
+  JetStreamLog(const Options& options, const JetStreamOptions& js, JetStreamLogHooks hooks)
       : options_(options),
         jso_(js),
+        hooks_(std::move(hooks)),
         prefix_(js.subject_prefix + "."),
         cache_(js.read_cache_bytes) {}
   ~JetStreamLog() override { Close(); }
@@ -245,10 +248,10 @@ class JetStreamLog final : public Log {
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
   absl::Status Purge(const std::string& subject, uint64_t before_seq, uint64_t keep)
       ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);
-  void RetentionLoop();
 
   const Options options_;
   const JetStreamOptions jso_;
+  const JetStreamLogHooks hooks_;
   const std::string prefix_;  // "<subject_prefix>."
   // The newest events the tail delivered (JetStreamOptions::read_cache_bytes):
   // appended by Deliver before the watermark covers them; Read serves from it
@@ -266,7 +269,7 @@ class JetStreamLog final : public Log {
   };
   absl::Mutex parked_mu_;
   std::deque<Parked> parked_ ABSL_GUARDED_BY(parked_mu_);
-  internal::RetentionRules rules_;  // set by Open
+  std::optional<RetentionPlanner> planner_;  // set by Open
   // Stream-level limits: what JetStream enforces by itself. Rules stricter
   // than these are enforced by EnforceRetention.
   int64_t stream_max_per_subject_ = -1;  // -1: unlimited
@@ -314,9 +317,8 @@ class JetStreamLog final : public Log {
   internal::CommitListeners listeners_;
 
   absl::Mutex maint_mu_;  // serializes retention, trim and delete
-  absl::Mutex retention_mu_;
-  bool stop_retention_ ABSL_GUARDED_BY(retention_mu_) = false;
-  std::thread retention_;
+  // Applies rules stricter than the stream limits; only when there are rules.
+  std::unique_ptr<BackgroundLoop> retention_;
 
   absl::Mutex close_mu_;
   bool close_started_ ABSL_GUARDED_BY(close_mu_) = false;

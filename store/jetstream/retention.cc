@@ -53,22 +53,20 @@ absl::Status JetStreamLog::EnforceRetention() {
   absl::MutexLock maint(&maint_mu_);
   absl::ReaderMutexLock lock(&conn_mu_);
   if (absl::Status s = CheckOpen(); !s.ok()) return s;
-  if (rules_.empty()) return absl::OkStatus();
+  if (planner_->rules().empty()) return absl::OkStatus();
   TopicFilter all({*TopicPattern::Parse(">")});
   absl::StatusOr<std::map<std::string, uint64_t>> counts = SubjectCounts(all);
   if (!counts.ok()) return counts.status();
-  const absl::Time now = absl::Now();
+  const absl::Time now = planner_->Now();
   for (const auto& [topic, count] : *counts) {
-    const RetentionRule& rule = rules_.For(topic);
+    const TopicCut cut = planner_->Plan(topic, count, now);
+    if (cut.empty()) continue;
     const std::string subject = Subject(topic);
-    if (rule.max_events > 0 && count > rule.max_events &&
-        (stream_max_per_subject_ < 0 ||
-         rule.max_events < static_cast<uint64_t>(stream_max_per_subject_))) {
-      if (absl::Status s = Purge(subject, 0, rule.max_events); !s.ok()) return s;
+    if (cut.over > 0) {
+      if (absl::Status s = Purge(subject, 0, count - cut.over); !s.ok()) return s;
     }
-    if (rule.max_age > absl::ZeroDuration() &&
-        (stream_max_age_ == absl::ZeroDuration() || rule.max_age < stream_max_age_)) {
-      const absl::Time cutoff = now - rule.max_age;
+    if (cut.by_age()) {
+      const absl::Time cutoff = cut.older_than;
       absl::StatusOr<MsgPtr> first = NextMsg(1, subject);
       if (!first.ok()) return first.status();
       if (*first == nullptr || absl::FromUnixNanos(natsMsg_GetTime(first->get())) >= cutoff) {
@@ -115,18 +113,6 @@ absl::Status JetStreamLog::DeleteTopic(std::string_view topic) {
   return Purge(subject, 0, 0);
 }
 
-void JetStreamLog::RetentionLoop() {
-  for (;;) {
-    {
-      absl::MutexLock lock(&retention_mu_);
-      retention_mu_.AwaitWithTimeout(absl::Condition(&stop_retention_),
-                                     options_.retention_interval);
-      if (stop_retention_) return;
-    }
-    // Failures (e.g. while disconnected) are retried on the next pass.
-    EnforceRetention().IgnoreError();
-  }
-}
 
 
 }  // namespace tailgate::store::internal

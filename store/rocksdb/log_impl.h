@@ -45,7 +45,9 @@
 #include "rocksdb/write_batch.h"
 #include "store/rocksdb/codec.h"
 #include "store/internal/commit_listeners.h"
+#include "store/internal/background_loop.h"
 #include "store/internal/log_common.h"
+#include "store/internal/retention.h"
 #include "store/rocksdb/diagnostics.h"
 
 namespace tailgate::store::internal {
@@ -194,7 +196,9 @@ class RocksDbLog final : public Log {
   // which fails again while the disk is still full). Retention thread.
   void TryRecover();
 
-  void RetentionLoop();
+  // One turn of the background loop: recovery while suspended, retention
+  // every retention_interval. Returns how long to sleep.
+  absl::Duration RetentionStep();
   absl::Status EnforceRetentionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status ExpireDedupLocked(int64_t cutoff_micros) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   // Removes the topic's events with id <= up_to_id; adds the count to *removed.
@@ -216,7 +220,7 @@ class RocksDbLog final : public Log {
 
   const Options options_;
   const RocksDbLogHooks hooks_;
-  internal::RetentionRules rules_;  // set by Open
+  std::optional<RetentionPlanner> planner_;  // set by Open
   absl::Duration shortest_max_age_ = absl::InfiniteDuration();  // set by Open
   rocksdb::WriteOptions write_options_;
 
@@ -272,9 +276,9 @@ class RocksDbLog final : public Log {
   absl::Mutex maint_mu_;
   std::vector<CompactRange> pending_compactions_ ABSL_GUARDED_BY(maint_mu_);
 
-  absl::Mutex retention_mu_;
-  bool stop_retention_ ABSL_GUARDED_BY(retention_mu_) = false;
-  std::thread retention_;
+  // Retention and disk-full recovery; next_retention_ is its own.
+  std::unique_ptr<BackgroundLoop> retention_;
+  absl::Time next_retention_;
   std::atomic<bool> cancel_compaction_{false};
 
   absl::Mutex close_mu_;

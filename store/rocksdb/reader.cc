@@ -65,7 +65,7 @@ absl::StatusOr<ReadResult> RocksDbLog::Read(const ReadRequest& request) {
 }
 
 int64_t RocksDbLog::ExpiryCutoff(std::string_view topic, absl::Time now) const {
-  const absl::Duration max_age = rules_.For(topic).max_age;
+  const absl::Duration max_age = planner_->rules().For(topic).max_age;
   if (max_age <= absl::ZeroDuration()) return std::numeric_limits<int64_t>::min();
   return ToMicros(now - max_age);
 }

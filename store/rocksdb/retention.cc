@@ -110,7 +110,7 @@ absl::Status RocksDbLog::EnforceRetention() {
 }
 
 absl::Status RocksDbLog::EnforceRetentionLocked() {
-  const absl::Time now = hooks_.clock();
+  const absl::Time now = planner_->Now();
   if (absl::Status s = ExpireDedupLocked(ToMicros(now - options_.dedup_window)); !s.ok()) {
     return s;
   }
@@ -125,15 +125,10 @@ absl::Status RocksDbLog::EnforceRetentionLocked() {
   uint64_t removed = 0;
   uint64_t max_removed_id = 0;
   for (const auto& [topic, m] : topics) {
-    const RetentionRule& rule = rules_.For(topic);
-    const uint64_t over = rule.max_events > 0 && m.count > rule.max_events
-                              ? m.count - rule.max_events
-                              : 0;
-    const bool by_age = rule.max_age > absl::ZeroDuration();
-    if (over == 0 && !by_age) continue;
-    const int64_t cutoff = by_age ? ToMicros(now - rule.max_age) : 0;
-    // Both limits remove a prefix of the topic: the first `over` events and
-    // the leading events older than the cutoff. Trim through the longer one.
+    const TopicCut cut = planner_->Plan(topic, m.count, now);
+    if (cut.empty()) continue;
+    // The cut is a prefix of the topic: find its last event and trim
+    // through it.
     const std::string limit = internal::EventKeyLimit(topic);
     rocksdb::Slice limit_slice(limit);
     rocksdb::ReadOptions ro;
@@ -149,7 +144,7 @@ absl::Status RocksDbLog::EnforceRetentionLocked() {
           !internal::DecodeEventValue(ToView(it->value()), &v)) {
         return absl::DataLossError(absl::StrCat("event of topic \"", topic, "\" is malformed"));
       }
-      if (n >= over && !(by_age && v.publish_micros < cutoff)) break;
+      if (!cut.Removes(n, absl::FromUnixMicros(v.publish_micros))) break;
       up_to = id;
     }
     if (!it->status().ok()) return FromRocksDb(it->status(), "reading events for retention");
@@ -167,10 +162,10 @@ absl::Status RocksDbLog::EnforceRetentionLocked() {
       if (!m.deleted && m.count > 0) min_first = std::min(min_first, m.first_id);
     }
   }
-  if (options_.max_total_bytes > 0 && total_bytes > options_.max_total_bytes) {
+  if (const uint64_t excess = RetentionPlanner::ExcessBytes(total_bytes, options_.max_total_bytes);
+      excess > 0) {
     // Oldest first across topics: walk the id index and trim each topic
     // through its last event inside the excess.
-    const uint64_t excess = total_bytes - options_.max_total_bytes;
     std::map<std::string, uint64_t> through;
     uint64_t freed = 0;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_ids_));
@@ -272,34 +267,22 @@ void RocksDbLog::RunPendingCompactions() {
   }
 }
 
-void RocksDbLog::RetentionLoop() {
-  absl::Time next_retention = absl::Now() + options_.retention_interval;
-  for (;;) {
-    {
-      absl::MutexLock lock(&retention_mu_);
-      // While suspended, wake often enough to notice freed space quickly.
-      const absl::Duration wait =
-          suspended_.load(std::memory_order_acquire)
-              ? std::min(kRecoveryPoll, next_retention - absl::Now())
-              : next_retention - absl::Now();
-      retention_mu_.AwaitWithTimeout(
-          absl::Condition(
-              +[](bool* stop) { return *stop; }, &stop_retention_),
-          wait);
-      if (stop_retention_) return;
-    }
-    if (suspended_.load(std::memory_order_acquire)) {
-      TryRecover();
-      // Retention writes too; it waits until writes work again.
-      if (suspended_.load(std::memory_order_acquire)) continue;
-    }
-    if (absl::Now() < next_retention) continue;
-    next_retention = absl::Now() + options_.retention_interval;
+absl::Duration RocksDbLog::RetentionStep() {
+  if (suspended_.load(std::memory_order_acquire)) {
+    TryRecover();
+  }
+  // Retention writes too: while suspended it waits until writes work again.
+  if (!suspended_.load(std::memory_order_acquire) && absl::Now() >= next_retention_) {
+    next_retention_ = absl::Now() + options_.retention_interval;
     // Errors here surface again on the next pass or in Stats; the loop must
     // keep running for retention to ever catch up.
     EnforceRetention().IgnoreError();
     RunPendingCompactions();
   }
+  // While suspended, wake often enough to notice freed space quickly.
+  const absl::Duration until_next = next_retention_ - absl::Now();
+  return suspended_.load(std::memory_order_acquire) ? std::min(kRecoveryPoll, until_next)
+                                                    : until_next;
 }
 
 
