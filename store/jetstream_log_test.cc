@@ -163,7 +163,7 @@ TEST_F(JetStreamLogTest, ServerCrashLosesAndDuplicatesNothingForListeners) {
   // Appends while the server is down either complete once it is back (the
   // client's reconnect buffer) or fail UNAVAILABLE ("may or may not be
   // stored"): a write on the dead socket (EPIPE) or a lost ack. Publishers
-  // retry those with their idempotency key, as DESIGN.md tells them to.
+  // retry those with their idempotency key, as docs/publishing.md tells them to.
   std::atomic<int> done{0};
   absl::Mutex mu;
   std::vector<uint64_t> late;
