@@ -126,42 +126,36 @@ void RocksDbLog::CommitterLoop() {
 
 void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
   const absl::Time now = hooks_.clock();
-  const int64_t now_micros = ToMicros(now);
-  const int64_t dedup_cutoff = ToMicros(now - options_.dedup_window);
-
-  // Look up every idempotency key of the group in one MultiGet.
-  std::vector<std::string> dedup_keys;
-  for (const AppendOp& op : ops) {
-    if (!op.error.ok()) continue;
-    for (const EventInput& e : op.events) {
-      if (!e.idempotency_key.empty()) dedup_keys.push_back(internal::DedupKey(e.topic, e.idempotency_key));
-    }
-  }
+  AckGroup group;
   absl::flat_hash_map<std::string, DedupEntry> seen;  // dedup key -> original
-  absl::Status failure;
-  if (!dedup_keys.empty()) {
-    std::vector<rocksdb::Slice> slices(dedup_keys.begin(), dedup_keys.end());
-    std::vector<rocksdb::PinnableSlice> values(slices.size());
-    std::vector<rocksdb::Status> statuses(slices.size());
-    db_->MultiGet(rocksdb::ReadOptions(), cf_dedup_, slices.size(), slices.data(), values.data(),
-                  statuses.data());
-    for (size_t i = 0; i < slices.size(); ++i) {
-      if (statuses[i].IsNotFound()) continue;
-      if (!statuses[i].ok()) {
-        if (options_.commit_error_observer) {
-          options_.commit_error_observer(FromRocksDb(statuses[i], "reading idempotency keys"));
-        }
-        failure = absl::InternalError(
-            "the event log failed to read idempotency keys (see the server's log)");
-        break;
-      }
-      internal::DedupValue v;
-      if (internal::DecodeDedupValue(ToView(values[i]), &v) && v.seen_micros >= dedup_cutoff) {
-        seen.emplace(dedup_keys[i], DedupEntry{v.id, kStored});
-      }
+  group.failure = LookUpKeys(ops, ToMicros(now - options_.dedup_window), &seen);
+
+  StagedCommit staged(CommitBatchBytes(ops));
+  staged.next = last_id_.load(std::memory_order_relaxed) + 1;
+  group.results.resize(ops.size());
+  if (group.failure.ok()) {
+    for (size_t o = 0; o < ops.size(); ++o) {
+      AppendOp& op = ops[o];
+      if (!op.error.ok()) continue;
+      op.error = CheckKeyReuse(op.events, seen, staged.committed);
+      if (!op.error.ok()) continue;
+      StageAppend(op, ToMicros(now), &seen, &staged, &group.results[o]);
     }
   }
 
+  group.last = staged.next - 1;
+  if (group.failure.ok() && !staged.committed.empty()) {
+    group.failure = WriteCommit(&staged, group.last);
+    // Metadata moves before the watermark: a reader that saw the watermark
+    // also finds every topic committed below it.
+    if (group.failure.ok()) PublishTopicMeta(staged.touched);
+  }
+  group.ops = std::move(ops);
+  group.committed = std::move(staged.committed);
+  Acknowledge(group);
+}
+
+size_t RocksDbLog::CommitBatchBytes(const std::vector<AppendOp>& ops) {
   // Sized up front: growing the batch by doubling copied it several times
   // per commit. Per event: the event and id index entries (key, value,
   // record headers) with room for a dedup entry's key.
@@ -172,135 +166,107 @@ void RocksDbLog::CommitAppends(std::vector<AppendOp>& ops) {
                      2 * e.idempotency_key.size();
     }
   }
-  rocksdb::WriteBatch batch(batch_bytes);
-  std::map<std::string, TopicMeta, std::less<>> touched;
-  std::vector<Event> committed;
-  std::vector<std::vector<AppendResult>> results(ops.size());
-  uint64_t next = last_id_.load(std::memory_order_relaxed) + 1;
-  std::string value;
-  // The time index needs only the last id of each run of events with the
-  // same publish time: CursorAtTime wants the greatest (time, id) below a
-  // time, and a commit's events mostly share the commit's clock reading, so
-  // this is about one entry per commit instead of one per event.
-  std::optional<std::pair<int64_t, uint64_t>> time_run;  // (micros, last id)
-  auto end_time_run = [&] {
-    if (time_run) batch.Put(cf_time_, internal::TimeKey(time_run->first, time_run->second), rocksdb::Slice());
-  };
-  if (failure.ok()) {
-    for (size_t o = 0; o < ops.size(); ++o) {
-      AppendOp& op = ops[o];
-      if (!op.error.ok()) continue;
-      op.error = CheckKeyReuse(op.events, seen, committed);
-      if (!op.error.ok()) continue;
-      results[o].reserve(op.events.size());
-      for (EventInput& e : op.events) {
-        std::string dk;
-        if (!e.idempotency_key.empty()) {
-          dk = internal::DedupKey(e.topic, e.idempotency_key);
-          auto it = seen.find(dk);
-          if (it != seen.end()) {
-            results[o].push_back(AppendResult{it->second.id, true});
-            continue;
-          }
-        }
-        const uint64_t id = next++;
-        const int64_t micros =
-            e.publish_time == absl::InfinitePast() ? now_micros : ToMicros(e.publish_time);
-        if (!dk.empty()) {
-          batch.Put(cf_dedup_, dk, internal::EncodeDedupValue({id, now_micros}));
-          batch.Put(cf_dedup_time_, internal::DedupTimeKey(now_micros, dk), rocksdb::Slice());
-          seen.emplace(std::move(dk), DedupEntry{id, committed.size()});
-        }
-        internal::EncodeEventValue(&value, micros, e.type, e.data);
-        batch.Put(cf_events_, internal::EventKey(e.topic, id), value);
-        internal::EncodeIdValue(&value, e.topic, e.data.size(), micros);
-        batch.Put(cf_ids_, internal::IdKey(id), value);
-        if (time_run && time_run->first != micros) end_time_run();
-        time_run.emplace(micros, id);
-
-        auto t = touched.find(e.topic);
-        if (t == touched.end()) {
-          TopicMeta m;
-          {
-            // Only this thread writes topics_, so the read needs no lock
-            // against writers; readers hold it shared.
-            absl::ReaderMutexLock lock(&meta_mu_);
-            auto cur = topics_.find(e.topic);
-            if (cur != topics_.end()) m = cur->second;
-          }
-          t = touched.emplace(e.topic, m).first;
-        }
-        TopicMeta& m = t->second;
-        if (m.deleted) m = TopicMeta{0, 0, 0, 0, m.trimmed_through, false};
-        if (m.count == 0) m.first_id = id;
-        m.last_id = id;
-        m.count++;
-        m.bytes += e.data.size();
-        results[o].push_back(AppendResult{id, false});
-        committed.push_back(Event{id, std::move(e.topic), std::move(e.type), std::move(e.data),
-                                  absl::FromUnixMicros(micros)});
-      }
-    }
-  }
-
-  const uint64_t last = next - 1;
-  if (failure.ok() && !committed.empty()) {
-    end_time_run();
-    for (const auto& [topic, m] : touched) {
-      batch.Put(cf_meta_, internal::TopicMetaKey(topic), internal::EncodeTopicMeta(m));
-    }
-    std::string last_value;
-    internal::PutFixed64(&last_value, last);
-    batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), last_value);
-    const auto write_start = std::chrono::steady_clock::now();
-    const rocksdb::Status written = db_->Write(write_options_, &batch);
-    if (written.ok()) {
-      if (options_.commit_observer) {
-        options_.commit_observer(committed.size(),
-                                 absl::FromChrono(std::chrono::steady_clock::now() - write_start));
-      }
-    } else {
-      // The observer (the server's log) gets the detail; publishers get
-      // OnWriteFailure's message, which names no server path.
-      if (options_.commit_error_observer) {
-        options_.commit_error_observer(FromRocksDb(written, "writing to the log"));
-      }
-      failure = OnWriteFailure(written);
-    }
-    // Ids handed to a failed write are never reused: the write may have
-    // reached the disk even though it reported an error.
-    last_id_.store(last, std::memory_order_release);
-  }
-
-  if (failure.ok() && !committed.empty()) {
-    // Metadata moves before the watermark: a reader that saw the watermark
-    // also finds every topic committed below it.
-    absl::MutexLock lock(&meta_mu_);
-    for (auto& [topic, m] : touched) {
-      auto it = topics_.find(topic);
-      if (it == topics_.end()) {
-        topics_.emplace(topic, m);
-      } else {
-        if (!it->second.deleted) {  // a deleted topic's events were discounted already
-          total_events_ -= it->second.count;
-          total_bytes_ -= it->second.bytes;
-        }
-        it->second = m;
-      }
-      total_events_ += m.count;
-      total_bytes_ += m.bytes;
-    }
-  }
-
-  AckGroup group;
-  group.ops = std::move(ops);
-  group.results = std::move(results);
-  group.committed = std::move(committed);
-  group.last = last;
-  group.failure = std::move(failure);
-  Acknowledge(group);
+  return batch_bytes;
 }
 
+void RocksDbLog::StageAppend(AppendOp& op, int64_t now_micros,
+                             absl::flat_hash_map<std::string, DedupEntry>* seen,
+                             StagedCommit* c, std::vector<AppendResult>* results) {
+  results->reserve(op.events.size());
+  for (EventInput& e : op.events) {
+    std::string dk;
+    if (!e.idempotency_key.empty()) {
+      dk = internal::DedupKey(e.topic, e.idempotency_key);
+      auto it = seen->find(dk);
+      if (it != seen->end()) {
+        results->push_back(AppendResult{it->second.id, true});
+        continue;
+      }
+    }
+    const uint64_t id = c->next++;
+    const int64_t micros =
+        e.publish_time == absl::InfinitePast() ? now_micros : ToMicros(e.publish_time);
+    if (!dk.empty()) {
+      c->batch.Put(cf_dedup_, dk, internal::EncodeDedupValue({id, now_micros}));
+      c->batch.Put(cf_dedup_time_, internal::DedupTimeKey(now_micros, dk), rocksdb::Slice());
+      seen->emplace(std::move(dk), DedupEntry{id, c->committed.size()});
+    }
+    internal::EncodeEventValue(&c->value, micros, e.type, e.data);
+    c->batch.Put(cf_events_, internal::EventKey(e.topic, id), c->value);
+    internal::EncodeIdValue(&c->value, e.topic, e.data.size(), micros);
+    c->batch.Put(cf_ids_, internal::IdKey(id), c->value);
+    if (c->time_run && c->time_run->first != micros) c->EndTimeRun(cf_time_);
+    c->time_run.emplace(micros, id);
+
+    auto t = c->touched.find(e.topic);
+    if (t == c->touched.end()) {
+      TopicMeta m;
+      {
+        // Only this thread writes topics_, so the read needs no lock
+        // against writers; readers hold it shared.
+        absl::ReaderMutexLock lock(&meta_mu_);
+        auto cur = topics_.find(e.topic);
+        if (cur != topics_.end()) m = cur->second;
+      }
+      t = c->touched.emplace(e.topic, m).first;
+    }
+    TopicMeta& m = t->second;
+    if (m.deleted) m = TopicMeta{0, 0, 0, 0, m.trimmed_through, false};
+    if (m.count == 0) m.first_id = id;
+    m.last_id = id;
+    m.count++;
+    m.bytes += e.data.size();
+    results->push_back(AppendResult{id, false});
+    c->committed.push_back(Event{id, std::move(e.topic), std::move(e.type), std::move(e.data),
+                                 absl::FromUnixMicros(micros)});
+  }
+}
+
+absl::Status RocksDbLog::WriteCommit(StagedCommit* c, uint64_t last) {
+  c->EndTimeRun(cf_time_);
+  for (const auto& [topic, m] : c->touched) {
+    c->batch.Put(cf_meta_, internal::TopicMetaKey(topic), internal::EncodeTopicMeta(m));
+  }
+  std::string last_value;
+  internal::PutFixed64(&last_value, last);
+  c->batch.Put(cf_meta_, ToSlice(internal::kLastIdKey), last_value);
+  const auto write_start = std::chrono::steady_clock::now();
+  const rocksdb::Status written = db_->Write(write_options_, &c->batch);
+  // Ids handed to a failed write are never reused: the write may have
+  // reached the disk even though it reported an error.
+  last_id_.store(last, std::memory_order_release);
+  if (written.ok()) {
+    if (options_.commit_observer) {
+      options_.commit_observer(c->committed.size(),
+                               absl::FromChrono(std::chrono::steady_clock::now() - write_start));
+    }
+    return absl::OkStatus();
+  }
+  // The observer (the server's log) gets the detail; publishers get
+  // OnWriteFailure's message, which names no server path.
+  if (options_.commit_error_observer) {
+    options_.commit_error_observer(FromRocksDb(written, "writing to the log"));
+  }
+  return OnWriteFailure(written);
+}
+
+void RocksDbLog::PublishTopicMeta(const std::map<std::string, TopicMeta, std::less<>>& touched) {
+  absl::MutexLock lock(&meta_mu_);
+  for (auto& [topic, m] : touched) {
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) {
+      topics_.emplace(topic, m);
+    } else {
+      if (!it->second.deleted) {  // a deleted topic's events were discounted already
+        total_events_ -= it->second.count;
+        total_bytes_ -= it->second.bytes;
+      }
+      it->second = m;
+    }
+    total_events_ += m.count;
+    total_bytes_ += m.bytes;
+  }
+}
 
 void RocksDbLog::Acknowledge(AckGroup& g) {
   if (g.failure.ok() && !g.committed.empty()) {

@@ -2,6 +2,39 @@
 
 namespace tailgate::store::internal {
 
+absl::Status RocksDbLog::LookUpKeys(const std::vector<AppendOp>& ops, int64_t cutoff_micros,
+                                    absl::flat_hash_map<std::string, DedupEntry>* seen) {
+  // Every idempotency key of the group in one MultiGet.
+  std::vector<std::string> dedup_keys;
+  for (const AppendOp& op : ops) {
+    if (!op.error.ok()) continue;
+    for (const EventInput& e : op.events) {
+      if (!e.idempotency_key.empty()) dedup_keys.push_back(internal::DedupKey(e.topic, e.idempotency_key));
+    }
+  }
+  if (dedup_keys.empty()) return absl::OkStatus();
+  std::vector<rocksdb::Slice> slices(dedup_keys.begin(), dedup_keys.end());
+  std::vector<rocksdb::PinnableSlice> values(slices.size());
+  std::vector<rocksdb::Status> statuses(slices.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf_dedup_, slices.size(), slices.data(), values.data(),
+                statuses.data());
+  for (size_t i = 0; i < slices.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) {
+      if (options_.commit_error_observer) {
+        options_.commit_error_observer(FromRocksDb(statuses[i], "reading idempotency keys"));
+      }
+      return absl::InternalError(
+          "the event log failed to read idempotency keys (see the server's log)");
+    }
+    internal::DedupValue v;
+    if (internal::DecodeDedupValue(ToView(values[i]), &v) && v.seen_micros >= cutoff_micros) {
+      seen->emplace(dedup_keys[i], DedupEntry{v.id, kStored});
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RocksDbLog::CheckKeyReuse(const std::vector<EventInput>& events,
                                        const absl::flat_hash_map<std::string, DedupEntry>& seen,
                                        const std::vector<Event>& committed) {

@@ -175,7 +175,40 @@ class RocksDbLog final : public Log {
   void StartThreads();
 
   void CommitterLoop();
+  // One group commit, in steps: look up the group's idempotency keys, stage
+  // each append's events in one write batch, write it, then publish the
+  // topic metadata and acknowledge.
   void CommitAppends(std::vector<AppendOp>& ops);
+  // What a group commit has staged so far.
+  struct StagedCommit {
+    explicit StagedCommit(size_t batch_bytes) : batch(batch_bytes) {}
+    // Ends the current run of events sharing one publish time: the time
+    // index needs only its last id, since CursorAtTime wants the greatest
+    // (time, id) below a time and a commit's events mostly share the
+    // commit's clock reading (about one entry per commit, not per event).
+    void EndTimeRun(rocksdb::ColumnFamilyHandle* cf_time) {
+      if (time_run) batch.Put(cf_time, internal::TimeKey(time_run->first, time_run->second), rocksdb::Slice());
+    }
+    rocksdb::WriteBatch batch;
+    std::map<std::string, TopicMeta, std::less<>> touched;
+    std::vector<Event> committed;
+    uint64_t next = 0;  // the next id to hand out
+    std::optional<std::pair<int64_t, uint64_t>> time_run;  // (micros, last id)
+    std::string value;  // reused encoding buffer
+  };
+  static size_t CommitBatchBytes(const std::vector<AppendOp>& ops);
+  // The group's stored idempotency keys still inside the window (after
+  // cutoff_micros) into *seen; INTERNAL when they cannot be read.
+  absl::Status LookUpKeys(const std::vector<AppendOp>& ops, int64_t cutoff_micros,
+                          absl::flat_hash_map<std::string, DedupEntry>* seen);
+  void StageAppend(AppendOp& op, int64_t now_micros,
+                   absl::flat_hash_map<std::string, DedupEntry>* seen, StagedCommit* c,
+                   std::vector<AppendResult>* results);
+  // Writes the staged commit with its topic metadata and last id; what its
+  // publishers are told when that fails.
+  absl::Status WriteCommit(StagedCommit* c, uint64_t last);
+  // Commit-thread only: the committed topics' metadata becomes visible.
+  void PublishTopicMeta(const std::map<std::string, TopicMeta, std::less<>>& touched);
   // ALREADY_EXISTS when an event of `events` reuses an idempotency key (of
   // `seen`, or of an earlier event of `events`) for a different type or
   // data: a retry must repeat the event, and a new event needs a new key.
