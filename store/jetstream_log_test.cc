@@ -163,7 +163,7 @@ TEST_F(JetStreamLogTest, ServerCrashLosesAndDuplicatesNothingForListeners) {
   // Appends while the server is down either complete once it is back (the
   // client's reconnect buffer) or fail UNAVAILABLE ("may or may not be
   // stored"): a write on the dead socket (EPIPE) or a lost ack. Publishers
-  // retry those with their idempotency key, as DESIGN.md tells them to.
+  // retry those with their idempotency key, as docs/publishing.md tells them to.
   std::atomic<int> done{0};
   absl::Mutex mu;
   std::vector<uint64_t> late;
@@ -276,6 +276,52 @@ TEST_F(JetStreamLogTest, BadOptionsAndUnreachableServerAreRejected) {
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
   EXPECT_NE(down.status().message().find(server_.url()), std::string::npos) << down.status();
+}
+
+// The one stream-name rule (the gateway's --nats_stream check calls it too).
+TEST(JetStreamStreamNameTest, NatsRule) {
+  for (const char* ok : {"TAILGATE", "tg-1_x", "a:b", "A"}) {
+    EXPECT_TRUE(ValidateJetStreamStreamName(ok, "stream").ok()) << ok;
+  }
+  for (const char* bad : {"", "a.b", "a*", "a>", "a/b", "a\\b", "a b", "a\tb"}) {
+    absl::Status s = ValidateJetStreamStreamName(bad, "--nats_stream");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.message(),
+              absl::StrCat("--nats_stream must be a non-empty name without spaces, '.', '*', '>', "
+                           "'/' or '\\', got '", bad, "'"));
+  }
+}
+
+// Retention rules stricter than the stream's own limits are applied by the
+// log's pass, by age on the injected clock: moving a fake clock past a
+// rule's max_age purges that topic's older events, and only those.
+TEST_F(JetStreamLogTest, RetentionPassFollowsTheInjectedClock) {
+  options_.default_retention = RetentionRule{">", 0, absl::Hours(24)};
+  options_.retention_rules = {RetentionRule{"fast.>", 0, absl::Minutes(5)}};
+  absl::Mutex clock_mu;
+  absl::Time now = absl::Now();
+  JetStreamLogHooks hooks;
+  hooks.clock = [&] {
+    absl::MutexLock l(&clock_mu);
+    return now;
+  };
+  absl::StatusOr<std::unique_ptr<Log>> opened = OpenJetStreamLogWithHooks(options_, js_, hooks);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Log& log = **opened;
+  AppendOne(log, Ev("fast.a", "1"));
+  AppendOne(log, Ev("fast.a", "2"));
+  const uint64_t slow = AppendOne(log, Ev("slow.b", "3"));
+
+  ASSERT_TRUE(log.EnforceRetention().ok());
+  EXPECT_EQ(ReadAll(log, {">"}).size(), 3u) << "nothing is 5 minutes old yet";
+
+  {
+    absl::MutexLock l(&clock_mu);
+    now += absl::Minutes(6);
+  }
+  ASSERT_TRUE(log.EnforceRetention().ok());
+  EXPECT_EQ(Ids(ReadAll(log, {">"})), std::vector<uint64_t>{slow});
+  EXPECT_TRUE(ReadAll(log, {"fast.>"}).empty());
 }
 
 // The node-local read cache (JetStreamOptions::read_cache_bytes) answers

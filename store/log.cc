@@ -47,44 +47,6 @@ namespace {
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 }  // namespace
 
-absl::StatusOr<RetentionRules> RetentionRules::Parse(const Options& options) {
-  RetentionRules out;
-  for (size_t i = 0; i < options.retention_rules.size(); ++i) {
-    const RetentionRule& rule = options.retention_rules[i];
-    absl::StatusOr<TopicPattern> p =
-        TopicPattern::Parse(rule.pattern, absl::StrCat("retention_rules[", i, "].pattern"));
-    if (!p.ok()) return p.status();
-    out.rules_.emplace_back(*std::move(p), rule);
-  }
-  // Never matched against (it is the fallback), but a malformed one means
-  // the options were not built the way the caller thinks.
-  if (absl::Status s =
-          TopicPattern::Parse(options.default_retention.pattern, "default_retention.pattern")
-              .status();
-      !s.ok()) {
-    return s;
-  }
-  out.default_ = options.default_retention;
-  return out;
-}
-
-const RetentionRule& RetentionRules::For(std::string_view topic) const {
-  for (const auto& [pattern, rule] : rules_) {
-    if (pattern.Matches(topic)) return rule;
-  }
-  return default_;
-}
-
-absl::Duration RetentionRules::ShortestMaxAge() const {
-  absl::Duration shortest = absl::InfiniteDuration();
-  auto consider = [&](const RetentionRule& r) {
-    if (r.max_age > absl::ZeroDuration()) shortest = std::min(shortest, r.max_age);
-  };
-  consider(default_);
-  for (const auto& [pattern, rule] : rules_) consider(rule);
-  return shortest;
-}
-
 std::string EventField(size_t count, size_t index, std::string_view name) {
   if (count <= 1) return std::string(name);
   return absl::StrCat("events[", index, "].", AV(name));

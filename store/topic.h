@@ -1,8 +1,8 @@
 // Topic names, subscription patterns and event field validation.
 //
-// This is the one place the grammar of DESIGN.md lives: the store checks every
-// append with it and the gateway checks requests with it, so a rule changes
-// here and nowhere else. All functions are pure and thread-safe.
+// This is the one place the grammar (docs/api.md shows it to clients) lives:
+// the store checks every append with it and the gateway checks requests with
+// it, so a rule changes here and nowhere else. All functions are pure and thread-safe.
 #ifndef TAILGATE_STORE_TOPIC_H_
 #define TAILGATE_STORE_TOPIC_H_
 

@@ -1,7 +1,7 @@
-// The checks every Log implementation makes the same way: its retention
-// options when it opens, and each append's events before anything is
-// stored. One definition (store/log.cc) keeps the RocksDB and JetStream logs
-// from drifting apart in what they accept and how their errors name fields.
+// The checks every Log implementation makes the same way: each append's
+// events before anything is stored (retention options: retention.h). One
+// definition (store/log.cc) keeps the RocksDB and JetStream logs from
+// drifting apart in what they accept and how their errors name fields.
 //
 // For Log implementations only; the rest of tailgate includes store/log.h.
 #ifndef TAILGATE_STORE_INTERNAL_LOG_COMMON_H_
@@ -20,31 +20,6 @@
 #include "store/topic.h"
 
 namespace tailgate::store::internal {
-
-// Options::retention_rules with their patterns parsed once: a topic gets
-// the first rule whose pattern matches it, else Options::default_retention.
-// Immutable after Parse; safe to read from any thread.
-class RetentionRules {
- public:
-  RetentionRules() = default;
-
-  // INVALID_ARGUMENT naming the field ("retention_rules[2].pattern",
-  // "default_retention.pattern") when a pattern is malformed.
-  static absl::StatusOr<RetentionRules> Parse(const Options& options);
-
-  const RetentionRule& For(std::string_view topic) const;
-  // The smallest age limit of any rule (default included); infinite when no
-  // rule limits age.
-  absl::Duration ShortestMaxAge() const;
-
-  // The explicit rules, in order (default_retention not included).
-  const std::vector<std::pair<TopicPattern, RetentionRule>>& rules() const { return rules_; }
-  bool empty() const { return rules_.empty(); }
-
- private:
-  std::vector<std::pair<TopicPattern, RetentionRule>> rules_;
-  RetentionRule default_;
-};
 
 // How errors name field `name` of events[index] of an append of `count`
 // events: "data" alone, "events[2].data" in a batch (the Publisher service

@@ -1,7 +1,7 @@
 // Test support: the log backend an in-process gateway suite runs on.
 //
 // The SSE, Subscribe and Publisher suites are built twice from the same
-// sources (see tests/sse/BUILD, tests/publish/BUILD): once on RocksDB and
+// sources (cc_test_on_every_backend in bazel/backends.bzl): once on RocksDB and
 // once with TAILGATE_TEST_STORE=jetstream in the test environment, so one
 // suite checks that both backends honour the same SSE/gRPC contract.
 //

@@ -1,4 +1,4 @@
-#include "store/internal/event_cache.h"
+#include "store/jetstream/event_cache.h"
 
 #include <random>
 #include <string>

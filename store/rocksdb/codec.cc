@@ -1,4 +1,4 @@
-#include "store/internal/codec.h"
+#include "store/rocksdb/codec.h"
 
 namespace tailgate::store::internal {
 namespace {

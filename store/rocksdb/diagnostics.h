@@ -9,8 +9,8 @@
 //
 // Thread-safety: RocksDB calls Logv from any of its threads; the sink must be
 // thread-safe and must not block.
-#ifndef TAILGATE_STORE_INTERNAL_ROCKSDB_LOGGER_H_
-#define TAILGATE_STORE_INTERNAL_ROCKSDB_LOGGER_H_
+#ifndef TAILGATE_STORE_ROCKSDB_DIAGNOSTICS_H_
+#define TAILGATE_STORE_ROCKSDB_DIAGNOSTICS_H_
 
 #include <cstdarg>
 #include <memory>
@@ -22,7 +22,7 @@ namespace tailgate::store::internal {
 
 // Lines below `min_level` are dropped before formatting. With no sink,
 // warnings and errors go to stderr.
-std::shared_ptr<rocksdb::Logger> NewRocksDbLogger(DiagnosticSink sink,
+std::shared_ptr<rocksdb::Logger> NewDiagnosticsLogger(DiagnosticSink sink,
                                                   rocksdb::InfoLogLevel min_level);
 
 // The severity a RocksDB level maps to (DEBUG/INFO -> kInfo, WARN -> kWarning,
@@ -31,4 +31,4 @@ DiagnosticSeverity SeverityOf(rocksdb::InfoLogLevel level);
 
 }  // namespace tailgate::store::internal
 
-#endif  // TAILGATE_STORE_INTERNAL_ROCKSDB_LOGGER_H_
+#endif  // TAILGATE_STORE_ROCKSDB_DIAGNOSTICS_H_

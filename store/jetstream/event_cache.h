@@ -9,8 +9,8 @@
 // when the stream says nothing above the read's cursor was removed (see
 // JetStreamLog::Read). Eviction drops the oldest events once the cache holds
 // more than max_bytes; covered_from then moves up. Thread-safe.
-#ifndef TAILGATE_STORE_INTERNAL_EVENT_CACHE_H_
-#define TAILGATE_STORE_INTERNAL_EVENT_CACHE_H_
+#ifndef TAILGATE_STORE_JETSTREAM_EVENT_CACHE_H_
+#define TAILGATE_STORE_JETSTREAM_EVENT_CACHE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -67,4 +67,4 @@ class EventCache {
 
 }  // namespace tailgate::store::internal
 
-#endif  // TAILGATE_STORE_INTERNAL_EVENT_CACHE_H_
+#endif  // TAILGATE_STORE_JETSTREAM_EVENT_CACHE_H_

@@ -19,8 +19,8 @@
 // Topics never contain '\0' (validated), so topic '\0' prefixes never overlap.
 //
 // Every value starts with a version byte so the format can evolve.
-#ifndef TAILGATE_STORE_INTERNAL_CODEC_H_
-#define TAILGATE_STORE_INTERNAL_CODEC_H_
+#ifndef TAILGATE_STORE_ROCKSDB_CODEC_H_
+#define TAILGATE_STORE_ROCKSDB_CODEC_H_
 
 #include <cstdint>
 #include <string>
@@ -114,4 +114,4 @@ bool DecodeTopicMeta(std::string_view in, TopicMeta* m);
 
 }  // namespace tailgate::store::internal
 
-#endif  // TAILGATE_STORE_INTERNAL_CODEC_H_
+#endif  // TAILGATE_STORE_ROCKSDB_CODEC_H_

@@ -1,4 +1,4 @@
-#include "store/internal/rocksdb_logger.h"
+#include "store/rocksdb/diagnostics.h"
 
 #include <cstdio>
 #include <string_view>
@@ -8,9 +8,9 @@ namespace tailgate::store::internal {
 
 namespace {
 
-class CallbackLogger final : public rocksdb::Logger {
+class DiagnosticsLogger final : public rocksdb::Logger {
  public:
-  CallbackLogger(DiagnosticSink sink, rocksdb::InfoLogLevel min_level)
+  DiagnosticsLogger(DiagnosticSink sink, rocksdb::InfoLogLevel min_level)
       : rocksdb::Logger(min_level), sink_(std::move(sink)) {}
 
   // Lines without a level are informational (RocksDB's option dumps).
@@ -46,9 +46,9 @@ DiagnosticSeverity SeverityOf(rocksdb::InfoLogLevel level) {
   return DiagnosticSeverity::kInfo;
 }
 
-std::shared_ptr<rocksdb::Logger> NewRocksDbLogger(DiagnosticSink sink,
+std::shared_ptr<rocksdb::Logger> NewDiagnosticsLogger(DiagnosticSink sink,
                                                   rocksdb::InfoLogLevel min_level) {
-  return std::make_shared<CallbackLogger>(std::move(sink), min_level);
+  return std::make_shared<DiagnosticsLogger>(std::move(sink), min_level);
 }
 
 }  // namespace tailgate::store::internal
