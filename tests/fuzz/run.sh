@@ -35,7 +35,7 @@ done
 cd "$ROOT"
 ALL=()
 while read -r label; do ALL+=("${label#//tests/fuzz:}"); done < <(
-  bazel query --noshow_progress 'attr(tags, "\bfuzz_target\b", //tests/fuzz:*)' 2>/dev/null)
+  bazel query --noshow_progress 'attr(tags, "\bfuzz_target\b", //tests/fuzz:*)' 2>/dev/null | sort)
 [ ${#ALL[@]} -gt 0 ] || { echo "run.sh: bazel query found no fuzz targets" >&2; exit 1; }
 NAMES=()
 for name in "${SELECTED[@]}"; do
