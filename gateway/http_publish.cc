@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/logging.h"
-#include "store/topic.h"
+#include "store/event_validation.h"
 
 namespace tailgate {
 namespace {
@@ -155,8 +155,8 @@ absl::StatusOr<ParsedBody> ParseBody(std::string_view body, const PublishConfig&
   return out;
 }
 
-PublishFields Fields(const store::EventInput& e) {
-  return PublishFields{e.topic, e.type, e.data, e.idempotency_key};
+store::EventFields Fields(const store::EventInput& e) {
+  return store::EventFields{e.topic, e.type, e.data, e.idempotency_key};
 }
 
 bool IsJsonContentType(std::string_view value) {
@@ -378,7 +378,7 @@ void HttpPublishService::Handle(HttpRequest request, HttpRespond respond) {
   // All or none, as PublishBatch: every event is checked before any is
   // handed to the log, which appends the batch atomically.
   for (size_t i = 0; i < n; ++i) {
-    absl::Status s = ValidatePublishFields(Fields(events[i]), config_.max_data_bytes,
+    absl::Status s = store::ValidateEvent(Fields(events[i]), config_.max_data_bytes,
                                            parsed->batch ? "events" : "", i);
     if (s.ok() && grants) {
       s = AuthorizePublish(*grants, events[i].topic);

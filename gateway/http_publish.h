@@ -8,7 +8,7 @@
 //     -> 200 {"results":[{"id":18,"duplicate":false},{"id":19,"duplicate":false}]}
 //
 // Same rules as tailgate.v1.Publisher: the same field validation and
-// messages (ValidatePublishFields), limits (max_data_bytes, max_batch_events,
+// messages (store::ValidateEvent), limits (max_data_bytes, max_batch_events,
 // max_request_bytes), publish memory budget (the PublisherService's
 // PublishBudget, charged with the body's bytes), JWT grants and durability
 // (the response is sent from the log's commit callback). Errors are

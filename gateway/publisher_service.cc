@@ -14,7 +14,7 @@
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
-#include "store/topic.h"
+#include "store/event_validation.h"
 #include "tailgate/internal/publish_wire.pb.h"
 
 namespace tailgate {
@@ -23,18 +23,8 @@ namespace {
 using WireRequest = ::tailgate::internal::PublishRequestWire;
 using WireBatch = ::tailgate::internal::PublishBatchRequestWire;
 
-absl::Status ValidateFields(const PublishFields& r, size_t max_data_bytes,
-                            std::string_view topic, std::string_view type, std::string_view data,
-                            std::string_view key) {
-  // Order: the cheap grammar checks first, the data scan last.
-  if (absl::Status s = store::ValidateTopic(r.topic, topic); !s.ok()) return s;
-  if (absl::Status s = store::ValidateType(r.type, type); !s.ok()) return s;
-  if (absl::Status s = store::ValidateIdempotencyKey(r.idempotency_key, key); !s.ok()) return s;
-  return store::ValidateData(r.data, max_data_bytes, data);
-}
-
-PublishFields Fields(const WireRequest& r) {
-  return PublishFields{r.topic(), r.type(), r.data(), r.idempotency_key()};
+store::EventFields Fields(const WireRequest& r) {
+  return store::EventFields{r.topic(), r.type(), r.data(), r.idempotency_key()};
 }
 
 store::EventInput ToEventInput(WireRequest&& r) {
@@ -86,18 +76,6 @@ const grpc::Status& DrainingStatus() {
 }
 
 }  // namespace
-
-absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
-                                   std::string_view list, uint64_t index) {
-  absl::Status s =
-      ValidateFields(request, max_data_bytes, "topic", "type", "data", "idempotency_key");
-  if (s.ok() || list.empty()) return s;
-  // Only a failing request pays for building the prefixed field names.
-  std::string p(list);
-  absl::StrAppend(&p, "[", index, "].");
-  return ValidateFields(request, max_data_bytes, p + "topic", p + "type", p + "data",
-                        p + "idempotency_key");
-}
 
 // ---------------------------------------------------------------------------
 // Publish and PublishBatch.
@@ -239,7 +217,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
   } else if (!ParseAndRelease(request, &wire)) {
     call->Reject(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "request is not a valid tailgate.v1.PublishRequest"));
-  } else if (absl::Status s = ValidatePublishFields(Fields(wire), config_.max_data_bytes);
+  } else if (absl::Status s = store::ValidateEvent(Fields(wire), config_.max_data_bytes);
              !s.ok()) {
     call->Reject(ToGrpcStatus(s));
   } else if (absl::Status s = *grants ? AuthorizePublish(**grants, wire.topic()) : absl::OkStatus();
@@ -296,7 +274,7 @@ grpc::ServerUnaryReactor* PublisherService::PublishBatch(grpc::CallbackServerCon
   // All or none: every event is checked before any is handed to the log, and
   // the log appends the batch atomically.
   for (size_t i = 0; i < n; ++i) {
-    absl::Status s = ValidatePublishFields(Fields(wire.events(static_cast<int>(i))),
+    absl::Status s = store::ValidateEvent(Fields(wire.events(static_cast<int>(i))),
                                            config_.max_data_bytes, "events", i);
     if (s.ok() && *grants) {
       s = AuthorizePublish(**grants, wire.events(static_cast<int>(i)).topic());
@@ -449,7 +427,7 @@ class PublisherService::StreamCall final
         WireRequest wire;
         absl::Status s =
             Parse(&request_, &wire)
-                ? ValidatePublishFields(Fields(wire), service_->config_.max_data_bytes, "request",
+                ? store::ValidateEvent(Fields(wire), service_->config_.max_data_bytes, "request",
                                         index)
                 : absl::InvalidArgumentError(absl::StrCat(
                       "request[", index, "]: not a valid tailgate.v1.PublishRequest"));

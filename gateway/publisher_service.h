@@ -2,9 +2,9 @@
 // (atomic) and PublishStream (bidi, acks in request order), on top of the
 // log's group committer.
 //
-// Every request is validated here first, with messages that name the field
-// and the rule ("events[3].topic: topic has an empty token at byte 7 ..."),
-// then handed to Log::AppendAsync. The methods are registered "raw" (bytes
+// Every request is validated here first (store::ValidateEvent: messages that
+// name the field and the rule, "events[3].topic: topic has an empty token at
+// byte 7 ..."), then handed to Log::AppendAsync. The methods are registered "raw" (bytes
 // in, bytes out) and requests are parsed with twins whose `string` fields are
 // `bytes` (proto/tailgate/internal/publish_wire.proto): protobuf's own UTF-8
 // check would otherwise fail the parse with no field named, and a failed read
@@ -42,22 +42,6 @@
 #include "tailgate/v1/publisher.grpc.pb.h"
 
 namespace tailgate {
-
-// The fields of one tailgate.v1.PublishRequest.
-struct PublishFields {
-  std::string_view topic;
-  std::string_view type;
-  std::string_view data;
-  std::string_view idempotency_key;
-};
-
-// Checks one request against the grammar of store/topic.h. Errors name the
-// field: "topic: ..." for a lone request; with a `list` name, the request's
-// place in it: list "events", index 3 gives "events[3].topic: ...".
-// INVALID_ARGUMENT for a grammar violation (data that is not UTF-8
-// included), RESOURCE_EXHAUSTED for data over max_data_bytes.
-absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
-                                   std::string_view list = "", uint64_t index = 0);
 
 // tailgate.v1.Publisher with every method on the raw callback API.
 using PublisherRawCallbackService = v1::Publisher::WithRawCallbackMethod_Publish<
