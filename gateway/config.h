@@ -131,7 +131,7 @@ struct AuthConfig {
   bool enabled() const { return subscribe_required || publish_required; }
 };
 
-// Limits of the Publisher service (gateway/publisher_service.h).
+// Limits of the Publisher service (gateway/grpc/publisher_service.h).
 struct PublishConfig {
   // Events in one PublishBatch (more: RESOURCE_EXHAUSTED).
   size_t max_batch_events = 1000;
@@ -144,9 +144,9 @@ struct PublishConfig {
   // raised to fit one event of max_data_bytes when smaller.
   size_t max_request_bytes = size_t{64} << 20;
   // Request bytes held, over all publish calls, between receipt and ack
-  // (see gateway/publish_budget.h).
+  // (see gateway/publish/budget.h).
   size_t memory_budget_bytes = size_t{256} << 20;
-  // POST /v1/publish on the HTTP port (gateway/http_publish.h): off (404),
+  // POST /v1/publish on the HTTP port (gateway/publish/http_publish.h): off (404),
   // on (a token with publish grants, as for gRPC; needs
   // AuthConfig::publish_required), open (anyone: development only).
   enum class HttpMode { kOff, kOn, kOpen };

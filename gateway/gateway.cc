@@ -23,7 +23,7 @@
 #include "gateway/admin_service.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gateway/auth.h"
-#include "gateway/http_publish.h"
+#include "gateway/publish/http_publish.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"
 #include "gateway/jwks.h"
@@ -36,7 +36,7 @@
 #include "gateway/store_monitor.h"
 #include "gateway/version.h"
 #include "gateway/web_assets.h"
-#include "gateway/publisher_service.h"
+#include "gateway/grpc/publisher_service.h"
 #include "gateway/sse_service.h"
 #include "gateway/subscriber_service.h"
 

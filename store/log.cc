@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "store/event_validation.h"
 #include "store/internal/log_common.h"
 
 namespace tailgate::store {
@@ -54,13 +55,12 @@ std::string EventField(size_t count, size_t index, std::string_view name) {
 
 absl::Status ValidateAppend(absl::Span<const EventInput> events, size_t max_data_bytes) {
   if (events.empty()) return absl::InvalidArgumentError("events: at least one event required");
+  // Named like EventField: bare for a lone event, "events[i]." in a batch.
+  const std::string_view list = events.size() > 1 ? "events" : "";
   for (size_t i = 0; i < events.size(); ++i) {
     const EventInput& e = events[i];
-    auto field = [&](std::string_view name) { return EventField(events.size(), i, name); };
-    absl::Status s = ValidateTopic(e.topic, field("topic"));
-    if (s.ok()) s = ValidateType(e.type, field("type"));
-    if (s.ok()) s = ValidateData(e.data, max_data_bytes, field("data"));
-    if (s.ok()) s = ValidateIdempotencyKey(e.idempotency_key, field("idempotency_key"));
+    absl::Status s = ValidateEvent(EventFields{e.topic, e.type, e.data, e.idempotency_key},
+                                   max_data_bytes, list, i);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -9,9 +9,9 @@
 
 #include "absl/strings/match.h"
 #include "gateway/config.h"
-#include "gateway/http_publish.h"
+#include "gateway/publish/http_publish.h"
 #include "gateway/http_server.h"
-#include "gateway/publisher_service.h"
+#include "gateway/grpc/publisher_service.h"
 #include "gtest/gtest.h"
 #include "tests/publish/held_log.h"
 #include "tests/testing/http_client.h"

@@ -13,7 +13,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gateway/config.h"
-#include "gateway/publisher_service.h"
+#include "gateway/grpc/publisher_service.h"
 #include "gtest/gtest.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"

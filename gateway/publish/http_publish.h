@@ -7,11 +7,12 @@
 //   {"events":[{...},{...}]}  (atomic batch, like PublishBatch)
 //     -> 200 {"results":[{"id":18,"duplicate":false},{"id":19,"duplicate":false}]}
 //
-// Same rules as tailgate.v1.Publisher: the same field validation and
-// messages (ValidatePublishFields), limits (max_data_bytes, max_batch_events,
-// max_request_bytes), publish memory budget (the PublisherService's
-// PublishBudget, charged with the body's bytes), JWT grants and durability
-// (the response is sent from the log's commit callback). Errors are
+// Same rules as tailgate.v1.Publisher, from the same admission
+// (gateway/publish/admission.h, the PublisherService's): draining, memory
+// budget (charged with the body's bytes), JWT authentication, limits, field
+// validation and its messages, grants; and the same durability (the response
+// is sent from the log's commit callback). This file only adds what is
+// HTTP's: method, CORS origin, Content-Type and the JSON body. Errors are
 // {"error":{"code":"INVALID_ARGUMENT","message":"events[3].topic: ..."}} with
 // 400 / 401 / 403 / 409 / 413 / 415 / 429 / 500 / 503 (see StatusToHttp).
 //
@@ -21,8 +22,8 @@
 // Threading: Handle runs on the connection's strand and never blocks; the
 // response is sent from the log's committer thread through HttpRespond.
 // Thread-safe once registered.
-#ifndef TAILGATE_GATEWAY_HTTP_PUBLISH_H_
-#define TAILGATE_GATEWAY_HTTP_PUBLISH_H_
+#ifndef TAILGATE_GATEWAY_PUBLISH_HTTP_PUBLISH_H_
+#define TAILGATE_GATEWAY_PUBLISH_HTTP_PUBLISH_H_
 
 #include <memory>
 #include <optional>
@@ -34,7 +35,8 @@
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "gateway/ops_metrics.h"
-#include "gateway/publisher_service.h"
+#include "gateway/grpc/publisher_service.h"
+#include "gateway/publish/admission.h"
 #include "store/log.h"
 
 namespace tailgate {
@@ -50,7 +52,7 @@ std::string ErrorJson(const absl::Status& status);
 
 class HttpPublishService {
  public:
-  // `log`, `publisher` (for its budget and draining state) and `verifier`
+  // `log`, `publisher` (for its admission: budget, draining) and `verifier`
   // must outlive the service and every response it has pending (the
   // HttpServer waits for those in Stop). `verifier` is required when
   // config.http_mode is kOn and ignored otherwise. `all`/`http` metrics are
@@ -78,7 +80,7 @@ class HttpPublishService {
 
   store::Log* const log_;
   const PublishConfig config_;
-  PublisherService* const publisher_;
+  PublishAdmission* const admission_;
   const JwtVerifier* const verifier_;  // Non-null: a token is required.
   PublishMetrics* const all_metrics_;
   PublishMetrics* const http_metrics_;
@@ -88,4 +90,4 @@ class HttpPublishService {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_HTTP_PUBLISH_H_
+#endif  // TAILGATE_GATEWAY_PUBLISH_HTTP_PUBLISH_H_

@@ -1,6 +1,4 @@
-#include "gateway/http_publish.h"
-
-#include "gateway/json_text.h"
+#include "gateway/publish/http_publish.h"
 
 #include <jansson.h>
 
@@ -14,8 +12,10 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/json_text.h"
 #include "gateway/logging.h"
-#include "store/topic.h"
+#include "gateway/publish/append_failure.h"
+#include "store/event_validation.h"
 
 namespace tailgate {
 namespace {
@@ -101,7 +101,7 @@ struct ParsedBody {
 };
 
 // The events of a request body, or the error naming the problem.
-absl::StatusOr<ParsedBody> ParseBody(std::string_view body, const PublishConfig& config) {
+absl::StatusOr<ParsedBody> ParseBody(std::string_view body, const PublishAdmission& admission) {
   json_error_t error;
   // NUL is allowed through the parser so that ValidateData names the field.
   JsonPtr root(json_loadb(body.data(), body.size(), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
@@ -136,12 +136,7 @@ absl::StatusOr<ParsedBody> ParseBody(std::string_view body, const PublishConfig&
   }
   if (!json_is_array(list)) return absl::InvalidArgumentError("events: must be a JSON array");
   const size_t n = json_array_size(list);
-  if (n == 0) return absl::InvalidArgumentError("events: a batch must have at least one event");
-  if (n > config.max_batch_events) {
-    return absl::ResourceExhaustedError(absl::StrCat("events: batch has ", n,
-                                                     " events; the limit is ",
-                                                     config.max_batch_events));
-  }
+  if (absl::Status s = admission.CheckBatchSize(n); !s.ok()) return s;
   events.resize(n);
   for (size_t i = 0; i < n; ++i) {
     json_t* item = json_array_get(list, i);
@@ -153,10 +148,6 @@ absl::StatusOr<ParsedBody> ParseBody(std::string_view body, const PublishConfig&
     }
   }
   return out;
-}
-
-PublishFields Fields(const store::EventInput& e) {
-  return PublishFields{e.topic, e.type, e.data, e.idempotency_key};
 }
 
 bool IsJsonContentType(std::string_view value) {
@@ -191,20 +182,6 @@ std::string ResultJson(const store::AppendResult& r) {
   return absl::StrCat("{\"id\":", r.id, ",\"duplicate\":", r.duplicate ? "true" : "false", "}");
 }
 
-// Holds the body's bytes on the publish budget until destroyed (when the
-// append completed and its response was built).
-class BudgetCharge {
- public:
-  BudgetCharge(PublishBudget* budget, size_t bytes) : budget_(budget), bytes_(bytes) {}
-  ~BudgetCharge() { budget_->Release(bytes_); }
-  BudgetCharge(const BudgetCharge&) = delete;
-  BudgetCharge& operator=(const BudgetCharge&) = delete;
-
- private:
-  PublishBudget* const budget_;
-  const size_t bytes_;
-};
-
 }  // namespace
 
 unsigned StatusToHttp(absl::StatusCode code) {
@@ -235,7 +212,7 @@ HttpPublishService::HttpPublishService(store::Log* log, const PublishConfig& con
                                        absl::Duration retry_after)
     : log_(log),
       config_(config),
-      publisher_(publisher),
+      admission_(&publisher->admission()),
       verifier_(config.http_mode == PublishConfig::HttpMode::kOn ? verifier : nullptr),
       all_metrics_(all),
       http_metrics_(http),
@@ -343,51 +320,41 @@ void HttpPublishService::Handle(HttpRequest request, HttpRespond respond) {
         absl::StrCat("origin ", AV(Header(request, http::field::origin)),
                      " may not publish (see --publish_cors_origins)")));
   }
-  if (publisher_->draining()) return fail(absl::UnavailableError("server is draining"));
-  const size_t bytes = request.body().size();
-  if (!publisher_->budget().TryCharge(bytes)) {
-    return fail(absl::ResourceExhaustedError(absl::StrCat(
-                    "the server holds its whole publish memory budget (--publish_memory_budget=",
-                    publisher_->budget().limit(),
-                    " bytes) in requests not yet acknowledged: retry shortly")),
-                429);
-  }
-  auto charge = std::make_shared<BudgetCharge>(&publisher_->budget(), bytes);
-  std::optional<Grants> grants;
-  if (verifier_ != nullptr) {
-    const std::string_view authorization = Header(request, http::field::authorization);
-    if (authorization.empty()) {
-      return fail(absl::UnauthenticatedError(
-          "a token is required: send 'Authorization: Bearer <token>'"));
-    }
-    absl::StatusOr<std::string> token = ParseBearer(authorization);
-    if (!token.ok()) return fail(token.status());
-    absl::StatusOr<Grants> verified = verifier_->Verify(*token, absl::Now());
-    if (!verified.ok()) return fail(verified.status());
-    grants = *std::move(verified);
+  // Everything but the transport's own checks (method, origin, content type,
+  // JSON) is decided by the shared admission; a full budget is 429 here.
+  absl::StatusOr<PublishCall> admitted = admission_->Open(PublishCallFacts{
+      request.body().size(), /*deadline_passed=*/false, verifier_,
+      [&request]() -> absl::StatusOr<std::optional<std::string>> {
+        const std::string_view authorization = Header(request, http::field::authorization);
+        if (authorization.empty()) return std::optional<std::string>();
+        absl::StatusOr<std::string> token = ParseBearer(authorization);
+        if (!token.ok()) return token.status();
+        return std::optional<std::string>(*std::move(token));
+      },
+      "'Authorization: Bearer <token>'"});
+  if (!admitted.ok()) {
+    return fail(admitted.status(), absl::IsResourceExhausted(admitted.status()) ? 429 : 0);
   }
   // Checked after the token (as gRPC does): an unauthenticated caller learns
   // nothing about what the server accepts.
   if (!IsJsonContentType(Header(request, http::field::content_type))) {
     return fail(absl::InvalidArgumentError("Content-Type must be application/json"), 415);
   }
-  absl::StatusOr<ParsedBody> parsed = ParseBody(request.body(), config_);
+  absl::StatusOr<ParsedBody> parsed = ParseBody(request.body(), *admission_);
   if (!parsed.ok()) return fail(parsed.status());
   std::vector<store::EventInput>& events = parsed->events;
   const size_t n = events.size();
   // All or none, as PublishBatch: every event is checked before any is
   // handed to the log, which appends the batch atomically.
   for (size_t i = 0; i < n; ++i) {
-    absl::Status s = ValidatePublishFields(Fields(events[i]), config_.max_data_bytes,
-                                           parsed->batch ? "events" : "", i);
-    if (s.ok() && grants) {
-      s = AuthorizePublish(*grants, events[i].topic);
-      if (!s.ok() && parsed->batch) {
-        s = absl::PermissionDeniedError(absl::StrCat("events[", i, "]: ", s.message()));
-      }
-    }
+    const store::EventInput& e = events[i];
+    absl::Status s = admission_->CheckEvent(
+        admitted->grants, store::EventFields{e.topic, e.type, e.data, e.idempotency_key},
+        parsed->batch ? "events" : "", i);
     if (!s.ok()) return fail(s, 0, n);
   }
+  // The response is sent from the append callback, which must be copyable.
+  auto charge = std::make_shared<BudgetCharge>(std::move(admitted->charge));
   // The parsed events own their bytes; the body goes now, not after the commit.
   std::string().swap(request.body());
   log_->AppendAsync(
@@ -399,13 +366,7 @@ void HttpPublishService::Handle(HttpRequest request, HttpRespond respond) {
         }
         if (!results.ok()) {
           const absl::Status& s = results.status();
-          if (absl::IsInternal(s) || absl::IsDataLoss(s) || absl::IsUnknown(s)) {
-            static LogThrottle throttle(absl::Seconds(10));
-            if (uint64_t held = 0; throttle.Admit(&held)) {
-              TG_LOG(ERROR) << "POST " << kPath << ": append failed: " << s.ToString()
-                            << Held(held);
-            }
-          }
+          LogAppendFailure("POST /v1/publish", s);
           Count(s.code(), n);
           HttpResponse res = JsonResponse(ctx, StatusToHttp(s.code()), ErrorJson(s));
           if (res.result_int() == 503) {

@@ -1,18 +1,16 @@
 // tailgate.v1.Publisher on the gRPC callback API: Publish, PublishBatch
-// (atomic) and PublishStream (bidi, acks in request order), on top of the
-// log's group committer.
+// (atomic) and PublishStream (bidi, acks in request order; its reactor is in
+// gateway/grpc/publish_stream.h), on top of the log's group committer.
 //
-// Every request is validated here first, with messages that name the field
-// and the rule ("events[3].topic: topic has an empty token at byte 7 ..."),
-// then handed to Log::AppendAsync. The methods are registered "raw" (bytes
-// in, bytes out) and requests are parsed with twins whose `string` fields are
-// `bytes` (proto/tailgate/internal/publish_wire.proto): protobuf's own UTF-8
-// check would otherwise fail the parse with no field named, and a failed read
-// on a callback stream looks exactly like a half-close. Reactions never block: an RPC finishes
-// from the append's completion callback (committer thread) or from a gRPC
-// reaction. Every RPC is finished exactly once, also when it is cancelled or
-// its deadline passes; an append that was already handed to the log still
-// commits (the client simply does not get the ack).
+// What is admitted is decided by gateway/publish/admission.h, shared with
+// POST /v1/publish; this service translates gRPC in (bytes parsed with the
+// twins of gateway/grpc/publish_wire.h, metadata tokens, deadlines) and out
+// (absl::Status -> grpc::Status, acks), then hands the events to
+// Log::AppendAsync. Reactions never block: an RPC finishes from the append's
+// completion callback (committer thread) or from a gRPC reaction. Every RPC
+// is finished exactly once, also when it is cancelled or its deadline
+// passes; an append that was already handed to the log still commits (the
+// client simply does not get the ack).
 //
 // Lifetime: each RPC's reactor is reference-counted: one reference for gRPC
 // (dropped in OnDone) and one per append in flight (dropped by the append
@@ -21,43 +19,26 @@
 //
 // Thread-safety: all methods may be called concurrently. StartDraining may be
 // called from any thread.
-#ifndef TAILGATE_GATEWAY_PUBLISHER_SERVICE_H_
-#define TAILGATE_GATEWAY_PUBLISHER_SERVICE_H_
+#ifndef TAILGATE_GATEWAY_GRPC_PUBLISHER_SERVICE_H_
+#define TAILGATE_GATEWAY_GRPC_PUBLISHER_SERVICE_H_
 
-#include <atomic>
-#include <string_view>
 #include <unordered_set>
 
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/ops_metrics.h"
-#include "gateway/publish_budget.h"
+#include "gateway/publish/admission.h"
+#include "gateway/publish/budget.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 
 namespace tailgate {
-
-// The fields of one tailgate.v1.PublishRequest.
-struct PublishFields {
-  std::string_view topic;
-  std::string_view type;
-  std::string_view data;
-  std::string_view idempotency_key;
-};
-
-// Checks one request against the grammar of store/topic.h. Errors name the
-// field: "topic: ..." for a lone request; with a `list` name, the request's
-// place in it: list "events", index 3 gives "events[3].topic: ...".
-// INVALID_ARGUMENT for a grammar violation (data that is not UTF-8
-// included), RESOURCE_EXHAUSTED for data over max_data_bytes.
-absl::Status ValidatePublishFields(const PublishFields& request, size_t max_data_bytes,
-                                   std::string_view list = "", uint64_t index = 0);
 
 // tailgate.v1.Publisher with every method on the raw callback API.
 using PublisherRawCallbackService = v1::Publisher::WithRawCallbackMethod_Publish<
@@ -80,20 +61,21 @@ class PublisherService final : public PublisherRawCallbackService {
   PublisherService(const PublisherService&) = delete;
   PublisherService& operator=(const PublisherService&) = delete;
 
-  // From now on new RPCs fail with UNAVAILABLE "server is draining"; open
-  // streams stop reading, write the acks of requests already accepted, then
-  // finish with UNAVAILABLE (or OK when the client had half-closed).
-  // Idempotent.
+  // From now on new calls on every publish transport fail with UNAVAILABLE
+  // "server is draining"; open streams stop reading, write the acks of
+  // requests already accepted, then finish with UNAVAILABLE (or OK when the
+  // client had half-closed). Idempotent.
   void StartDraining();
-  bool draining() const { return draining_.load(std::memory_order_acquire); }
+  bool draining() const { return admission_.draining(); }
   // PublishStream calls started and not yet done (gRPC's OnDone). Every
   // append of a stream is handed to the log before its call is done.
   size_t open_streams() const;
   // Request bytes currently held (--publish_memory_budget).
-  size_t budget_used() const { return budget_.used(); }
-  // The budget itself: other publish transports (POST /v1/publish) charge
-  // the same one.
-  PublishBudget& budget() { return budget_; }
+  size_t budget_used() const { return admission_.budget().used(); }
+  // The budget itself, charged by every publish transport.
+  PublishBudget& budget() { return admission_.budget(); }
+  // The admission every publish transport shares (budget, draining, limits).
+  PublishAdmission& admission() { return admission_; }
 
   // Counts every request's outcome (tailgate_publish_total). Call before the
   // server starts; `metrics` must outlive the service. Optional.
@@ -113,26 +95,25 @@ class PublisherService final : public PublisherRawCallbackService {
 
  private:
   class UnaryCall;
-  class StreamCall;
+  class StreamCall;  // gateway/grpc/publish_stream.h
 
-  // No grants when auth is off; UNAUTHENTICATED without a valid token.
-  absl::StatusOr<std::optional<Grants>> Authenticate(
-      const grpc::CallbackServerContext& context) const;
+  // Step 1 of admission for a call on `context`; `bytes` as in
+  // PublishCallFacts.
+  absl::StatusOr<PublishCall> Open(const grpc::CallbackServerContext& context,
+                                   std::optional<size_t> bytes);
   bool AddStream(StreamCall* stream);  // False when draining.
   void RemoveStream(StreamCall* stream);
 
   store::Log* const log_;
-  const PublishConfig config_;
   const JwtVerifier* const verifier_;
   PublishMetrics* metrics_ = nullptr;
-  // Declared before anything a call reaches through the service: it joins
-  // its thread (which resumes waiting streams) last.
-  PublishBudget budget_;
-  std::atomic<bool> draining_{false};
+  // Declared before anything a call reaches through the service: its budget
+  // joins its thread (which resumes waiting streams) last.
+  PublishAdmission admission_;
   mutable absl::Mutex mu_;
   std::unordered_set<StreamCall*> streams_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_PUBLISHER_SERVICE_H_
+#endif  // TAILGATE_GATEWAY_GRPC_PUBLISHER_SERVICE_H_

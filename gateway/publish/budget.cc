@@ -1,4 +1,4 @@
-#include "gateway/publish_budget.h"
+#include "gateway/publish/budget.h"
 
 #include <malloc.h>
 

@@ -67,6 +67,39 @@ class PublishBudget {
   std::thread thread_;
 };
 
+// Bytes charged to a PublishBudget, released when the charge is destroyed:
+// a call holds one from admission until its response is built. Move-only;
+// a default-constructed (or moved-from) charge holds nothing.
+// Thread-safety: one owner at a time.
+class BudgetCharge {
+ public:
+  BudgetCharge() = default;
+  // Takes over `bytes` already charged to `budget` (may be null: nothing).
+  BudgetCharge(PublishBudget* budget, size_t bytes) : budget_(budget), bytes_(bytes) {}
+  ~BudgetCharge() { Reset(); }
+
+  BudgetCharge(BudgetCharge&& other) noexcept
+      : budget_(std::exchange(other.budget_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+  BudgetCharge& operator=(BudgetCharge&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      budget_ = std::exchange(other.budget_, nullptr);
+      bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+  }
+
+ private:
+  void Reset() {
+    if (budget_ != nullptr) budget_->Release(bytes_);
+    budget_ = nullptr;
+    bytes_ = 0;
+  }
+
+  PublishBudget* budget_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 }  // namespace tailgate
 
 #endif  // TAILGATE_GATEWAY_PUBLISH_BUDGET_H_
