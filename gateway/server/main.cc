@@ -23,12 +23,12 @@
 #include "absl/time/time.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/config.h"
-#include "gateway/flag_precheck.h"
-#include "gateway/gateway.h"
+#include "gateway/server/flag_precheck.h"
+#include "gateway/server/gateway.h"
 #include "gateway/logging.h"
-#include "gateway/retention_spec.h"
-#include "gateway/version.h"
-#include "gateway/working_dir.h"
+#include "gateway/server/retention_spec.h"
+#include "gateway/server/version.h"
+#include "gateway/server/working_dir.h"
 
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:8080",
           "HTTP/SSE listen address, HOST:PORT or [IPV6]:PORT; port 0 picks a free port");
@@ -344,7 +344,7 @@ int main(int argc, char** argv) {
   // after the binary); --version prints the version.
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "gateway/main.cc");
+    return absl::EndsWith(file, "gateway/server/main.cc");
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   usage_config.version_string = [] { return std::string("tailgate ") + tailgate::kVersion + "\n"; };

@@ -6,8 +6,8 @@
 //
 // Flags absl handles itself (--help*, --version, --flagfile, --fromenv,
 // --tryfromenv, --undefok, --only_check_args) are left alone.
-#ifndef TAILGATE_GATEWAY_FLAG_PRECHECK_H_
-#define TAILGATE_GATEWAY_FLAG_PRECHECK_H_
+#ifndef TAILGATE_GATEWAY_SERVER_FLAG_PRECHECK_H_
+#define TAILGATE_GATEWAY_SERVER_FLAG_PRECHECK_H_
 
 #include "absl/status/status.h"
 
@@ -19,4 +19,4 @@ absl::Status PrecheckFlags(int argc, char** argv);
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_FLAG_PRECHECK_H_
+#endif  // TAILGATE_GATEWAY_SERVER_FLAG_PRECHECK_H_

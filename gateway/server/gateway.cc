@@ -1,4 +1,4 @@
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 
 #include <algorithm>
 #include <chrono>
@@ -34,7 +34,7 @@
 #include "gateway/presence.h"
 #include "gateway/revocations.h"
 #include "gateway/store_monitor.h"
-#include "gateway/version.h"
+#include "gateway/server/version.h"
 #include "gateway/web_assets.h"
 #include "gateway/publisher_service.h"
 #include "gateway/sse_service.h"
