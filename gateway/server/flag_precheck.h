@@ -2,7 +2,12 @@
 // absl::ParseCommandLine, so that an unknown flag or a value the flag's type
 // cannot parse ("--heartbeat=soon", "--max_connections=lots") fails with a
 // message naming the flag, and main exits 2 like every other invalid value
-// (absl itself would exit 1). Range checks stay in main.cc.
+// (absl itself would exit 1). Range and consistency checks are
+// ConfigFromFlags's (config.h).
+//
+// Apart from config.h because it has to run earlier: it works on argv
+// before absl::ParseCommandLine has assigned (or refused, exiting 1) any
+// value, while ConfigFromFlags reads the values absl has parsed.
 //
 // Flags absl handles itself (--help*, --version, --flagfile, --fromenv,
 // --tryfromenv, --undefok, --only_check_args) are left alone.

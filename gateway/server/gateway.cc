@@ -33,6 +33,7 @@
 #include "gateway/ops_metrics.h"
 #include "gateway/presence.h"
 #include "gateway/revocations.h"
+#include "gateway/server/config_check.h"
 #include "gateway/store_monitor.h"
 #include "gateway/server/version.h"
 #include "gateway/web_assets.h"
@@ -68,16 +69,9 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* fla
 }
 
 // Plaintext unless a certificate is configured; mutual TLS with a client CA.
+// CheckConfig has made sure the files come as a pair.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const GrpcConfig& c) {
-  if (c.tls_cert_file.empty() && c.tls_key_file.empty()) {
-    if (!c.tls_client_ca_file.empty()) {
-      return absl::InvalidArgumentError("--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
-    }
-    return grpc::InsecureServerCredentials();
-  }
-  if (c.tls_cert_file.empty() || c.tls_key_file.empty()) {
-    return absl::InvalidArgumentError("--grpc_tls_cert and --grpc_tls_key must be given together");
-  }
+  if (c.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
   absl::StatusOr<std::string> cert = ReadPemFile(c.tls_cert_file, "grpc_tls_cert");
   if (!cert.ok()) return cert.status();
   absl::StatusOr<std::string> key = ReadPemFile(c.tls_key_file, "grpc_tls_key");
@@ -96,12 +90,10 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials(const G
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
+  // The binary's ConfigFromFlags has run these; a Config filled in by hand
+  // has not.
+  if (absl::Status s = CheckConfig(config); !s.ok()) return s;
   std::unique_ptr<Gateway> gw(new Gateway(config));
-  if (config.publish.http_mode == PublishConfig::HttpMode::kOn && !config.auth.publish_required) {
-    return absl::InvalidArgumentError(
-        "--http_publish=on checks tokens like gRPC publishing: it needs --auth_publish=required "
-        "and a JWT configuration (--jwt_*); --http_publish=open accepts anyone");
-  }
   if (config.auth.enabled()) {
     absl::StatusOr<std::unique_ptr<JwtVerifier>> verifier = JwtVerifier::Create(config.auth);
     if (!verifier.ok()) {
@@ -110,11 +102,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
     }
     gw->verifier_ = *std::move(verifier);
   }
-  if (config.auth.jwks_enabled()) {
-    if (gw->verifier_ == nullptr) {
-      return absl::InvalidArgumentError(
-          "--auth_jwks_file / --auth_jwks_url need --auth_subscribe or --auth_publish=required");
-    }
+  if (config.auth.jwks_enabled()) {  // CheckConfig: only with a verifier.
     absl::StatusOr<std::unique_ptr<JwksProvider>> jwks =
         JwksProvider::Start(config.auth, gw->verifier_.get(), gw->metrics_.get());
     if (!jwks.ok()) return jwks.status();
@@ -132,9 +120,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const Config& config) {
 absl::Status Gateway::OpenLog() {
   store::Options options = config_.store;
   const bool jetstream = config_.store_backend == Config::StoreBackend::kJetStream;
-  if (!jetstream && options.data_dir.empty()) {
-    return absl::InvalidArgumentError("--data_dir must not be empty");
-  }
   options.max_data_bytes = config_.publish.max_data_bytes;
   // Metrics and readiness from the committer (cheap: relaxed atomics; a
   // slow-commit warning at most every 10 s).
