@@ -1,4 +1,5 @@
-// The gateway's configuration: parsed from flags in main.cc and passed down.
+// The gateway's configuration: made from flags by gateway/server/config.h (the
+// binary) or filled in by tests, and passed down.
 // Libraries read only this struct, never flags or globals.
 #ifndef TAILGATE_GATEWAY_CONFIG_H_
 #define TAILGATE_GATEWAY_CONFIG_H_
@@ -84,7 +85,7 @@ struct GrpcConfig {
 };
 
 // JWT authentication (gateway/auth.h). The verifier fields are the key
-// material itself, not file names (main.cc reads the files).
+// material itself, not file names (gateway/server/config.cc reads the files).
 struct AuthConfig {
   // Require a token for SSE / Subscribe (subscribe grants), for Publish*
   // (publish grants). When either is on, Admin needs a token with admin: true.

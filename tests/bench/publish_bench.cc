@@ -27,7 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gateway/config.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gateway/logging.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 

@@ -14,7 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gateway/metrics.h"
 #include "gtest/gtest.h"
 #include "tests/publish/publish_testing.h"

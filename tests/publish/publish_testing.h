@@ -11,7 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "gateway/config.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gtest/gtest.h"
 #include "store/log.h"
 #include "tailgate/v1/publisher.grpc.pb.h"

@@ -19,7 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gateway/jwks.h"
 #include "gateway/metrics.h"
 #include "tailgate/v1/publisher.grpc.pb.h"

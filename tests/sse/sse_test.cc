@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/config.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gateway/hub.h"
 #include "tests/sse/sse_testing.h"
 #include "tests/testing/http_client.h"

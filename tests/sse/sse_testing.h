@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/config.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "store/log.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_store.h"

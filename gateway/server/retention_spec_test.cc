@@ -1,4 +1,4 @@
-#include "gateway/retention_spec.h"
+#include "gateway/server/retention_spec.h"
 
 #include <gtest/gtest.h>
 

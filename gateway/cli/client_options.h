@@ -11,8 +11,8 @@
 //   --tls_cert/--tls_key  client certificate for mutual TLS (implies --tls)
 //   --tls_server_name  name the server certificate must carry (when dialing
 //                      an IP address or a name the certificate lacks)
-#ifndef TAILGATE_GATEWAY_CLIENT_OPTIONS_H_
-#define TAILGATE_GATEWAY_CLIENT_OPTIONS_H_
+#ifndef TAILGATE_GATEWAY_CLI_CLIENT_OPTIONS_H_
+#define TAILGATE_GATEWAY_CLI_CLIENT_OPTIONS_H_
 
 #include <memory>
 #include <string>
@@ -53,4 +53,4 @@ const char* StatusCodeName(grpc::StatusCode code);
 
 }  // namespace tailgate::cli
 
-#endif  // TAILGATE_GATEWAY_CLIENT_OPTIONS_H_
+#endif  // TAILGATE_GATEWAY_CLI_CLIENT_OPTIONS_H_

@@ -1,4 +1,4 @@
-#include "gateway/working_dir.h"
+#include "gateway/server/working_dir.h"
 
 #include <unistd.h>
 

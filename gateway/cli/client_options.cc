@@ -1,4 +1,4 @@
-#include "gateway/client_options.h"
+#include "gateway/cli/client_options.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -15,8 +15,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/version.h"
-#include "gateway/working_dir.h"
+#include "gateway/server/version.h"
+#include "gateway/server/working_dir.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "gateway gRPC address, HOST:PORT");
 ABSL_FLAG(std::string, token, "",
@@ -134,7 +134,7 @@ std::vector<char*> ParseToolCommandLine(int argc, char** argv, const char* usage
     std::fprintf(stderr, "%s\n", error.c_str());
     std::exit(2);
   }
-  flag_files.push_back("gateway/client_options.cc");
+  flag_files.push_back("gateway/cli/client_options.cc");
   for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
     if (IsHelpFlag(argv[i])) {
       PrintHelp(usage, flag_files);

@@ -2,8 +2,8 @@
 // per-pattern rules such as "orders.>=7d,metrics.*=1000,audit.>=30d:5000000".
 //
 // Thread-safety: pure functions.
-#ifndef TAILGATE_GATEWAY_RETENTION_SPEC_H_
-#define TAILGATE_GATEWAY_RETENTION_SPEC_H_
+#ifndef TAILGATE_GATEWAY_SERVER_RETENTION_SPEC_H_
+#define TAILGATE_GATEWAY_SERVER_RETENTION_SPEC_H_
 
 #include <string_view>
 #include <vector>
@@ -26,4 +26,4 @@ absl::StatusOr<std::vector<store::RetentionRule>> ParseRetentionRules(std::strin
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_RETENTION_SPEC_H_
+#endif  // TAILGATE_GATEWAY_SERVER_RETENTION_SPEC_H_

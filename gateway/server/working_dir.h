@@ -4,8 +4,8 @@
 // ran it from in BUILD_WORKING_DIRECTORY; the binaries move there first thing
 // in main, before parsing flags, so every relative path means what the user
 // meant, in one place. Outside `bazel run` the variable is unset: no-op.
-#ifndef TAILGATE_GATEWAY_WORKING_DIR_H_
-#define TAILGATE_GATEWAY_WORKING_DIR_H_
+#ifndef TAILGATE_GATEWAY_SERVER_WORKING_DIR_H_
+#define TAILGATE_GATEWAY_SERVER_WORKING_DIR_H_
 
 #include <string>
 
@@ -17,4 +17,4 @@ std::string EnterBuildWorkingDirectory();
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_WORKING_DIR_H_
+#endif  // TAILGATE_GATEWAY_SERVER_WORKING_DIR_H_

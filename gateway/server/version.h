@@ -1,6 +1,6 @@
 // The tailgate version, logged at start and exported as tailgate_build_info.
-#ifndef TAILGATE_GATEWAY_VERSION_H_
-#define TAILGATE_GATEWAY_VERSION_H_
+#ifndef TAILGATE_GATEWAY_SERVER_VERSION_H_
+#define TAILGATE_GATEWAY_SERVER_VERSION_H_
 
 namespace tailgate {
 
@@ -8,4 +8,4 @@ inline constexpr char kVersion[] = "0.1.0";
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_VERSION_H_
+#endif  // TAILGATE_GATEWAY_SERVER_VERSION_H_

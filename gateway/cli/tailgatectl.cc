@@ -28,7 +28,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "gateway/client_options.h"
+#include "gateway/cli/client_options.h"
 #include "gateway/token_mint.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 
@@ -230,7 +230,7 @@ int Presence(Admin::Stub* stub, grpc::ClientContext* ctx, const std::vector<char
 
 int main(int argc, char** argv) {
   std::vector<char*> args =
-      tailgate::cli::ParseToolCommandLine(argc, argv, kUsage, {"gateway/tailgatectl.cc"});
+      tailgate::cli::ParseToolCommandLine(argc, argv, kUsage, {"gateway/cli/tailgatectl.cc"});
   if (args.size() < 2) return Usage("missing command");
   const std::string cmd = args[1];
   if (cmd == "token") {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/auth.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
 #include "gateway/presence.h"

@@ -21,7 +21,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
-#include "gateway/client_options.h"
+#include "gateway/cli/client_options.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 
 ABSL_FLAG(std::string, topic, "", "topic to publish to, e.g. orders.eu.42 (required)");
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
       "  producer | tailgate_publish --topic=logs.app --stdin\n"
       "A secured gateway: --token_file=FILE (or $TAILGATE_TOKEN), --tls_ca=CA.pem,\n"
       "and for mutual TLS --tls_cert=CERT.pem --tls_key=KEY.pem.",
-      {"gateway/publish_cli.cc"});
+      {"gateway/cli/publish_cli.cc"});
   if (absl::GetFlag(FLAGS_topic).empty()) return Usage("--topic is required");
   const bool from_stdin = absl::GetFlag(FLAGS_stdin);
   if (from_stdin && args.size() != 1) return Usage("--stdin takes no DATA argument");

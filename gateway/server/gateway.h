@@ -3,8 +3,8 @@
 // in-process.
 //
 // Thread-safety: Start and Shutdown are called from one controlling thread.
-#ifndef TAILGATE_GATEWAY_GATEWAY_H_
-#define TAILGATE_GATEWAY_GATEWAY_H_
+#ifndef TAILGATE_GATEWAY_SERVER_GATEWAY_H_
+#define TAILGATE_GATEWAY_SERVER_GATEWAY_H_
 
 #include <atomic>
 #include <memory>
@@ -131,4 +131,4 @@ class Gateway {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_GATEWAY_H_
+#endif  // TAILGATE_GATEWAY_SERVER_GATEWAY_H_

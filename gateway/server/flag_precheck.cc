@@ -1,4 +1,4 @@
-#include "gateway/flag_precheck.h"
+#include "gateway/server/flag_precheck.h"
 
 #include <fstream>
 #include <string>
