@@ -25,6 +25,7 @@
 #define TAILGATE_GATEWAY_PUBLISHER_SERVICE_H_
 
 #include <atomic>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 
@@ -34,7 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/ops_metrics.h"
 #include "gateway/publish_budget.h"

@@ -27,12 +27,12 @@ AUTH_LIBS="absl_status absl_statusor absl_strings absl_str_format absl_time libj
 TARGETS=(
   "topic_fuzz         | store/topic.cc                 | absl_status absl_statusor absl_strings absl_str_format | 2048"
   "publish_fuzz       | store/topic.cc                 | absl_status absl_statusor absl_strings absl_str_format | 1024"
-  "authz_fuzz         | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 1024"
-  "jwt_fuzz           | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 2048"
-  "jwt_signature_fuzz | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 512"
-  "token_fuzz         | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 2048"
-  "sse_request_fuzz   | store/topic.cc gateway/auth.cc gateway/sse_codec.cc gateway/sse_request.cc | $AUTH_LIBS | 4096"
-  "resume_fuzz        | gateway/sse_codec.cc           | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
+  "authz_fuzz         | store/topic.cc gateway/auth/grants.cc | $AUTH_LIBS | 1024"
+  "jwt_fuzz           | store/topic.cc gateway/auth/base64url.cc gateway/auth/keys.cc gateway/auth/grants.cc gateway/auth/verifier.cc | $AUTH_LIBS | 2048"
+  "jwt_signature_fuzz | store/topic.cc gateway/auth/base64url.cc gateway/auth/keys.cc gateway/auth/grants.cc gateway/auth/verifier.cc | $AUTH_LIBS | 512"
+  "token_fuzz         | store/topic.cc gateway/auth/base64url.cc gateway/http/query.cc gateway/auth/token_extraction.cc gateway/auth/redact.cc | $AUTH_LIBS | 2048"
+  "sse_request_fuzz   | store/topic.cc gateway/auth/base64url.cc gateway/auth/keys.cc gateway/auth/grants.cc gateway/auth/verifier.cc gateway/http/query.cc gateway/auth/token_extraction.cc gateway/auth/redact.cc gateway/sse_codec.cc gateway/sse_request.cc | $AUTH_LIBS | 4096"
+  "resume_fuzz        | gateway/sse_codec.cc gateway/http/query.cc | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
   "sse_codec_fuzz     | store/topic.cc gateway/sse_codec.cc | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
 )
 
