@@ -10,12 +10,13 @@
 #ifndef TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 #define TAILGATE_GATEWAY_ADMIN_SERVICE_H_
 
+#include <optional>
 #include <string>
 #include <utility>
 
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/presence.h"
-#include "gateway/revocations.h"
+#include "gateway/auth/revocations.h"
 #include "store/log.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 

@@ -10,7 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "gateway/auth.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/verifier.h"
 
 namespace tailgate {
 

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "gateway/auth.h"  // PatternsCover
+#include "gateway/auth/grants.h"  // PatternsCover
 
 namespace tailgate {
 

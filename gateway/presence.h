@@ -41,7 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "gateway/revocations.h"
+#include "gateway/auth/revocations.h"
 #include "store/topic.h"
 
 namespace tailgate {

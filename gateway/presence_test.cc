@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/revocations.h"
+#include "gateway/auth/revocations.h"
 
 namespace tailgate {
 namespace {

@@ -20,13 +20,6 @@ std::string Shown(std::string_view s) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string_view ResetReasonName(Reset::Reason reason) {
@@ -89,44 +82,6 @@ absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field
                                                    kMaxLast, ", got \"", Shown(text), "\""));
   }
   return n;
-}
-
-std::string UrlDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
-               HexValue(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t start = 0;
-  while (start <= query.size()) {
-    size_t end = query.find('&', start);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view part = query.substr(start, end - start);
-    if (!part.empty()) {
-      size_t eq = part.find('=');
-      if (eq == std::string_view::npos) {
-        out.emplace_back(UrlDecode(part), "");
-      } else {
-        out.emplace_back(UrlDecode(part.substr(0, eq)), UrlDecode(part.substr(eq + 1)));
-      }
-    }
-    start = end + 1;
-  }
-  return out;
 }
 
 absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view field) {

@@ -58,13 +58,6 @@ void AppendSseFrame(uint64_t id, std::string_view type, std::string_view data, s
 // it resumes from there.
 std::string EncodeResetFrame(const Reset& reset);
 
-// Decodes %XX and '+' (application/x-www-form-urlencoded). Malformed escapes
-// are kept literally.
-std::string UrlDecode(std::string_view in);
-
-// Splits "a=1&b=2" into decoded (name, value) pairs, in order.
-std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
-
 // A decimal event id (surrounding spaces/tabs ignored). INVALID_ARGUMENT
 // naming `field` otherwise.
 absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view field);

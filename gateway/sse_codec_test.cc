@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/http/query.h"  // ParseQuery, moved from sse_codec.h
+
 namespace tailgate {
 namespace {
 

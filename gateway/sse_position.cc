@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/auth/redact.h"
 #include "gateway/logging.h"
 #include "gateway/sse_request.h"
 #include "gateway/sse_service.h"

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/http/query.h"
+#include "gateway/auth/token_extraction.h"
 
 namespace tailgate {
 
@@ -81,17 +83,13 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
     out.subject = grants->subject;
   }
 
-  const std::string_view target = input.target;
-  const size_t q = target.find('?');
-  const std::string_view query =
-      q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   std::vector<std::string> topics;
   std::optional<std::string> last_event_id_param;
   std::optional<std::string> since_param;
   std::optional<std::string> last_param;
   std::optional<std::string> live_param;
   std::optional<std::string> meta_param;
-  for (auto& [name, value] : ParseQuery(query)) {
+  for (auto& [name, value] : ParseQuery(QueryOf(input.target))) {
     if (name == "topic") {
       topics.push_back(std::move(value));
     } else if (name == "lastEventId") {

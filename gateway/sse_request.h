@@ -13,7 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "gateway/auth.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/sse_codec.h"
 #include "store/topic.h"
 

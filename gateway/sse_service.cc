@@ -14,7 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "gateway/auth.h"
+#include "gateway/auth/redact.h"
 #include "gateway/logging.h"
 #include "gateway/sse_request.h"
 #include "store/topic.h"

@@ -15,7 +15,8 @@
 #include <optional>
 #include <string>
 
-#include "gateway/auth.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "gateway/hub.h"

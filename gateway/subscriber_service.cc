@@ -11,7 +11,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"

@@ -19,7 +19,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/hub.h"
 #include "gateway/presence.h"

@@ -29,7 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "gateway/cli/client_options.h"
-#include "gateway/token_mint.h"
+#include "gateway/auth/token_mint.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of the call");

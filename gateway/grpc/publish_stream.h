@@ -41,7 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/grpc/publisher_service.h"
 #include "store/log.h"
 

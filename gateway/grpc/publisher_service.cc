@@ -12,6 +12,7 @@
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
 #include "gateway/publish/append_failure.h"
+#include "gateway/auth/token_extraction.h"
 
 namespace tailgate {
 

@@ -22,6 +22,9 @@
 #ifndef TAILGATE_GATEWAY_GRPC_PUBLISHER_SERVICE_H_
 #define TAILGATE_GATEWAY_GRPC_PUBLISHER_SERVICE_H_
 
+#include <atomic>
+#include <optional>
+#include <string_view>
 #include <unordered_set>
 
 #include <grpcpp/support/byte_buffer.h>
@@ -30,7 +33,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/ops_metrics.h"
 #include "gateway/publish/admission.h"

@@ -32,7 +32,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/publish/budget.h"
 #include "store/event_validation.h"

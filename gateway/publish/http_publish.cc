@@ -16,6 +16,7 @@
 #include "gateway/logging.h"
 #include "gateway/publish/append_failure.h"
 #include "store/event_validation.h"
+#include "gateway/auth/token_extraction.h"
 
 namespace tailgate {
 namespace {

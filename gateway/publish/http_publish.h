@@ -31,7 +31,8 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "gateway/auth.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
 #include "gateway/ops_metrics.h"

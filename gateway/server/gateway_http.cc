@@ -5,7 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/auth.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/publish/http_publish.h"
 #include "gateway/http_server.h"
 #include "gateway/logging.h"

@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/server/gateway.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
 #include "gateway/presence.h"
-#include "gateway/revocations.h"
+#include "gateway/auth/revocations.h"
 
 namespace tailgate {
 

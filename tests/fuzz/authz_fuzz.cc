@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/auth.h"
+#include "gateway/auth/grants.h"
 #include "store/topic.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/pattern_oracle.h"

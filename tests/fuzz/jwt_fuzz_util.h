@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/testing/jwt_testing.h"
 

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "gateway/http/query.h"
 #include "gateway/sse_codec.h"
 #include "tests/fuzz/fuzz_util.h"
 

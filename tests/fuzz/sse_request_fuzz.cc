@@ -26,6 +26,8 @@
 #include "gateway/sse_request.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/jwt_fuzz_util.h"
+#include "gateway/auth/token_extraction.h"
+#include "gateway/auth/redact.h"
 
 using namespace tailgate::fuzz;  // NOLINT: a fuzz target's only code
 

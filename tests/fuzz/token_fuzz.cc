@@ -10,7 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/auth.h"
+#include "gateway/auth/redact.h"
+#include "gateway/auth/token_extraction.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

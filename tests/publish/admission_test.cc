@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/publish/admission.h"
 #include "gtest/gtest.h"

@@ -11,7 +11,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/gateway.h"
+#include "gateway/server/gateway.h"
 #include "gtest/gtest.h"
 #include "store/event_validation.h"
 #include "store/log.h"

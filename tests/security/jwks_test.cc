@@ -20,7 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/server/gateway.h"
-#include "gateway/jwks.h"
+#include "gateway/auth/jwks.h"
 #include "gateway/metrics.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 #include "tests/security/security_testing.h"

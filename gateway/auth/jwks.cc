@@ -1,4 +1,4 @@
-#include "gateway/jwks.h"
+#include "gateway/auth/jwks.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -23,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "gateway/auth/base64url.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
 

@@ -1,12 +1,12 @@
 // Tokens minted by MintToken verify with the gateway's JwtVerifier (and carry
 // the grants asked for); keys and algorithms that do not fit are refused.
-#include "gateway/token_mint.h"
+#include "gateway/auth/token_mint.h"
 
 #include <openssl/pem.h>
 
 #include <gtest/gtest.h>
 
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "tests/testing/jwt_testing.h"
 
 namespace tailgate {

@@ -1,4 +1,4 @@
-#include "gateway/token_mint.h"
+#include "gateway/auth/token_mint.h"
 
 #include <jansson.h>
 #include <jwt.h>

@@ -1,4 +1,4 @@
-#include "gateway/revocations.h"
+#include "gateway/auth/revocations.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "gateway/auth.h"  // PatternsCover
+#include "gateway/auth/grants.h"  // PatternsCover
 
 namespace tailgate {
 namespace {

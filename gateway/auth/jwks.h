@@ -15,8 +15,8 @@
 // Keys with `use` other than "sig", symmetric (`oct`) keys and private
 // members (`d`) are skipped, never trusted. libjwt 1.10 (bookworm) has no
 // JWKS support.
-#ifndef TAILGATE_GATEWAY_JWKS_H_
-#define TAILGATE_GATEWAY_JWKS_H_
+#ifndef TAILGATE_GATEWAY_AUTH_JWKS_H_
+#define TAILGATE_GATEWAY_AUTH_JWKS_H_
 
 #include <memory>
 #include <string>
@@ -26,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "gateway/auth.h"
+#include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 
 namespace tailgate {
@@ -83,4 +83,4 @@ class JwksProvider {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_JWKS_H_
+#endif  // TAILGATE_GATEWAY_AUTH_JWKS_H_

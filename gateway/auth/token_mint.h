@@ -1,5 +1,5 @@
 // Development tokens (`tailgatectl token`): a JWT the gateway's verifier
-// (auth.h) accepts, with the same claims it reads:
+// (verifier.h) accepts, with the same claims it reads:
 //
 //   {"sub": ..., "iat": now, "exp": now + ttl, "iss"?: ..., "aud"?: ...,
 //    "<claim>": {"subscribe": [...], "publish": [...], "admin": bool}}
@@ -8,8 +8,8 @@
 // which OpenSSL parses here only to pick the algorithm and refuse a key that
 // cannot go with it). The rules mirror JwtVerifier::Create's, so a token that
 // mints is one a gateway configured with the matching key verifies.
-#ifndef TAILGATE_GATEWAY_TOKEN_MINT_H_
-#define TAILGATE_GATEWAY_TOKEN_MINT_H_
+#ifndef TAILGATE_GATEWAY_AUTH_TOKEN_MINT_H_
+#define TAILGATE_GATEWAY_AUTH_TOKEN_MINT_H_
 
 #include <string>
 #include <vector>
@@ -41,4 +41,4 @@ absl::StatusOr<std::string> MintToken(const TokenSpec& spec, absl::Time now);
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_TOKEN_MINT_H_
+#endif  // TAILGATE_GATEWAY_AUTH_TOKEN_MINT_H_

@@ -21,8 +21,8 @@
 // (or none while the list is empty) and never do I/O, so they are fit for
 // event loops; Add/Remove do file I/O and belong on blocking threads (the
 // synchronous Admin handlers).
-#ifndef TAILGATE_GATEWAY_REVOCATIONS_H_
-#define TAILGATE_GATEWAY_REVOCATIONS_H_
+#ifndef TAILGATE_GATEWAY_AUTH_REVOCATIONS_H_
+#define TAILGATE_GATEWAY_AUTH_REVOCATIONS_H_
 
 #include <atomic>
 #include <map>
@@ -105,4 +105,4 @@ class RevocationList {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_REVOCATIONS_H_
+#endif  // TAILGATE_GATEWAY_AUTH_REVOCATIONS_H_
