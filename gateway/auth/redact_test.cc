@@ -56,6 +56,13 @@ TEST(RedactCredentialsTest, AnyValueHoldingAJwt) {
   EXPECT_EQ(RedactCredentials("/v1/events/" + jwt + "?topic=a"), "/v1/events/REDACTED?topic=a");
 }
 
+// Names and values are decoded as gateway/http/query.h decodes them: a
+// malformed escape is kept, and what follows it still counts.
+TEST(RedactCredentialsTest, MalformedEscapesDoNotHideCredentials) {
+  EXPECT_EQ(RedactCredentials("/?%zz%74oken=s&topic=%zz"), "/?%zz%74oken=REDACTED&topic=%zz");
+  EXPECT_EQ(RedactCredentials("/?x=%zz%3Btoken=s"), "/?x=REDACTED");
+}
+
 TEST(RedactCredentialsTest, OrdinaryRequestsStayReadableAndRedactionIsIdempotent) {
   for (const char* target :
        {"/v1/events?topic=orders.eu.1&topic=a.*.c&since=earliest&lastEventId=42",

@@ -82,6 +82,29 @@ TEST(ExtractHttpTokenTest, QueryParameterIsOptIn) {
   EXPECT_FALSE(got->has_value());
 }
 
+// The query is read as gateway/http/query.h reads it for the SSE parameters:
+// a malformed escape is kept literally there, and a '%' (or a space from
+// '+') is outside the token68 syntax a token must have, header or query.
+TEST(ExtractHttpTokenTest, QueryTokenIsToken68AfterTheSharedDecoding) {
+  TokenSources sources;
+  sources.allow_query_param = true;
+  for (const char* target : {"/?access_token=%zz", "/?access_token=a%2", "/?access_token=a+b",
+                             "/?access_token=a%20b", "/?access_token==a"}) {
+    SCOPED_TRACE(target);
+    auto got = ExtractHttpToken("", "", target, sources);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(std::string(got.status().message()), HasSubstr("token68"));
+  }
+  auto got = ExtractHttpToken("", "", "/?access_token=a-b_c~d%2Be/f%3D%3D", sources);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->token, "a-b_c~d+e/f==");
+  // A malformed escape in another parameter's name never hides one.
+  got = ExtractHttpToken("", "", "/?access_token%zz=a&access_token=b", sources);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->token, "b");
+}
+
 TEST(ExtractGrpcTokenTest, ReadsAuthorizationMetadata) {
   std::multimap<std::string, std::string> md;
   auto got = ExtractGrpcToken(md);

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "gateway/auth/redact.h"
 #include "gateway/sse_request.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/jwt_fuzz_util.h"
