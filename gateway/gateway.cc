@@ -25,7 +25,7 @@
 #include "gateway/auth.h"
 #include "gateway/http_publish.h"
 #include "gateway/http_server.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 #include "gateway/jwks.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
@@ -37,8 +37,8 @@
 #include "gateway/version.h"
 #include "gateway/web_assets.h"
 #include "gateway/publisher_service.h"
-#include "gateway/sse_service.h"
-#include "gateway/subscriber_service.h"
+#include "gateway/sse/service.h"
+#include "gateway/grpc/subscriber_service.h"
 
 namespace tailgate {
 

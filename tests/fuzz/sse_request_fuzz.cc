@@ -23,7 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "gateway/sse_request.h"
+#include "gateway/sse/request.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/fuzz/jwt_fuzz_util.h"
 

@@ -18,8 +18,8 @@
 #include <gtest/gtest.h>
 
 #include "gateway/http_server.h"
-#include "gateway/hub.h"
-#include "gateway/sse_service.h"
+#include "gateway/core/hub.h"
+#include "gateway/sse/service.h"
 #include "gateway/stream_sink.h"
 #include "store/log.h"
 #include "tests/sse/sse_testing.h"

@@ -20,8 +20,8 @@
 // Lifetime: Stop() before destroying the executors cursors post to; the Log
 // must outlive the Hub, and the Hub every Cursor (a cursor leaves the hub's
 // registry when it is closed or destroyed).
-#ifndef TAILGATE_GATEWAY_HUB_H_
-#define TAILGATE_GATEWAY_HUB_H_
+#ifndef TAILGATE_GATEWAY_CORE_HUB_H_
+#define TAILGATE_GATEWAY_CORE_HUB_H_
 
 #include <atomic>
 #include <chrono>
@@ -45,7 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 #include "store/log.h"
 #include "store/topic.h"
 
@@ -307,4 +307,4 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_HUB_H_
+#endif  // TAILGATE_GATEWAY_CORE_HUB_H_

@@ -1,4 +1,4 @@
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 
 #include <gtest/gtest.h>
 

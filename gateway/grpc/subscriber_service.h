@@ -9,8 +9,8 @@
 // Lifetime: the Hub must outlive this service; stop the hub (Hub::Stop)
 // before destroying the service, and destroy it only after the gRPC server
 // has shut down.
-#ifndef TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
-#define TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+#ifndef TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_
+#define TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_
 
 #include <memory>
 #include <mutex>
@@ -21,7 +21,7 @@
 
 #include "gateway/auth.h"
 #include "gateway/config.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 #include "gateway/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
@@ -77,4 +77,4 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+#endif  // TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_

@@ -1,4 +1,4 @@
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "gateway/subscriber_service.h"
+#include "gateway/grpc/subscriber_service.h"
 
 #include <chrono>
 #include <deque>
@@ -15,7 +15,7 @@
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 #include "store/topic.h"
 
 namespace tailgate {

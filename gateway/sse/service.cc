@@ -1,4 +1,4 @@
-#include "gateway/sse_service.h"
+#include "gateway/sse/service.h"
 
 #include <algorithm>
 #include <array>
@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth.h"
 #include "gateway/logging.h"
-#include "gateway/sse_request.h"
+#include "gateway/sse/request.h"
 #include "store/topic.h"
 
 namespace tailgate {

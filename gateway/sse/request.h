@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gateway/auth.h"
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 #include "store/topic.h"
 
 namespace tailgate {

@@ -1,4 +1,4 @@
-#include "gateway/sse_request.h"
+#include "gateway/sse/request.h"
 
 #include <optional>
 #include <utility>
