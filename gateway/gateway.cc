@@ -37,6 +37,7 @@
 #include "gateway/version.h"
 #include "gateway/web_assets.h"
 #include "gateway/publisher_service.h"
+#include "gateway/sse/frame.h"
 #include "gateway/sse/service.h"
 #include "gateway/grpc/subscriber_service.h"
 
@@ -207,6 +208,7 @@ absl::Status Gateway::OpenLog() {
     log_ = *std::move(log);
   }
   HubOptions hub_options;
+  hub_options.encoder = &SseEventEncoder();  // Frames shared by every SSE stream.
   hub_options.cache_events = config_.sse.tail_cache_events;
   hub_options.cache_bytes = config_.sse.tail_cache_bytes;
   hub_options.store_threads = config_.sse.store_threads;

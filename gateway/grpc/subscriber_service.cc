@@ -15,7 +15,7 @@
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
-#include "gateway/sse/codec.h"
+#include "gateway/core/resume.h"
 #include "store/topic.h"
 
 namespace tailgate {
@@ -146,7 +146,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
       // Id 0: not an event, nothing to resume from (sent_id_ skips it).
       v1::Event e;
       e.set_type(std::string(kLiveEventType));
-      e.set_data(absl::StrCat("{\"id\":", batch.live_at, "}"));
+      e.set_data(LiveJson(batch.live_at));
       queue_.push_back(std::move(e));
     }
     WriteNext();
