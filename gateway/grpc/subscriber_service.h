@@ -22,6 +22,7 @@
 #include "gateway/auth.h"
 #include "gateway/config.h"
 #include "gateway/core/hub.h"
+#include "gateway/core/subscription_request.h"
 #include "gateway/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
@@ -58,12 +59,11 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
  private:
   friend class Stream;
   void Unregister(Stream* stream);
-  // Authenticates, validates and authorizes `topics` (field name "topics").
-  // *subject gets the token's subject (left as is without auth); may be null.
-  absl::StatusOr<std::vector<store::TopicPattern>> CheckTopics(
-      grpc::CallbackServerContext* context,
-      const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until,
-      std::string* subject = nullptr);
+  // The call's token, `topics` and `resume` through AcceptSubscription
+  // (gateway/core/subscription_request.h), in gRPC's field names.
+  absl::StatusOr<Subscription> Accept(grpc::CallbackServerContext* context,
+                                      const google::protobuf::RepeatedPtrField<std::string>& topics,
+                                      std::vector<ResumeField> resume);
 
   Hub* const hub_;
   const SseConfig config_;

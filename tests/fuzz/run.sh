@@ -31,7 +31,7 @@ TARGETS=(
   "jwt_fuzz           | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 2048"
   "jwt_signature_fuzz | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 512"
   "token_fuzz         | store/topic.cc gateway/auth.cc | $AUTH_LIBS | 2048"
-  "sse_request_fuzz   | store/topic.cc gateway/auth.cc gateway/core/resume.cc gateway/sse/codec.cc gateway/sse/request.cc | $AUTH_LIBS | 4096"
+  "sse_request_fuzz   | store/topic.cc gateway/auth.cc gateway/core/resume.cc gateway/core/subscription_request.cc gateway/sse/codec.cc gateway/sse/request.cc | $AUTH_LIBS | 4096"
   "resume_fuzz        | gateway/core/resume.cc gateway/sse/codec.cc | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
   "sse_codec_fuzz     | store/topic.cc gateway/core/resume.cc gateway/sse/codec.cc | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
 )
