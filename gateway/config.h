@@ -47,8 +47,8 @@ struct HttpConfig {
   absl::Duration write_timeout = absl::Seconds(30);
 };
 
-// The SSE endpoint and the fan-out hub behind it (gateway/sse_service.h,
-// gateway/hub.h); the gRPC Subscriber shares the hub.
+// The SSE endpoint and the fan-out hub behind it (gateway/sse/service.h,
+// gateway/core/hub.h); the gRPC Subscriber shares the hub.
 struct SseConfig {
   // "retry:" sent once at the start of each stream (EventSource reconnect delay).
   absl::Duration retry = absl::Seconds(3);

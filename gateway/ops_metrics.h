@@ -51,7 +51,7 @@ class PublishMetrics {
   std::array<Counter*, 17> by_code_{};  // Indexed by status code; [0] unused.
 };
 
-// The SSE endpoint (gateway/sse_service.cc).
+// The SSE endpoint (gateway/sse/service.cc).
 struct SseMetrics {
   explicit SseMetrics(MetricsRegistry* registry);
 

@@ -21,7 +21,7 @@
 #include "gateway/auth/verifier.h"
 #include "gateway/publish/http_publish.h"
 #include "gateway/http_server.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 #include "gateway/auth/jwks.h"
 #include "gateway/logging.h"
 #include "gateway/metrics.h"
@@ -32,9 +32,9 @@
 #include "gateway/auth/revocations.h"
 #include "gateway/server/config_check.h"
 #include "gateway/server/version.h"
-#include "gateway/sse_service.h"
+#include "gateway/sse/service.h"
 #include "gateway/store_monitor.h"
-#include "gateway/subscriber_service.h"
+#include "gateway/grpc/subscriber_service.h"
 
 namespace tailgate {
 

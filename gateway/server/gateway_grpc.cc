@@ -26,7 +26,7 @@
 #include "gateway/grpc/publisher_service.h"
 #include "gateway/auth/revocations.h"
 #include "gateway/server/gateway.h"
-#include "gateway/subscriber_service.h"
+#include "gateway/grpc/subscriber_service.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace tailgate {

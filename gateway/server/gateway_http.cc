@@ -13,7 +13,7 @@
 #include "gateway/metrics.h"
 #include "gateway/ops_metrics.h"
 #include "gateway/server/gateway.h"
-#include "gateway/sse_service.h"
+#include "gateway/sse/service.h"
 #include "gateway/web_assets.h"
 
 namespace tailgate {

@@ -7,7 +7,8 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
+#include "gateway/sse/frame.h"
 #include "gateway/logging.h"
 #include "gateway/ops_metrics.h"
 #include "gateway/server/gateway.h"
@@ -93,6 +94,7 @@ absl::Status Gateway::OpenLog() {
   hub_options.cache_events = config_.sse.tail_cache_events;
   hub_options.cache_bytes = config_.sse.tail_cache_bytes;
   hub_options.store_threads = config_.sse.store_threads;
+  hub_options.encoder = &SseEventEncoder();  // Frames shared by every SSE stream.
   hub_ = std::make_unique<Hub>(log_.get(), hub_options);
   if (jetstream) {
     TG_LOG(INFO) << "log open: backend jetstream, stream " << config_.jetstream.stream

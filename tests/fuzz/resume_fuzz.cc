@@ -10,7 +10,7 @@
 
 #include "absl/time/time.h"
 #include "gateway/http/query.h"
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using namespace tailgate::fuzz;  // NOLINT: a fuzz target's only code

@@ -1,4 +1,4 @@
-// The SSE encoder (gateway/sse_codec.h), checked by decoding its output with
+// The SSE encoder (gateway/sse/codec.h), checked by decoding its output with
 // an independent parser written here from the WHATWG HTML "server-sent
 // events" parsing rules (9.2.6): what comes out equals what went in, and no
 // input yields extra fields or events.
@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 #include "store/topic.h"
 #include "tests/fuzz/fuzz_util.h"
 

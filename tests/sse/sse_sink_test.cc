@@ -18,8 +18,9 @@
 #include <gtest/gtest.h>
 
 #include "gateway/http_server.h"
-#include "gateway/hub.h"
-#include "gateway/sse_service.h"
+#include "gateway/core/hub.h"
+#include "gateway/sse/frame.h"
+#include "gateway/sse/service.h"
 #include "gateway/stream_sink.h"
 #include "store/log.h"
 #include "tests/sse/sse_testing.h"
@@ -96,7 +97,9 @@ class SseSinkTest : public ::testing::Test {
     auto log = store::OpenRocksDbLog(options);
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = *std::move(log);
-    hub_ = std::make_unique<Hub>(log_.get(), HubOptions{});
+    HubOptions hub_options;
+    hub_options.encoder = &SseEventEncoder();
+    hub_ = std::make_unique<Hub>(log_.get(), hub_options);
     config_.heartbeat = absl::Seconds(60);
     service_ = std::make_unique<SseService>(hub_.get(), config_);
     service_->Register(&router_);

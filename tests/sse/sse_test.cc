@@ -12,7 +12,7 @@
 #include "absl/time/clock.h"
 #include "gateway/config.h"
 #include "gateway/server/gateway.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 #include "tests/sse/sse_testing.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/sse_client.h"

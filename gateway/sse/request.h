@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "gateway/auth/token_extraction.h"
 #include "gateway/auth/verifier.h"
-#include "gateway/sse_codec.h"
+#include "gateway/core/resume.h"
 #include "store/topic.h"
 
 namespace tailgate {
@@ -53,10 +53,9 @@ struct SseRequest {
 // contains the token: UNAUTHENTICATED (-> 401: token required but missing,
 // malformed or invalid), INVALID_ARGUMENT (-> 400: topics or resume point),
 // PERMISSION_DENIED (-> 403: a pattern outside the token's subscribe grants,
-// named). Authentication is checked first, so an anonymous client learns
-// nothing about the request's validity. Resume point, first match wins:
-// Last-Event-ID header, lastEventId, since, last; each one present must be
-// valid. live= and meta= take "1" or "0".
+// named), in the order of AcceptSubscription (gateway/core/
+// subscription_request.h). Resume fields by precedence: Last-Event-ID
+// header, lastEventId, since, last. live= and meta= take "1" or "0".
 absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
                                            const SseRequestPolicy& policy, absl::Time now);
 

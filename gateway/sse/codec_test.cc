@@ -1,4 +1,4 @@
-#include "gateway/sse_codec.h"
+#include "gateway/sse/codec.h"
 
 #include <gtest/gtest.h>
 
@@ -36,27 +36,6 @@ TEST(SseCodecTest, QueryIsSplitAndDecoded) {
   EXPECT_EQ(q[2].second, "12");
   EXPECT_EQ(q[3], (std::pair<std::string, std::string>("flag", "")));
   EXPECT_EQ(q[4].second, "%zz");
-}
-
-TEST(SseCodecTest, EventIdsAreDecimalOnly) {
-  EXPECT_EQ(*ParseEventId(" 12 ", "f"), 12u);
-  EXPECT_EQ(*ParseEventId("18446744073709551615", "f"), 18446744073709551615u);
-  EXPECT_FALSE(ParseEventId("18446744073709551616", "f").ok());
-  EXPECT_FALSE(ParseEventId("-1", "f").ok());
-  EXPECT_FALSE(ParseEventId("0x10", "f").ok());
-  EXPECT_FALSE(ParseEventId("", "f").ok());
-  EXPECT_NE(ParseEventId("abc", "Last-Event-ID").status().message().find("Last-Event-ID"),
-            std::string::npos);
-}
-
-TEST(SseCodecTest, SinceIsEarliestOrRfc3339) {
-  EXPECT_EQ(ParseSince("earliest", "since")->kind, ResumeSpec::Kind::kEarliest);
-  auto t = ParseSince("2024-05-01T12:00:00Z", "since");
-  ASSERT_TRUE(t.ok());
-  EXPECT_EQ(t->kind, ResumeSpec::Kind::kTime);
-  EXPECT_EQ(absl::ToUnixSeconds(t->time), 1714564800);
-  EXPECT_TRUE(ParseSince("2024-05-01T12:00:00.5+02:00", "since").ok());
-  EXPECT_FALSE(ParseSince("yesterday", "since").ok());
 }
 
 }  // namespace

@@ -9,8 +9,8 @@
 // Lifetime: the Hub must outlive this service; stop the hub (Hub::Stop)
 // before destroying the service, and destroy it only after the gRPC server
 // has shut down.
-#ifndef TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
-#define TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+#ifndef TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_
+#define TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_
 
 #include <memory>
 #include <mutex>
@@ -21,7 +21,8 @@
 
 #include "gateway/auth/verifier.h"
 #include "gateway/config.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
+#include "gateway/core/subscription_request.h"
 #include "gateway/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
@@ -58,12 +59,11 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
  private:
   friend class Stream;
   void Unregister(Stream* stream);
-  // Authenticates, validates and authorizes `topics` (field name "topics").
-  // *subject gets the token's subject (left as is without auth); may be null.
-  absl::StatusOr<std::vector<store::TopicPattern>> CheckTopics(
-      grpc::CallbackServerContext* context,
-      const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until,
-      std::string* subject = nullptr);
+  // The call's token, `topics` and `resume` through AcceptSubscription
+  // (gateway/core/subscription_request.h), in gRPC's field names.
+  absl::StatusOr<Subscription> Accept(grpc::CallbackServerContext* context,
+                                      const google::protobuf::RepeatedPtrField<std::string>& topics,
+                                      std::vector<ResumeField> resume);
 
   Hub* const hub_;
   const SseConfig config_;
@@ -77,4 +77,4 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_SUBSCRIBER_SERVICE_H_
+#endif  // TAILGATE_GATEWAY_GRPC_SUBSCRIBER_SERVICE_H_

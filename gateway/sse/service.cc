@@ -1,7 +1,8 @@
-#include "gateway/sse_service.h"
+#include "gateway/sse/service.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <random>
 #include <utility>
@@ -16,7 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/redact.h"
 #include "gateway/logging.h"
-#include "gateway/sse_request.h"
+#include "gateway/sse/codec.h"
+#include "gateway/sse/frame.h"
+#include "gateway/sse/request.h"
 #include "store/topic.h"
 
 namespace tailgate {
@@ -321,7 +324,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   void StartWrite(std::string text, std::vector<EncodedEventPtr> frames,
                   std::string after = std::string()) {
     size_t frame_bytes = 0;
-    for (const EncodedEventPtr& f : frames) frame_bytes += f->FrameBytes(meta_);
+    for (const EncodedEventPtr& f : frames) frame_bytes += AsSse(*f).FrameBytes(meta_);
     const size_t body = text.size() + frame_bytes + after.size();
     in_flight_bytes_ = frame_bytes;  // The frames as sent (meta=1 included), for metrics.
     if (response_head_.empty()) {
@@ -342,7 +345,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
     buffers_.reserve(5 * in_flight_.size() + 2);
     if (!prefix_.empty()) buffers_.push_back(net::buffer(prefix_));
     for (const EncodedEventPtr& f : in_flight_) {
-      f->AppendFrame(
+      AsSse(*f).AppendFrame(
           &buffers_, [](const char* p, size_t n) { return net::buffer(p, n); }, meta_);
     }
     if (!suffix_.empty()) buffers_.push_back(net::buffer(suffix_));
@@ -595,6 +598,12 @@ SseService::SseService(Hub* hub, const SseConfig& config, const JwtVerifier* ver
       verifier_(verifier),
       token_sources_(std::move(token_sources)),
       active_(std::make_shared<std::atomic<int>>(0)) {
+  // Sessions write the hub's shared SSE frames (AsSse): a hub built without
+  // them is a wiring error, found at start-up rather than at the first event.
+  if (&hub_->encoder() != &SseEventEncoder()) {
+    TG_LOG(ERROR) << "SseService needs a hub with HubOptions::encoder = &SseEventEncoder()";
+    std::abort();
+  }
   any_origin_ =
       std::find(config_.cors_origins.begin(), config_.cors_origins.end(), "*") !=
       config_.cors_origins.end();

@@ -1,11 +1,13 @@
-#include "gateway/sse_request.h"
+#include "gateway/sse/request.h"
 
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/http/query.h"
 #include "gateway/auth/token_extraction.h"
+#include "gateway/core/subscription_request.h"
+#include "gateway/http/query.h"
+#include "gateway/sse/codec.h"
 
 namespace tailgate {
 
@@ -41,6 +43,12 @@ absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
 }
 
+// How a refusal names the i-th topic= parameter.
+std::string PatternField(size_t index, std::string_view text) {
+  return Echoable(text) ? absl::StrCat("topic=", absl::string_view(text.data(), text.size()))
+                        : absl::StrCat("topic #", index + 1);
+}
+
 // A "1"/"0" query parameter, when present.
 absl::Status ParseFlag(const std::optional<std::string>& value, absl::string_view name,
                        bool* out) {
@@ -74,14 +82,8 @@ absl::StatusOr<Grants> Authenticate(const SseRequestInput& input, const SseReque
 
 absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
                                            const SseRequestPolicy& policy, absl::Time now) {
-  SseRequest out;
-  std::optional<Grants> grants;
-  if (policy.verifier != nullptr) {
-    absl::StatusOr<Grants> g = Authenticate(input, policy, now);
-    if (!g.ok()) return g.status();
-    grants = *std::move(g);
-    out.subject = grants->subject;
-  }
+  SubscriptionRequest request;
+  if (policy.verifier != nullptr) request.authentication = Authenticate(input, policy, now);
 
   std::vector<std::string> topics;
   std::optional<std::string> last_event_id_param;
@@ -105,50 +107,33 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
     }
     // Other parameters (e.g. cache busters, access_token) are ignored here.
   }
-  if (topics.empty()) return Invalid("topic: at least one topic=PATTERN parameter is required");
-  if (topics.size() > policy.max_topics) {
-    return Invalid(absl::StrCat("topic: at most ", policy.max_topics,
-                                " patterns per subscription, got ", topics.size()));
-  }
-  for (size_t i = 0; i < topics.size(); ++i) {
-    const std::string field =
-        Echoable(topics[i]) ? absl::StrCat("topic=", topics[i]) : absl::StrCat("topic #", i + 1);
-    absl::StatusOr<store::TopicPattern> p = store::TopicPattern::Parse(topics[i], field);
-    if (!p.ok()) return Invalid(p.status().message());
-    out.patterns.push_back(*std::move(p));
-  }
-
-  // Every resume parameter given must be well-formed; the first present wins.
-  std::optional<ResumeSpec> spec;
+  request.topics.assign(topics.begin(), topics.end());
+  request.topics_field = "topic";
+  request.no_topics_message = "topic: at least one topic=PATTERN parameter is required";
+  request.pattern_field = PatternField;
+  request.max_topics = policy.max_topics;
+  // Highest precedence first (sse/request.h).
+  using Kind = ResumeField::Kind;
   if (!input.last_event_id.empty()) {
-    absl::StatusOr<uint64_t> id = ParseEventId(input.last_event_id, "Last-Event-ID header");
-    if (!id.ok()) return Invalid(id.status().message());
-    spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}, 0};
+    request.resume.push_back({Kind::kAfterId, "Last-Event-ID header", input.last_event_id});
   }
   if (last_event_id_param) {
-    absl::StatusOr<uint64_t> id = ParseEventId(*last_event_id_param, "lastEventId");
-    if (!id.ok()) return Invalid(id.status().message());
-    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kAfterId, *id, {}, 0};
+    request.resume.push_back({Kind::kAfterId, "lastEventId", *last_event_id_param});
   }
-  if (since_param) {
-    absl::StatusOr<ResumeSpec> since = ParseSince(*since_param, "since");
-    if (!since.ok()) return Invalid(since.status().message());
-    if (!spec) spec = *since;
-  }
-  if (last_param) {
-    absl::StatusOr<uint64_t> last = ParseLast(*last_param, "last");
-    if (!last.ok()) return Invalid(last.status().message());
-    if (!spec) spec = ResumeSpec{ResumeSpec::Kind::kLast, 0, {}, *last};
-  }
-  absl::Status flags = ParseFlag(live_param, "live", &out.live_marker);
-  if (flags.ok()) flags = ParseFlag(meta_param, "meta", &out.meta);
-  if (!flags.ok()) return flags;
-  out.resume = spec.value_or(ResumeSpec{});  // None: live only.
+  if (since_param) request.resume.push_back({Kind::kSince, "since", *since_param});
+  if (last_param) request.resume.push_back({Kind::kLast, "last", *last_param});
 
-  if (grants) {
-    if (absl::Status s = AuthorizeSubscribe(*grants, out.patterns); !s.ok()) return s;
-    out.valid_until = grants->valid_until;
+  SseRequest out;
+  request.transport_fields = ParseFlag(live_param, "live", &out.live_marker);
+  if (request.transport_fields.ok()) {
+    request.transport_fields = ParseFlag(meta_param, "meta", &out.meta);
   }
+  absl::StatusOr<Subscription> accepted = AcceptSubscription(request);
+  if (!accepted.ok()) return accepted.status();
+  out.patterns = std::move(accepted->patterns);
+  out.resume = accepted->resume;
+  out.subject = std::move(accepted->subject);
+  out.valid_until = accepted->valid_until;
   return out;
 }
 

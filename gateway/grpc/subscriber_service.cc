@@ -1,4 +1,4 @@
-#include "gateway/subscriber_service.h"
+#include "gateway/grpc/subscriber_service.h"
 
 #include <chrono>
 #include <deque>
@@ -15,7 +15,7 @@
 #include "gateway/grpc_auth.h"
 #include "gateway/grpc_status.h"
 #include "gateway/logging.h"
-#include "gateway/sse_codec.h"
+#include "gateway/core/resume.h"
 #include "store/topic.h"
 
 namespace tailgate {
@@ -146,7 +146,7 @@ class SubscriberService::Stream : public std::enable_shared_from_this<Subscriber
       // Id 0: not an event, nothing to resume from (sent_id_ skips it).
       v1::Event e;
       e.set_type(std::string(kLiveEventType));
-      e.set_data(absl::StrCat("{\"id\":", batch.live_at, "}"));
+      e.set_data(LiveJson(batch.live_at));
       queue_.push_back(std::move(e));
     }
     WriteNext();
@@ -285,48 +285,35 @@ void SubscriberService::Drain() {
   for (auto& s : streams) net::post(s->strand_, [s] { s->Drain(); });
 }
 
-absl::StatusOr<std::vector<store::TopicPattern>> SubscriberService::CheckTopics(
+absl::StatusOr<Subscription> SubscriberService::Accept(
     grpc::CallbackServerContext* context,
-    const google::protobuf::RepeatedPtrField<std::string>& topics, absl::Time* valid_until,
-    std::string* subject) {
-  std::optional<Grants> grants;
+    const google::protobuf::RepeatedPtrField<std::string>& topics,
+    std::vector<ResumeField> resume) {
+  SubscriptionRequest request;
   if (verifier_ != nullptr) {
-    absl::StatusOr<Grants> g = AuthenticateGrpc(*verifier_, *context);
-    if (!g.ok()) {
-      TG_LOG(DEBUG) << "subscriber: " << g.status().message();
-      return g.status();
+    request.authentication = AuthenticateGrpc(*verifier_, *context);
+    if (!request.authentication->ok()) {
+      TG_LOG(DEBUG) << "subscriber: " << request.authentication->status().message();
     }
-    grants = *std::move(g);
   }
-  if (topics.empty()) return absl::InvalidArgumentError("topics: at least one pattern is required");
-  if (static_cast<size_t>(topics.size()) > config_.max_topics) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "topics: at most ", config_.max_topics, " patterns per subscription, got ", topics.size()));
-  }
-  std::vector<store::TopicPattern> patterns;
-  for (int i = 0; i < topics.size(); ++i) {
-    absl::StatusOr<store::TopicPattern> p =
-        store::TopicPattern::Parse(topics[i], absl::StrCat("topics[", i, "]"));
-    if (!p.ok()) return absl::InvalidArgumentError(p.status().message());
-    patterns.push_back(*std::move(p));
-  }
-  if (grants) {
-    if (absl::Status s = AuthorizeSubscribe(*grants, patterns); !s.ok()) return s;
-  }
-  *valid_until = grants ? grants->valid_until : absl::InfiniteFuture();
-  if (subject != nullptr && grants) *subject = grants->subject;
-  return patterns;
+  for (const std::string& t : topics) request.topics.push_back(t);
+  request.topics_field = "topics";
+  request.no_topics_message = "topics: at least one pattern is required";
+  request.pattern_field = [](size_t index, std::string_view) {
+    return absl::StrCat("topics[", index, "]");
+  };
+  request.max_topics = config_.max_topics;
+  request.resume = std::move(resume);
+  return AcceptSubscription(request);
 }
 
 grpc::ServerUnaryReactor* SubscriberService::GetPosition(grpc::CallbackServerContext* context,
                                                          const v1::PositionRequest* request,
                                                          v1::Position* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::Time valid_until;
-  absl::StatusOr<std::vector<store::TopicPattern>> patterns =
-      CheckTopics(context, request->topics(), &valid_until);
-  if (!patterns.ok()) {
-    reactor->Finish(ToGrpcStatus(patterns.status()));
+  absl::StatusOr<Subscription> accepted = Accept(context, request->topics(), {});
+  if (!accepted.ok()) {
+    reactor->Finish(ToGrpcStatus(accepted.status()));
     return reactor;
   }
   // The watermark, as GET /v1/position (sse_position.cc says why).
@@ -337,37 +324,23 @@ grpc::ServerUnaryReactor* SubscriberService::GetPosition(grpc::CallbackServerCon
 
 grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
     grpc::CallbackServerContext* context, const v1::SubscribeRequest* request) {
-  auto invalid = [](std::string message) {
-    return new FailedReactor(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::move(message)));
-  };
-  absl::Time valid_until;
-  std::string subject;
-  absl::StatusOr<std::vector<store::TopicPattern>> patterns =
-      CheckTopics(context, request->topics(), &valid_until, &subject);
-  if (!patterns.ok()) return new FailedReactor(ToGrpcStatus(patterns.status()));
-  // Each resume field given must be valid; after_id > since > last.
-  ResumeSpec spec;
-  if (request->has_last()) {
-    absl::StatusOr<uint64_t> last = ParseLast(absl::StrCat(request->last()), "last");
-    if (!last.ok()) return invalid(std::string(last.status().message()));
-    spec.kind = ResumeSpec::Kind::kLast;
-    spec.last = *last;
-  }
-  if (!request->since().empty()) {
-    absl::StatusOr<ResumeSpec> since = ParseSince(request->since(), "since");
-    if (!since.ok()) return invalid(std::string(since.status().message()));
-    spec = *since;
-  }
-  if (request->has_after_id()) {
-    spec = ResumeSpec{};
-    spec.kind = ResumeSpec::Kind::kAfterId;
-    spec.after_id = request->after_id();
-  }
+  // Highest precedence first: after_id > since > last (subscriber.proto).
+  using Kind = ResumeField::Kind;
+  std::vector<ResumeField> resume;
+  const std::string after_id = request->has_after_id() ? absl::StrCat(request->after_id()) : "";
+  const std::string last = request->has_last() ? absl::StrCat(request->last()) : "";
+  if (request->has_after_id()) resume.push_back({Kind::kAfterId, "after_id", after_id});
+  // proto3: an empty `since` cannot be told from an absent one.
+  if (!request->since().empty()) resume.push_back({Kind::kSince, "since", request->since()});
+  if (request->has_last()) resume.push_back({Kind::kLast, "last", last});
+  absl::StatusOr<Subscription> accepted = Accept(context, request->topics(), std::move(resume));
+  if (!accepted.ok()) return new FailedReactor(ToGrpcStatus(accepted.status()));
   auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
-                                         store::TopicFilter(*std::move(patterns)), spec,
-                                         valid_until, request->live_marker());
+                                         store::TopicFilter(std::move(accepted->patterns)),
+                                         accepted->resume, accepted->valid_until,
+                                         request->live_marker());
   if (presence_ != nullptr) {
-    StreamInfo info{subject, stream->filter_.patterns(), "grpc",
+    StreamInfo info{accepted->subject, stream->filter_.patterns(), "grpc",
                     context->peer(), absl::Now()};
     // The registry calls this from an admin thread: only post to the strand.
     absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(

@@ -19,7 +19,7 @@
 #include "gateway/auth/verifier.h"
 #include "gateway/config.h"
 #include "gateway/http_server.h"
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 #include "gateway/ops_metrics.h"
 #include "gateway/presence.h"
 

@@ -1,7 +1,6 @@
-#include "gateway/hub.h"
+#include "gateway/core/hub.h"
 
 #include <algorithm>
-#include <cstring>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -19,45 +18,10 @@ namespace tailgate {
 
 namespace net = boost::asio;
 
-size_t EncodedEvent::MemoryBytes() const {
-  return sizeof(EncodedEvent) + event.topic.capacity() + event.type.capacity() +
-         event.data.capacity() + head.capacity() + meta.capacity();
-}
-
-std::string EncodedEvent::Frame(bool with_meta) const {
-  std::string out = head;
-  if (with_meta) out.insert(fields_end, meta);
-  if (whole) return out;
-  return out + event.data + "\n\n";
-}
-
-EncodedEventPtr EncodeEvent(store::Event event) {
-  auto out = std::make_shared<EncodedEvent>();
-  // Two vectorised scans; find_first_of("\r\n") calls memchr once per byte.
-  const std::string& d = event.data;
-  if (std::memchr(d.data(), '\n', d.size()) == nullptr &&
-      std::memchr(d.data(), '\r', d.size()) == nullptr) {
-    // The common case: the frame's data line is the event's data itself.
-    out->head = absl::StrCat("id: ", event.id, "\n");
-    if (!event.type.empty()) absl::StrAppend(&out->head, "event: ", event.type, "\n");
-    out->head += "data: ";
-    out->frame_bytes = out->head.size() + event.data.size() + 2;
-  } else {
-    out->head = EncodeSseFrame(event.id, event.type, event.data);
-    out->whole = true;
-    out->frame_bytes = out->head.size();
-  }
-  // The id: and event: lines end where the first data: line starts.
-  out->fields_end = out->head.find("\ndata: ") + 1;
-  out->meta = absl::StrCat("topic: ", event.topic, "\ntime: ",
-                           absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", event.publish_time,
-                                            absl::UTCTimeZone()),
-                           "\n");
-  out->event = std::move(event);
-  return out;
-}
-
-Hub::Hub(store::Log* log, const HubOptions& options) : log_(log), options_(options) {
+Hub::Hub(store::Log* log, const HubOptions& options)
+    : log_(log),
+      options_(options),
+      encoder_(options.encoder != nullptr ? *options.encoder : PlainEventEncoder()) {
   store_pool_ = std::make_unique<net::thread_pool>(std::max(1, options_.store_threads));
   wake_pool_ = std::make_unique<net::thread_pool>(1);
   wake_timer_ = std::make_unique<net::steady_timer>(wake_pool_->get_executor());
@@ -203,7 +167,7 @@ void Hub::OnCommit(absl::Span<const store::Event> committed, uint64_t watermark)
   // Encoding happens here, once per event, outside the lock.
   std::vector<EncodedEventPtr> encoded;
   encoded.reserve(committed.size());
-  for (const store::Event& e : committed) encoded.push_back(EncodeEvent(e));
+  for (const store::Event& e : committed) encoded.push_back(encoder_.Encode(e));
 
   std::vector<std::shared_ptr<Cursor>> wake;
   uint64_t previous = 0;
@@ -589,7 +553,7 @@ void Cursor::StartStoreRead() {
     if (result.ok()) {
       encoded.reserve(result->events.size());
       for (store::Event& e : result->events) {
-        encoded.push_back(EncodeEvent(std::move(e)));
+        encoded.push_back(hub->encoder().Encode(std::move(e)));
         bytes += encoded.back()->frame_bytes;
       }
       result->events.clear();

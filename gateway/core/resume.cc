@@ -1,4 +1,4 @@
-#include "gateway/sse_codec.h"
+#include "gateway/core/resume.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -37,52 +37,7 @@ std::string ResetJson(const Reset& reset) {
                       "\",\"requested\":", reset.requested, ",\"resume\":", reset.resume, "}");
 }
 
-void AppendSseFrame(uint64_t id, std::string_view type, std::string_view data, std::string* out) {
-  absl::StrAppend(out, "id: ", id, "\n");
-  if (!type.empty()) absl::StrAppend(out, "event: ", Av(type), "\n");
-  // One data: line per line; CRLF, CR and LF all end a line (as the SSE
-  // parser treats them), so each is re-emitted as a line break.
-  size_t start = 0;
-  while (true) {
-    size_t end = data.find_first_of("\r\n", start);
-    out->append("data: ");
-    if (end == std::string_view::npos) {
-      out->append(data.data() + start, data.size() - start);
-      out->push_back('\n');
-      break;
-    }
-    out->append(data.data() + start, end - start);
-    out->push_back('\n');
-    start = end + ((data[end] == '\r' && end + 1 < data.size() && data[end + 1] == '\n') ? 2 : 1);
-  }
-  out->push_back('\n');
-}
-
-std::string EncodeSseFrame(uint64_t id, std::string_view type, std::string_view data) {
-  std::string out;
-  out.reserve(data.size() + type.size() + 48);
-  AppendSseFrame(id, type, data, &out);
-  return out;
-}
-
-std::string EncodeResetFrame(const Reset& reset) {
-  return EncodeSseFrame(reset.resume, kResetEventType, ResetJson(reset));
-}
-
-std::string EncodeLiveFrame(uint64_t live_at) {
-  return absl::StrCat("event: ", Av(kLiveEventType), "\ndata: {\"id\":", live_at, "}\n\n");
-}
-
-absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field) {
-  uint64_t n = 0;
-  bool digits = !text.empty() && text.size() <= 4;
-  for (char c : text) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-  if (!digits || !absl::SimpleAtoi(Av(text), &n) || n < 1 || n > kMaxLast) {
-    return absl::InvalidArgumentError(absl::StrCat(Av(field), ": want an integer from 1 to ",
-                                                   kMaxLast, ", got \"", Shown(text), "\""));
-  }
-  return n;
-}
+std::string LiveJson(uint64_t live_at) { return absl::StrCat("{\"id\":", live_at, "}"); }
 
 absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view field) {
   absl::string_view s = absl::StripAsciiWhitespace(Av(text));
@@ -95,6 +50,17 @@ absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view fi
                      Shown(std::string_view(s.data(), s.size())), "\""));
   }
   return id;
+}
+
+absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field) {
+  uint64_t n = 0;
+  bool digits = !text.empty() && text.size() <= 4;
+  for (char c : text) digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
+  if (!digits || !absl::SimpleAtoi(Av(text), &n) || n < 1 || n > kMaxLast) {
+    return absl::InvalidArgumentError(absl::StrCat(Av(field), ": want an integer from 1 to ",
+                                                   kMaxLast, ", got \"", Shown(text), "\""));
+  }
+  return n;
 }
 
 absl::StatusOr<ResumeSpec> ParseSince(std::string_view text, std::string_view field) {

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/redact.h"
 #include "gateway/logging.h"
-#include "gateway/sse_request.h"
-#include "gateway/sse_service.h"
+#include "gateway/sse/request.h"
+#include "gateway/sse/service.h"
 
 namespace tailgate {
 

@@ -1,17 +1,16 @@
-// Server-Sent Events wire format (WHATWG HTML, "server-sent events"):
-// frames, comments and the reserved reset event, plus the request-side
-// parsing the SSE endpoint needs (query strings, event ids, resume points).
+// Where a subscription starts and why it may not start exactly there: the
+// resume point every transport accepts (after an id, since a time, the last
+// N events, or live) and the reset it may get instead. Transport-neutral:
+// SSE and gRPC parse their fields with these functions and report a Reset
+// in their own framing.
 //
 // All functions are pure and thread-safe.
-#ifndef TAILGATE_GATEWAY_SSE_CODEC_H_
-#define TAILGATE_GATEWAY_SSE_CODEC_H_
+#ifndef TAILGATE_GATEWAY_CORE_RESUME_H_
+#define TAILGATE_GATEWAY_CORE_RESUME_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,12 +24,9 @@ inline constexpr std::string_view kResetEventType = "tailgate.reset";
 
 // The reserved caught-up marker: the stream has delivered everything up to
 // the watermark it found on opening (at once for a live-only stream). Sent
-// once, on request (?live=1 / SubscribeRequest.live_marker), with no `id:`
-// line so it never moves the client's last event id.
+// once, on request (?live=1 / SubscribeRequest.live_marker), without an id
+// so it never moves the client's resume point.
 inline constexpr std::string_view kLiveEventType = "tailgate.live";
-// Its frame: "event: tailgate.live\ndata: {\"id\":N}\n\n" with N the
-// watermark it reports.
-std::string EncodeLiveFrame(uint64_t live_at);
 
 // "last" ranges from 1 to this (README "Server-Sent Events").
 inline constexpr uint64_t kMaxLast = 1000;
@@ -44,23 +40,11 @@ struct Reset {
 };
 
 std::string_view ResetReasonName(Reset::Reason reason);
-// {"reason":"trimmed","requested":N,"resume":M}
+// {"reason":"trimmed","requested":N,"resume":M}: the reset event's data on
+// every transport.
 std::string ResetJson(const Reset& reset);
-
-// "id: <id>\nevent: <type>\ndata: <line>\n...\n\n". `type` may be empty (no
-// event: line). `data` is split on CRLF, CR and LF so that an EventSource
-// reassembles the same lines joined by LF; empty data still yields one
-// "data:" line so the event is dispatched.
-std::string EncodeSseFrame(uint64_t id, std::string_view type, std::string_view data);
-void AppendSseFrame(uint64_t id, std::string_view type, std::string_view data, std::string* out);
-
-// The reset event: its id is reset.resume, so a client that reconnects after
-// it resumes from there.
-std::string EncodeResetFrame(const Reset& reset);
-
-// A decimal event id (surrounding spaces/tabs ignored). INVALID_ARGUMENT
-// naming `field` otherwise.
-absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view field);
+// {"id":N}: the caught-up marker's data on every transport.
+std::string LiveJson(uint64_t live_at);
 
 // Where a new subscription starts.
 struct ResumeSpec {
@@ -72,6 +56,10 @@ struct ResumeSpec {
   uint64_t last = 0;
 };
 
+// A decimal event id (surrounding spaces/tabs ignored). INVALID_ARGUMENT
+// naming `field` otherwise.
+absl::StatusOr<uint64_t> ParseEventId(std::string_view text, std::string_view field);
+
 // An integer from 1 to kMaxLast; INVALID_ARGUMENT naming `field`.
 absl::StatusOr<uint64_t> ParseLast(std::string_view text, std::string_view field);
 
@@ -80,4 +68,4 @@ absl::StatusOr<ResumeSpec> ParseSince(std::string_view text, std::string_view fi
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_SSE_CODEC_H_
+#endif  // TAILGATE_GATEWAY_CORE_RESUME_H_

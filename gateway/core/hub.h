@@ -1,4 +1,5 @@
-// The fan-out hub: one commit listener on the log, frames encoded once, a
+// The fan-out hub: one commit listener on the log, events encoded once (by
+// the HubOptions::encoder the transports share), a
 // tail cache of recent frames, and cursors that deliver a subscription's
 // events in id order from the cache or, when they are behind it, from the
 // store.
@@ -20,8 +21,8 @@
 // Lifetime: Stop() before destroying the executors cursors post to; the Log
 // must outlive the Hub, and the Hub every Cursor (a cursor leaves the hub's
 // registry when it is closed or destroyed).
-#ifndef TAILGATE_GATEWAY_HUB_H_
-#define TAILGATE_GATEWAY_HUB_H_
+#ifndef TAILGATE_GATEWAY_CORE_HUB_H_
+#define TAILGATE_GATEWAY_CORE_HUB_H_
 
 #include <atomic>
 #include <chrono>
@@ -45,49 +46,19 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "gateway/sse_codec.h"
+#include "gateway/core/encoded_event.h"
+#include "gateway/core/resume.h"
 #include "store/log.h"
 #include "store/topic.h"
 
 namespace tailgate {
 
-// A committed event with its SSE frame, built once and shared read-only by
-// every subscriber. The frame of single-line data is `head` + event.data +
-// "\n\n" (the data is not copied again); other frames are all in `head`.
-// `meta` ("topic: T\ntime: RFC3339\n", also built once) goes in after the
-// id/event lines, at head[fields_end], for subscribers that asked for it
-// (?meta=1): EventSource ignores unknown field names, fetch-based clients
-// read them.
-struct EncodedEvent {
-  store::Event event;
-  std::string head;      // "id: N\n[event: T\n]data: " or the whole frame.
-  std::string meta;
-  size_t fields_end = 0; // head[0, fields_end) is the id: and event: lines.
-  bool whole = false;    // `head` is the whole frame.
-  size_t frame_bytes = 0;  // Without meta.
-  size_t MemoryBytes() const;
-  size_t FrameBytes(bool with_meta) const { return frame_bytes + (with_meta ? meta.size() : 0); }
-  // Appends the frame's buffers (1 to 5) to `out`.
-  template <typename BufferVector, typename MakeBuffer>
-  void AppendFrame(BufferVector* out, MakeBuffer make, bool with_meta = false) const {
-    if (with_meta) {
-      out->push_back(make(head.data(), fields_end));
-      out->push_back(make(meta.data(), meta.size()));
-      out->push_back(make(head.data() + fields_end, head.size() - fields_end));
-    } else {
-      out->push_back(make(head.data(), head.size()));
-    }
-    if (whole) return;
-    if (!event.data.empty()) out->push_back(make(event.data.data(), event.data.size()));
-    out->push_back(make("\n\n", 2));
-  }
-  std::string Frame(bool with_meta = false) const;  // As one string (tests, logs).
-};
-using EncodedEventPtr = std::shared_ptr<const EncodedEvent>;
-
-EncodedEventPtr EncodeEvent(store::Event event);
-
 struct HubOptions {
+  // Builds the shared form of each committed event (once per event, for
+  // every subscriber): a transport with a wire format supplies its own, so
+  // its frames are encoded once (gateway/sse/frame.h). Null:
+  // PlainEventEncoder(). Must outlive the hub.
+  const EventEncoder* encoder = nullptr;
   // Tail cache bounds (the oldest frames go first when either is exceeded).
   size_t cache_events = 100'000;
   size_t cache_bytes = size_t{64} << 20;
@@ -128,6 +99,7 @@ class Hub {
   uint64_t watermark() const;
   store::Log* log() const { return log_; }
   const HubOptions& options() const { return options_; }
+  const EventEncoder& encoder() const { return encoder_; }
 
   // Resolves where a new subscription starts: kLive and kAfterId need no I/O
   // and complete inline; kEarliest/kTime run on the store executor. `done`
@@ -191,6 +163,7 @@ class Hub {
 
   store::Log* const log_;
   const HubOptions options_;
+  const EventEncoder& encoder_;
   uint64_t listener_ = 0;
   bool listening_ = false;
 
@@ -307,4 +280,4 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
 
 }  // namespace tailgate
 
-#endif  // TAILGATE_GATEWAY_HUB_H_
+#endif  // TAILGATE_GATEWAY_CORE_HUB_H_
