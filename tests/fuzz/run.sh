@@ -34,13 +34,15 @@ TARGETS=(
   "sse_request_fuzz   | store/topic.cc gateway/auth.cc gateway/sse_codec.cc gateway/sse_request.cc | $AUTH_LIBS | 4096"
   "resume_fuzz        | gateway/sse_codec.cc           | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
   "sse_codec_fuzz     | store/topic.cc gateway/sse_codec.cc | absl_status absl_statusor absl_strings absl_str_format absl_time | 1024"
+  "h2_session_fuzz    | gateway/http2/h2_session.cc gateway/logging.cc gateway/json_text.cc gateway/net.cc store/topic.cc | absl_status absl_statusor absl_strings absl_str_format absl_time absl_synchronization libnghttp2 libssl libcrypto | 4096"
 )
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${FUZZ_BUILD_DIR:-${TEST_TMPDIR:-/tmp}/tailgate-fuzz}"
 CXX="${CLANGXX:-clang++-14}"
 CXXFLAGS=(-std=c++17 -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror
-          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$ROOT")
+          -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$ROOT"
+          -DBOOST_BEAST_USE_STD_STRING_VIEW)  # As Bazel's @system//:beast defines it.
 MODE=(-max_total_time=60)
 BUILD_ONLY=0
 SELECTED=()
