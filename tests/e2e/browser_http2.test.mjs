@@ -97,9 +97,9 @@ test("20 EventSources over h2 share one connection and all receive every event",
   const browser = await launchBrowser();
   try {
     const { context, page, state } = await openPage(browser, "bh2");
-    await waitFor(async () => (await state()).every((s) => s.opened), "20 streams open", 30000);
+    await waitFor(async () => (await state()).every((s) => s.opened), "20 streams open", 60000);
     for (let r = 0; r < EVENTS; r++) await publishAll("bh2", r);
-    await waitFor(async () => (await state()).every((s) => s.events.length >= EVENTS), "every event", 30000);
+    await waitFor(async () => (await state()).every((s) => s.events.length >= EVENTS), "every event", 60000);
     const streams = await state();
     streams.forEach((s, i) => assert.deepEqual(s.events, expected("bh2", i), `stream ${i}`));
     // The protocol as the browser saw it: the page, and a fetch made now
@@ -126,11 +126,11 @@ test("the same page over HTTP/1.1: six connections, six streams; the other 14 ge
   const browser = await launchBrowser(["--disable-http2"]);
   try {
     const { context, page, state } = await openPage(browser, "bh1");
-    await waitFor(async () => (await state()).filter((s) => s.opened).length >= 6, "6 streams open", 30000);
+    await waitFor(async () => (await state()).filter((s) => s.opened).length >= 6, "6 streams open", 60000);
     for (let r = 0; r < EVENTS; r++) await publishAll("bh1", r);
     // Every event reached the six open streams...
     await waitFor(async () => (await state()).filter((s) => s.events.length >= EVENTS).length >= 6,
-      "every event on the six open streams", 30000);
+      "every event on the six open streams", 60000);
     const streams = await state();
     const open = streams.filter((s) => s.opened);
     assert.equal(open.length, 6, "streams open");
