@@ -28,6 +28,40 @@ namespace {
 // write only delays the next read and other streams' turn.
 constexpr size_t kMaxWriteBytes = 64 * 1024;
 
+// A request's decoded header list past this many times the advertised
+// SETTINGS_MAX_HEADER_LIST_SIZE is not answered with 431 but ends the
+// connection: an HPACK bomb (a few bytes of indexed references decoding to
+// megabytes) would otherwise have nghttp2 decode all of it, and as often as
+// the peer likes. Decoding stops mid-block, so the connection's HPACK state
+// is lost: COMPRESSION_ERROR, as nghttp2 answers a single field past its own
+// 64 KiB limit.
+constexpr size_t kHeaderBombFactor = 4;
+
+// After the connection's last frame (a GOAWAY) the socket's sending side is
+// shut down and what the peer still sends is read and dropped for up to
+// this long before the socket closes: closing with unread bytes would make
+// the kernel answer with a TCP RST, which can destroy the GOAWAY (and its
+// error code) before the peer read it.
+constexpr auto kLingerTime = std::chrono::seconds(1);
+
+// The GOAWAY error code for a failure of nghttp2_session_mem_recv. Floods
+// nghttp2 detects (SETTINGS/PING ACKs the peer does not read, more
+// CONTINUATION frames than it allows) are excessive load; a header block
+// that could not be decoded loses the HPACK context (nghttp2 has queued that
+// GOAWAY itself, and a second terminate is a no-op); anything else broke the
+// protocol.
+uint32_t RecvErrorCode(ssize_t rv) {
+  switch (rv) {
+    case NGHTTP2_ERR_FLOODED:
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+      return NGHTTP2_ENHANCE_YOUR_CALM;
+    case NGHTTP2_ERR_HEADER_COMP:
+      return NGHTTP2_COMPRESSION_ERROR;
+    default:
+      return NGHTTP2_PROTOCOL_ERROR;
+  }
+}
+
 // HTTP/2 field names are lower case (RFC 9113 8.2.1).
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -268,7 +302,7 @@ void H2Session::Start(std::string initial) {
     in_recv_ = false;
     if (rv < 0) {
       TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
-      nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+      nghttp2_session_terminate_session(session_, RecvErrorCode(rv));
     }
   }
   Flush();
@@ -294,7 +328,7 @@ void H2Session::OnDrain() {
 }
 
 void H2Session::DoRead() {
-  if (closed_ || reading_ || !nghttp2_session_want_read(session_)) return;
+  if (closed_ || reading_ || (!lingering_ && !nghttp2_session_want_read(session_))) return;
   reading_ = true;
   stream_.async_read_some(net::buffer(read_buf_),
                           beast::bind_front_handler(&H2Session::OnRead, shared_from_this()));
@@ -303,6 +337,11 @@ void H2Session::DoRead() {
 void H2Session::OnRead(beast::error_code ec, std::size_t n) {
   reading_ = false;
   if (closed_) return;
+  if (lingering_) {
+    // The session is over: drop what the peer still sends until it closes.
+    if (ec) return Close();
+    return DoRead();
+  }
   if (ec) {
     if (ec != net::error::eof && ec != net::error::operation_aborted) {
       TG_LOG(DEBUG) << "http2 read: " << ec.message();
@@ -315,9 +354,10 @@ void H2Session::OnRead(beast::error_code ec, std::size_t n) {
   in_recv_ = false;
   if (rv < 0) {
     // Bad preface, HPACK decoding failure (NGHTTP2_ERR_HEADER_COMP), flood
-    // (NGHTTP2_ERR_FLOODED)...: nghttp2 queued a GOAWAY where it could.
+    // (NGHTTP2_ERR_FLOODED)...: nghttp2 queued a GOAWAY where it could; else
+    // this one goes out (a no-op when one is already queued).
     TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
-    nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+    nghttp2_session_terminate_session(session_, RecvErrorCode(rv));
   }
   Flush();
   DoRead();
@@ -341,7 +381,7 @@ void H2Session::Flush() {
     if (out_.size() >= kMaxWriteBytes) break;
   }
   if (out_.empty()) {
-    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Close();
+    if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) Linger();
     return;
   }
   writing_ = true;
@@ -365,10 +405,24 @@ void H2Session::OnWrite(beast::error_code ec, std::size_t) {
   DoRead();  // A read paused while nghttp2 did not want one may resume.
 }
 
+void H2Session::Linger() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  idle_timer_.cancel();
+  // Everything was written (out_ empty, no write in flight): FIN after it.
+  beast::error_code ec;
+  stream_.tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  write_timer_.expires_after(kLingerTime);
+  write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->Close();
+  });
+  DoRead();  // Unless a read is already in flight.
+}
+
 void H2Session::ArmIdle() {
   idle_timer_.expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
   idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->closed_ || !self->streams_.empty()) return;
+    if (ec || self->closed_ || self->lingering_ || !self->streams_.empty()) return;
     // Nothing asked within the header timeout: say goodbye and close.
     nghttp2_session_terminate_session(self->session_, NGHTTP2_NO_ERROR);
     self->Flush();
@@ -422,6 +476,12 @@ int H2Session::OnHeader(int32_t stream_id, std::string_view name, std::string_vi
   Stream& s = *it->second;
   // RFC 9113 6.5.2's measure; the same limit as an HTTP/1.1 request head.
   s.header_bytes += name.size() + value.size() + 32;
+  if (s.header_bytes > kHeaderBombFactor * config_.max_header_bytes) {
+    TG_LOG(DEBUG) << "http2: header list decodes past " << kHeaderBombFactor
+                  << " times its limit; GOAWAY COMPRESSION_ERROR";
+    nghttp2_session_terminate_session(session_, NGHTTP2_COMPRESSION_ERROR);
+    return NGHTTP2_ERR_CALLBACK_FAILURE;  // Stop decoding now.
+  }
   if (s.header_bytes > config_.max_header_bytes) {
     s.headers_too_large = true;
     return 0;

@@ -98,6 +98,9 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   void Flush();
   void OnWrite(boost::beast::error_code ec, std::size_t n);
   void ArmIdle();
+  // The session ended: shut the socket's sending side, drop what the peer
+  // still sends for a moment, then Close (see kLingerTime).
+  void Linger();
   void Close();
 
   // nghttp2 callbacks' work.
@@ -129,6 +132,7 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool in_recv_ = false;  // Inside nghttp2_session_mem_recv.
   bool closed_ = false;
   bool goaway_sent_ = false;
+  bool lingering_ = false;
   // Rapid reset: RST_STREAMs received in the current one-second window.
   std::chrono::steady_clock::time_point reset_window_start_;
   int resets_in_window_ = 0;

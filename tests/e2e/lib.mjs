@@ -97,12 +97,14 @@ export async function publishRetrying(getClient, request, { attempts = 600 } = {
   }
 }
 
-export async function launchBrowser() {
+// `extraArgs`: more Chromium flags (e.g. --disable-http2).
+export async function launchBrowser(extraArgs = []) {
   const { chromium } = await import("playwright-core");
   return chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           ...extraArgs],
   });
 }
 
