@@ -329,7 +329,10 @@ test("back/forward cache: away and back with history, every event once", async (
 test("SIGTERM with a long drain, restart on the same data dir and port: the page resumes by itself", async () => {
   const dataDir = tempDir("e2e-drain-");
   // The grace keeps serving (readiness off) before the drain ends the streams.
-  const args = ["--drain_grace=2s", "--drain_timeout=60s"];
+  // What is asserted in it is that events still arrive, not how many: a count
+  // within a fixed window fails on a loaded machine (50 in 2 s did in CI's
+  // parallel run).
+  const args = ["--drain_grace=4s", "--drain_timeout=60s"];
   let gw = await new Gateway({ dataDir, args }).start();
   const { http: httpAddr, grpc: grpcAddr } = gw;
   const pub = retryingPublisher(grpcAddr, "e2e.drain", "d");
@@ -341,7 +344,7 @@ test("SIGTERM with a long drain, restart on the same data dir and port: the page
     const exited = gw.kill("SIGTERM");
     await waitFor(async () => (await fetch(`${gw.url}/readyz`)).status === 503, "readiness off");
     const atGrace = (await logOf(page)).length;
-    await waitFor(async () => (await logOf(page)).length > atGrace + 50, "events during the grace");
+    await waitFor(async () => (await logOf(page)).length > atGrace, "events during the grace");
     assert.equal(gw.proc.exitCode, null, "still serving in the grace");
     assert.equal((await exited).code, 0, "drained, exit 0");
     const downAt = pub.sent.length;
