@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "gateway/server/config_check.h"
 #include "gateway/server/retention_spec.h"
+#include "store/jetstream_log.h"
 
 // Every flag of the binary is defined in this file, so that --help (which
 // lists one file's flags, see IsServerFlagsFile) shows them all. Their
@@ -213,17 +214,6 @@ absl::Status LogFlags(LogOptions* log) {
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------------------
-// The JetStream stream-name rule. store/jetstream_log.cc decides a stream
-// name too (ValidStreamName, when the log opens); the store is exposing that
-// rule in store/jetstream_log.h, and at merge this function gives way to it so
-// that one place decides. Until then: the rule the binary has always applied.
-bool NatsStreamNameOk(const std::string& name) {
-  // No whitespace, '.', '*', '>' or path separators.
-  return !name.empty() && name.find_first_of(" \t\r\n.*>/\\") == std::string::npos;
-}
-// ---------------------------------------------------------------------------
-
 // A literal NATS subject: tokens separated by '.', no wildcards.
 bool NatsSubjectPrefixOk(const std::string& prefix) {
   if (prefix.empty() || prefix.find_first_of(" \t\r\n*>") != std::string::npos) return false;
@@ -249,10 +239,10 @@ absl::Status StoreFlags(Config* config) {
     if (js.url.empty()) {
       return Invalid("--store=jetstream needs --nats_url (e.g. --nats_url=nats://127.0.0.1:4222)");
     }
-    if (!NatsStreamNameOk(js.stream)) {
-      return Invalid(
-          "--nats_stream must be a non-empty name without spaces, '.', '*', '>', '/' or '\\', "
-          "got '" + js.stream + "'");
+    // The store's rule, the one it applies when the log opens.
+    if (absl::Status name = store::ValidateJetStreamStreamName(js.stream, "--nats_stream");
+        !name.ok()) {
+      return name;
     }
     if (!NatsSubjectPrefixOk(js.subject_prefix)) {
       return Invalid(
