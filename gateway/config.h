@@ -84,7 +84,7 @@ struct GrpcConfig {
   std::string tls_client_ca_file;
 };
 
-// JWT authentication (gateway/auth.h). The verifier fields are the key
+// JWT authentication (gateway/auth/verifier.h). The verifier fields are the key
 // material itself, not file names (gateway/server/config.cc reads the files).
 struct AuthConfig {
   // Require a token for SSE / Subscribe (subscribe grants), for Publish*
@@ -113,7 +113,7 @@ struct AuthConfig {
   // read) and, opt-in, the access_token query parameter.
   std::string cookie_name;
   bool allow_query_param = false;
-  // Public keys from a JWKS document (gateway/jwks.h), selected by the
+  // Public keys from a JWKS document (gateway/auth/jwks.h), selected by the
   // token's `kid`, in addition to public_key_pem. A path / an https:// URL;
   // empty = not used.
   std::string jwks_file;
@@ -174,7 +174,7 @@ struct OpsConfig {
   // with the most open streams (opt-in: patterns are client-chosen).
   bool metrics_subscribers = false;
   size_t metrics_subscribers_limit = 20;
-  // Where revocations persist (gateway/revocations.h). Empty: `revocations`
+  // Where revocations persist (gateway/auth/revocations.h). Empty: `revocations`
   // in the data dir (RocksDB); in memory only on JetStream.
   std::string revocations_file;
   // A commit write slower than this is logged as a warning (0 = never).

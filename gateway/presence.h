@@ -12,7 +12,7 @@
 // block nor touch the stream's state directly, and must tolerate being
 // called after the stream ended (capture a weak_ptr).
 //
-// Revocations (gateway/revocations.h) are checked by Register after the
+// Revocations (gateway/auth/revocations.h) are checked by Register after the
 // stream is visible, and Revoke adds the revocation before it scans the
 // streams: a stream registering concurrently with a Revoke either sees the
 // revocation (Register refuses it) or is seen by the scan (and ended), never

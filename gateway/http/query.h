@@ -1,5 +1,5 @@
 // The query string of a request target, read by one set of rules for every
-// reader: SSE request parsing (gateway/sse_request.cc), token extraction
+// reader: SSE request parsing (gateway/sse/request.cc), token extraction
 // (gateway/auth/token_extraction.h) and log redaction
 // (gateway/auth/redact.h). One parser, so that the parameters a request is
 // served with are the ones its token was looked for in and the ones

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "gateway/http/query.h"  // ParseQuery, moved from sse_codec.h
+#include "gateway/http/query.h"
 
 namespace tailgate {
 namespace {

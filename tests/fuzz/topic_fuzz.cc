@@ -28,7 +28,7 @@ std::vector<std::string_view> Split(std::string_view s) {
   }
 }
 
-// The reference: token by token, straight from DESIGN.md.
+// The reference: token by token, straight from the grammar in docs/api.md.
 bool RefMatch(const std::vector<std::string_view>& p, const std::vector<std::string_view>& t) {
   size_t j = 0;
   for (size_t i = 0; i < p.size(); ++i) {
