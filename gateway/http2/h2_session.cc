@@ -43,6 +43,10 @@ constexpr size_t kHeaderBombFactor = 4;
 // the kernel answer with a TCP RST, which can destroy the GOAWAY (and its
 // error code) before the peer read it.
 constexpr auto kLingerTime = std::chrono::seconds(1);
+// PINGs and SETTINGS a client may send per second (each costs an ACK).
+// Browsers send a handful per connection; a client that reads its ACKs is
+// never stopped by nghttp2's outbound-ACK bound, so this one ends it.
+constexpr int kMaxControlFramesPerSecond = 100;
 
 // The GOAWAY error code for a failure of nghttp2_session_mem_recv. Floods
 // nghttp2 detects (SETTINGS/PING ACKs the peer does not read, more
@@ -513,16 +517,29 @@ int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   return 0;
 }
 
+bool H2Session::FrameRate::Exceeds(int limit, std::chrono::steady_clock::time_point now) {
+  if (now - window_start >= std::chrono::seconds(1)) {
+    window_start = now;
+    in_window = 0;
+  }
+  return ++in_window > limit;
+}
+
 int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
-  if (frame->hd.type == NGHTTP2_RST_STREAM && config_.http2_max_resets_per_second > 0) {
+  const uint8_t type = frame->hd.type;
+  const bool needs_ack =
+      (type == NGHTTP2_PING || type == NGHTTP2_SETTINGS) && !(frame->hd.flags & NGHTTP2_FLAG_ACK);
+  if (!goaway_sent_ && (type == NGHTTP2_RST_STREAM || needs_ack)) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - reset_window_start_ >= std::chrono::seconds(1)) {
-      reset_window_start_ = now;
-      resets_in_window_ = 0;
+    const int max_resets = config_.http2_max_resets_per_second;
+    const char* flood = nullptr;
+    if (type == NGHTTP2_RST_STREAM && max_resets > 0 && resets_.Exceeds(max_resets, now)) {
+      flood = "RST_STREAM";  // Rapid reset (CVE-2023-44487).
+    } else if (needs_ack && controls_.Exceeds(kMaxControlFramesPerSecond, now)) {
+      flood = "PING/SETTINGS";
     }
-    if (++resets_in_window_ > config_.http2_max_resets_per_second && !goaway_sent_) {
-      TG_LOG(DEBUG) << "http2: more than " << config_.http2_max_resets_per_second
-                    << " RST_STREAM a second; GOAWAY ENHANCE_YOUR_CALM";
+    if (flood != nullptr) {
+      TG_LOG(DEBUG) << "http2: " << flood << " flood; GOAWAY ENHANCE_YOUR_CALM";
       goaway_sent_ = true;
       nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
       return 0;

@@ -133,9 +133,17 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool closed_ = false;
   bool goaway_sent_ = false;
   bool lingering_ = false;
-  // Rapid reset: RST_STREAMs received in the current one-second window.
-  std::chrono::steady_clock::time_point reset_window_start_;
-  int resets_in_window_ = 0;
+  // Frames of one kind received in the current one-second window: the
+  // bound on floods nghttp2 itself lets through (it answers every PING and
+  // SETTINGS of a client that reads its ACKs).
+  struct FrameRate {
+    std::chrono::steady_clock::time_point window_start;
+    int in_window = 0;
+    // Counts one frame; true when it makes more than `limit` this second.
+    bool Exceeds(int limit, std::chrono::steady_clock::time_point now);
+  };
+  FrameRate resets_;    // RST_STREAM (rapid reset), --http2_max_resets.
+  FrameRate controls_;  // PING and SETTINGS that need an ACK.
   boost::asio::steady_timer idle_timer_;   // No open stream for header_timeout.
   boost::asio::steady_timer write_timer_;  // A write past write_timeout.
 };

@@ -7,8 +7,8 @@
 // before, during and after the attack, in order; the process stays up.
 //
 // GOAWAY codes (libnghttp2 1.52 + gateway/http2/h2_session.cc):
-//   SETTINGS flood (ACKs past nghttp2's 1000)       ENHANCE_YOUR_CALM
-//   PING flood, attacker not reading                 ENHANCE_YOUR_CALM
+//   SETTINGS flood (> 100 a second)                  ENHANCE_YOUR_CALM
+//   PING flood (> 100 a second), reading or not      ENHANCE_YOUR_CALM
 //   CONTINUATION flood (past nghttp2's 8)            ENHANCE_YOUR_CALM
 //   HPACK bomb (header list decoding past 4 x 16 KiB) COMPRESSION_ERROR
 //   a single field past nghttp2's 64 KiB             COMPRESSION_ERROR
@@ -105,6 +105,9 @@ async function honestClient(topic) {
     // Stops publishing; then one last event, and every event must have
     // arrived, in order, none twice.
     async finish() {
+      // The stream still delivers after the attack (an attack that ends in
+      // a few milliseconds leaves no time for more than the first event).
+      await waitFor(() => got.length >= 2, "an event after the attack");
       running = false;
       await loop;
       await publish(topic, "after");
@@ -140,7 +143,7 @@ function assertGoaway(attacker, code, lastStreamId) {
   if (lastStreamId !== undefined) assert.equal(attacker.goaway.lastStreamId, lastStreamId);
 }
 
-test("SETTINGS flood: GOAWAY ENHANCE_YOUR_CALM once more than 1000 ACKs are owed", async () => {
+test("SETTINGS flood: GOAWAY ENHANCE_YOUR_CALM past 100 a second", async () => {
   const a = await underAttack("settings", async (c) => {
     // Each SETTINGS (one entry) makes the server owe an ACK; one 16 KiB read
     // holds over 1000 of them.
@@ -149,35 +152,27 @@ test("SETTINGS flood: GOAWAY ENHANCE_YOUR_CALM once more than 1000 ACKs are owed
     assert.ok(sent < 1_000_000, "the flood was never stopped");
   });
   assertGoaway(a, ERR.ENHANCE_YOUR_CALM, 0);
-  assert.ok(a.frames.settingsAck <= 1000 + a.bytesIn / 9, "ACKs");
+  assert.ok(a.frames.settingsAck <= 101, `${a.frames.settingsAck} SETTINGS ACKs`);
 });
 
-test("PING flood from a client that does not read: GOAWAY ENHANCE_YOUR_CALM", async () => {
-  // A client that never reads cannot be sure to see the GOAWAY: once it is
-  // out the gateway drops the client's bytes for 1 s (lingering close), and
-  // a flooder still sending after that gets a TCP RST, which discards what
-  // its socket had received. On a loaded machine the gateway may detect the
-  // flood (1000 ACKs not yet written) early, so the attempt is repeated: at
-  // least one of three must see the GOAWAY, and every GOAWAY seen must say
-  // ENHANCE_YOUR_CALM; every attempt's connection is closed by the gateway.
-  const seen = [];
-  for (let attempt = 0; attempt < 3 && !seen.includes("ENHANCE_YOUR_CALM"); attempt++) {
-    const a = await underAttack(`ping${attempt}`, async (c) => {
-      c.sock.pause();  // Never reads while flooding: the PING ACKs pile up at the gateway.
-      // More ACKs than the socket buffers between the two hold (this side's
-      // receive buffer does not grow while nothing is read; the gateway's
-      // send buffer grows to 4 MiB at most: ~250,000 ACKs), then 1000 more;
-      // then it stops sending and reads.
+// More than 100 PINGs or SETTINGS a second (each owes an ACK) end the
+// connection, whether or not the client reads its ACKs: nghttp2's own bound
+// (1000 unsent ACKs) never stops a client that reads them.
+for (const reading of [false, true]) {
+  test(`PING flood from a client that ${reading ? "reads every ACK" : "does not read"}: GOAWAY ENHANCE_YOUR_CALM`, async () => {
+    const a = await underAttack(`ping${reading ? "r" : "n"}`, async (c) => {
+      if (!reading) c.sock.pause();
+      // 1,000 PINGs (18 KB): far past the limit, far below what the socket
+      // buffers hold, so the flooder is done sending before the gateway
+      // closes and the GOAWAY is never discarded by a TCP RST.
       const ping = frame(T.PING, 0, 0, Buffer.alloc(8, 7));
-      await c.flood(() => ping, 400_000, 4096);
+      await c.flood(() => ping, 1000, 100);
       c.sock.resume();
     });
-    seen.push(a.goaway ? errName(a.goaway.code) : `none (${a.error?.code ?? "closed"})`);
-    if (a.goaway) assert.equal(errName(a.goaway.code), "ENHANCE_YOUR_CALM");
-    assert.ok(a.frames.pingAck < 400_000, `${a.frames.pingAck} PING ACKs`);
-  }
-  assert.ok(seen.includes("ENHANCE_YOUR_CALM"), `GOAWAYs seen: ${seen.join(", ")}`);
-});
+    assertGoaway(a, ERR.ENHANCE_YOUR_CALM, 0);
+    assert.ok(a.frames.pingAck <= 101, `${a.frames.pingAck} PING ACKs`);
+  });
+}
 
 test("CONTINUATION flood: HEADERS without END_HEADERS, then endless CONTINUATIONs: GOAWAY ENHANCE_YOUR_CALM", async () => {
   const a = await underAttack("continuation", async (c) => {
