@@ -99,18 +99,9 @@ absl::Status JetStreamLog::TrimTopic(std::string_view topic, uint64_t up_to_id) 
   return Purge(subject, up_to_id == std::numeric_limits<uint64_t>::max() ? 0 : up_to_id + 1, 0);
 }
 
+// On JetStream a topic is its subject's messages: deleting it is trimming all of them.
 absl::Status JetStreamLog::DeleteTopic(std::string_view topic) {
-  if (absl::Status s = ValidateTopic(topic); !s.ok()) return s;
-  absl::MutexLock maint(&maint_mu_);
-  absl::ReaderMutexLock lock(&conn_mu_);
-  if (absl::Status s = CheckOpen(); !s.ok()) return s;
-  const std::string subject = Subject(topic);
-  absl::StatusOr<MsgPtr> first = NextMsg(1, subject);
-  if (!first.ok()) return first.status();
-  if (*first == nullptr) {
-    return absl::NotFoundError(absl::StrCat("topic \"", AV(topic), "\" has no events"));
-  }
-  return Purge(subject, 0, 0);
+  return TrimTopic(topic, std::numeric_limits<uint64_t>::max());
 }
 
 
