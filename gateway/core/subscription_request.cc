@@ -32,8 +32,8 @@ absl::StatusOr<ResumeSpec> ParseResumeField(const ResumeField& f) {
 
 }  // namespace
 
-absl::StatusOr<Subscription> AcceptSubscription(const SubscriptionRequest& request) {
-  Subscription out;
+absl::StatusOr<AcceptedSubscription> AcceptSubscription(const SubscriptionRequest& request) {
+  AcceptedSubscription out;
   const Grants* grants = nullptr;
   if (request.authentication) {
     if (!request.authentication->ok()) return request.authentication->status();

@@ -64,7 +64,7 @@ struct SubscriptionRequest {
 };
 
 // An accepted subscription.
-struct Subscription {
+struct AcceptedSubscription {
   std::vector<store::TopicPattern> patterns;
   ResumeSpec resume;    // kLive when no resume field was given.
   std::string subject;  // The token's `sub` (empty without auth).
@@ -73,7 +73,7 @@ struct Subscription {
   absl::Time valid_until = absl::InfiniteFuture();
 };
 
-absl::StatusOr<Subscription> AcceptSubscription(const SubscriptionRequest& request);
+absl::StatusOr<AcceptedSubscription> AcceptSubscription(const SubscriptionRequest& request);
 
 }  // namespace tailgate
 

@@ -36,7 +36,7 @@ Grants OrdersGrants() {
 using Kind = ResumeField::Kind;
 
 TEST(SubscriptionRequestTest, NoResumeFieldIsLive) {
-  absl::StatusOr<Subscription> s = AcceptSubscription(Request({"a"}));
+  absl::StatusOr<AcceptedSubscription> s = AcceptSubscription(Request({"a"}));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->resume.kind, ResumeSpec::Kind::kLive);
   EXPECT_EQ(s->valid_until, absl::InfiniteFuture());
@@ -58,7 +58,7 @@ TEST(SubscriptionRequestTest, TheFirstResumeFieldPresentWins) {
   r.resume = {{Kind::kAfterId, "after_id", "7"},
               {Kind::kSince, "since", "earliest"},
               {Kind::kLast, "last", "3"}};
-  absl::StatusOr<Subscription> s = AcceptSubscription(r);
+  absl::StatusOr<AcceptedSubscription> s = AcceptSubscription(r);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->resume.kind, ResumeSpec::Kind::kAfterId);
   EXPECT_EQ(s->resume.after_id, 7u);
@@ -106,7 +106,7 @@ TEST(SubscriptionRequestTest, AuthorizationComesLastAfterEveryOtherCheck) {
 TEST(SubscriptionRequestTest, AGrantedSubscriptionCarriesTheTokensSubjectAndDeadline) {
   SubscriptionRequest r = Request({"orders.eu", "orders.>"});
   r.authentication = OrdersGrants();
-  absl::StatusOr<Subscription> s = AcceptSubscription(r);
+  absl::StatusOr<AcceptedSubscription> s = AcceptSubscription(r);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->subject, "svc");
   EXPECT_EQ(s->valid_until, absl::FromUnixSeconds(2'000'000'000));

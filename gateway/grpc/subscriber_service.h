@@ -61,7 +61,7 @@ class SubscriberService final : public tailgate::v1::Subscriber::CallbackService
   void Unregister(Stream* stream);
   // The call's token, `topics` and `resume` through AcceptSubscription
   // (gateway/core/subscription_request.h), in gRPC's field names.
-  absl::StatusOr<Subscription> Accept(grpc::CallbackServerContext* context,
+  absl::StatusOr<AcceptedSubscription> Accept(grpc::CallbackServerContext* context,
                                       const google::protobuf::RepeatedPtrField<std::string>& topics,
                                       std::vector<ResumeField> resume);
 

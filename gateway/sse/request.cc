@@ -128,7 +128,7 @@ absl::StatusOr<SseRequest> ParseSseRequest(const SseRequestInput& input,
   if (request.transport_fields.ok()) {
     request.transport_fields = ParseFlag(meta_param, "meta", &out.meta);
   }
-  absl::StatusOr<Subscription> accepted = AcceptSubscription(request);
+  absl::StatusOr<AcceptedSubscription> accepted = AcceptSubscription(request);
   if (!accepted.ok()) return accepted.status();
   out.patterns = std::move(accepted->patterns);
   out.resume = accepted->resume;

@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/redact.h"
+#include "gateway/core/subscription.h"
 #include "gateway/logging.h"
 #include "gateway/sse/codec.h"
 #include "gateway/sse/frame.h"
@@ -28,7 +29,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -61,14 +61,6 @@ std::string TokenExpiredFrame() {
                       "\ndata: {\"reason\":\"token expired\"}\n\n");
 }
 
-// `valid_until` on the steady clock the session's timer runs on;
-// time_point::max() for never.
-Clock::time_point SteadyDeadline(absl::Time valid_until) {
-  if (valid_until == absl::InfiniteFuture()) return Clock::time_point::max();
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(
-                            TokenTimeLeft(valid_until, absl::Now())));
-}
-
 // `base` plus up to half of it again, at random: clients refused together
 // (a full server, a drain) spread their reconnects instead of returning at
 // the same instant.
@@ -99,61 +91,69 @@ std::string FormatPeer(const tcp::endpoint& peer) {
                                 : absl::StrCat(host, ":", peer.port());
 }
 
-// One SSE stream. Lives on its connection's strand.
-class SseSession : public std::enable_shared_from_this<SseSession> {
+SseMetrics::CloseReason ToCloseReason(EndReason reason) {
+  switch (reason) {
+    case EndReason::kClientClosed: return SseMetrics::CloseReason::kClientClosed;
+    case EndReason::kWriteError: return SseMetrics::CloseReason::kWriteError;
+    case EndReason::kWriteTimeout: return SseMetrics::CloseReason::kWriteTimeout;
+    case EndReason::kDraining: return SseMetrics::CloseReason::kDraining;
+    case EndReason::kServerError: return SseMetrics::CloseReason::kServerError;
+    case EndReason::kTokenExpired: return SseMetrics::CloseReason::kTokenExpired;
+    case EndReason::kRevoked: return SseMetrics::CloseReason::kRevoked;
+  }
+  return SseMetrics::CloseReason::kClientClosed;
+}
+
+// A complete plain-text HTTP/1.1 response that closes the connection.
+std::string TextResponseBytes(int code, std::string_view reason, std::string_view text) {
+  const std::string body = absl::StrCat(Av(text), "\n");
+  return absl::StrCat(
+      StatusLine(code, reason),
+      "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
+      "Content-Length: ", body.size(), "\r\n\r\n", body);
+}
+
+// One SSE stream: the SSE wire (response head, chunked framing, the shared
+// frames, heartbeats, the token-expired notice) of a Subscription, which
+// decides the rest (gateway/core/subscription.h). Lives on its connection's
+// strand. Over HTTP/1.1 it writes to the connection's socket; over HTTP/2
+// to the stream's sink.
+class SseSession final : public Subscription {
  public:
-  // `auth_deadline`: when the token that authorized the stream stops being
-  // valid (time_point::max() without auth); the stream ends there.
   // Over HTTP/1.1 `stream` and `slot` are the connection's; over HTTP/2,
   // `sink` is the stream's (and `stream`, `slot` are empty).
   SseSession(std::optional<HttpStream> stream, std::shared_ptr<ConnectionSlot> slot,
-             std::shared_ptr<StreamSink> sink, Hub* hub,
+             std::shared_ptr<StreamSink> sink, net::any_io_executor executor, Hub* hub,
              const SseConfig& config, std::shared_ptr<std::atomic<int>> active,
-             std::string response_head, bool chunked, store::TopicFilter filter, ResumeSpec spec,
-             Clock::time_point auth_deadline, bool live_marker, bool meta)
-      : socket_(std::move(stream)),
+             SseMetrics* metrics, std::string response_head, bool chunked,
+             store::TopicFilter filter, SubscriptionOptions options, bool meta)
+      : Subscription(hub, std::move(executor), std::move(filter), std::move(options)),
+        socket_(std::move(stream)),
         sink_(std::move(sink)),
-        executor_(sink_ ? sink_->get_executor() : socket_->get_executor()),
         slot_(std::move(slot)),
-        hub_(hub),
         config_(config),
         active_(std::move(active)),
+        metrics_(metrics),
         response_head_(std::move(response_head)),
         chunked_(chunked),
-        filter_(std::move(filter)),
-        spec_(spec),
-        auth_deadline_(auth_deadline),
-        live_marker_(live_marker),
-        meta_(meta),
-        timer_(executor_) {
+        meta_(meta) {
     active_->fetch_add(1);
-  }
-
-  ~SseSession() {
-    active_->fetch_sub(1);
-    if (metrics_ != nullptr) {
-      metrics_->connections->Add(-1);
-      metrics_->CountClosed(close_reason_.value_or(SseMetrics::CloseReason::kClientClosed));
-    }
-  }
-
-  // Before Start: register with `registry` (when non-null) once the stream
-  // starts. It must outlive the session.
-  void set_presence(StreamRegistry* registry, std::string subject) {
-    presence_ = registry;
-    subject_ = std::move(subject);
-  }
-
-  // Before Start. `metrics` must outlive the session. Optional.
-  void set_metrics(SseMetrics* metrics) {
-    metrics_ = metrics;
     if (metrics_ != nullptr) metrics_->connections->Add(1);
   }
 
-  void Start() {
+  ~SseSession() override {
+    active_->fetch_sub(1);
+    if (metrics_ != nullptr) {
+      metrics_->connections->Add(-1);
+      metrics_->CountClosed(ToCloseReason(end_reason().value_or(EndReason::kClientClosed)));
+    }
+  }
+
+  // On the strand: hooks up drain and the peer's close, then starts.
+  void Run() {
     auto drain = [weak = weak_from_this()] {
       if (auto self = weak.lock()) {
-        net::post(self->executor_, [self] { self->OnDrain(); });
+        net::post(self->strand(), [self] { self->Drain(); });
       }
     };
     if (sink_) {
@@ -162,49 +162,16 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       slot_->OnDrain(std::move(drain));
     }
     ReadPeer();
-    // Where to start may need a store lookup (since=...): it completes on a
-    // store thread or inline, and continues on the strand.
-    hub_->ResolveStart(spec_, filter_, [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
-      net::post(self->executor_,
-                [self, s = std::move(s)]() mutable { self->OnResolved(std::move(s)); });
-    });
+    Start();
   }
 
  private:
-  void OnResolved(absl::StatusOr<Hub::Start> start) {
-    if (closed_) return;
-    if (!start.ok()) {
-      TG_LOG(WARNING) << "sse: cannot resolve resume point: " << start.status().ToString();
-      const bool shutting_down = start.status().code() == absl::StatusCode::kUnavailable;
-      SetCloseReason(shutting_down ? SseMetrics::CloseReason::kDraining
-                                   : SseMetrics::CloseReason::kServerError);
-      ending_ = true;
-      final_written_ = true;
-      if (shutting_down) {
-        // Draining, or the store cannot answer right now (e.g. whether a
-        // Last-Event-ID exists, while NATS is unreachable): the stream's own
-        // head (CORS included), a `retry:` back-off and the end, so that an
-        // EventSource comes back by itself (see RetryLaterBody).
-        return StartWrite(RetryLaterBody(absl::StrCat("unavailable: ", start.status().message()),
-                                         config_.busy_retry),
-                          {});
-      }
-      // Nothing was sent yet: a plain error response.
-      std::string body = absl::StrCat("storage error: ", start.status().message(), "\n");
-      response_head_ = absl::StrCat(
-          StatusLine(500, "Internal Server Error"),
-          "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
-          "Content-Length: ", body.size(), "\r\n\r\n", body);
-      chunked_ = false;
-      return StartWrite(std::string(), {});
-    }
-    if (!RegisterStream(start->position)) return;
-    started_ = true;
+  std::shared_ptr<SseSession> self() {
+    return std::static_pointer_cast<SseSession>(shared_from_this());
+  }
+
+  void WriteOpening(uint64_t) override {
     if (metrics_ != nullptr) metrics_->opened->Increment();
-    start->notify_live = live_marker_;
-    // The cursor keeps the filter; the session has no further use for it.
-    cursor_ = std::make_shared<Cursor>(hub_, executor_, std::move(filter_),
-                                       *std::move(start));
     // Headers and retry: go out at once, so the client sees the stream open
     // even when nothing matches for a while.
     std::string text;
@@ -214,100 +181,16 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       text = ": ok\n\n";
     }
     StartWrite(std::move(text), {});
-    RequestNext();
   }
 
-  // Joins the stream registry. False (with a 401/403 on its way) when a
-  // revocation made between the request's check and now refuses it.
-  bool RegisterStream(uint64_t position) {
-    if (presence_ == nullptr) return true;
-    std::string peer_name;
-    if (sink_) {
-      peer_name = sink_->peer();
-    } else {
-      beast::error_code ec;
-      const tcp::endpoint peer = socket_->tcp().socket().remote_endpoint(ec);
-      if (!ec) peer_name = FormatPeer(peer);
-    }
-    StreamInfo info{subject_, filter_.patterns(), "sse", std::move(peer_name), absl::Now()};
-    // The registry calls this from an admin thread: only post to the strand.
-    absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
-        std::move(info), position, [weak = weak_from_this()](const absl::Status& reason) {
-          if (auto self = weak.lock()) {
-            net::post(self->executor_, [self, reason] { self->OnRevoked(reason); });
-          }
-        });
-    if (r.ok()) {
-      registration_ = *std::move(r);
-      return true;
-    }
-    SetCloseReason(SseMetrics::CloseReason::kRevoked);
-    ending_ = true;
-    final_written_ = true;
-    const bool unauthenticated = absl::IsUnauthenticated(r.status());
-    std::string body = absl::StrCat(r.status().message(), "\n");
-    response_head_ = absl::StrCat(
-        StatusLine(unauthenticated ? 401 : 403, unauthenticated ? "Unauthorized" : "Forbidden"),
-        "Server: tailgate\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n",
-        "Content-Length: ", body.size(), "\r\n\r\n", body);
-    chunked_ = false;
-    StartWrite(std::string(), {});
-    return false;
-  }
-
-  // An admin revoked the stream's subject or a pattern covering it: it ends
-  // like a drain (after the write in flight). The EventSource's reconnect is
-  // then refused with 401 / 403.
-  void OnRevoked(const absl::Status& reason) {
-    if (closed_) return;
-    // DEBUG: a pattern revocation may end thousands; Revoke logs the count.
-    TG_LOG(DEBUG) << "sse: ending a stream of " << (subject_.empty() ? "(no subject)" : subject_)
-                 << ": " << reason.message();
-    SetCloseReason(SseMetrics::CloseReason::kRevoked);
-    queued_.reset();
-    End();
-  }
-
-  void RequestNext() {
-    if (next_pending_ || closed_ || ending_ || !cursor_) return;
-    next_pending_ = true;
-    cursor_->Next([self = shared_from_this()](Cursor::Batch batch) {
-      self->OnBatch(std::move(batch));
-    });
-  }
-
-  void OnBatch(Cursor::Batch batch) {
-    next_pending_ = false;
-    if (closed_ || ending_) return;  // The end is decided: not one more event.
-    if (!batch.status.ok()) {
-      // Hub stopped or the store failed: end cleanly; the client resumes
-      // from its last id elsewhere or later.
-      SetCloseReason(batch.status.code() == absl::StatusCode::kUnavailable
-                         ? SseMetrics::CloseReason::kDraining
-                         : SseMetrics::CloseReason::kServerError);
-      return End();
-    }
-    if (writing_) {
-      queued_ = std::move(batch);
-      return;
-    }
-    WriteBatch(std::move(batch));
-  }
-
-  void WriteBatch(Cursor::Batch batch) {
-    // The timer may not have run yet at the deadline: check here too, so
-    // nothing read after the token expired goes out. (No clock read per
-    // batch for streams without a token.)
-    if (auth_deadline_ != Clock::time_point::max() && Clock::now() >= auth_deadline_) {
-      return OnTokenExpired();
-    }
+  void WriteBatch(Cursor::Batch batch) override {
     std::string text;
     if (batch.reset) text = EncodeResetFrame(*batch.reset);
     if (metrics_ != nullptr) {
       // Per batch, not per event: a few relaxed atomics.
       if (batch.reset) metrics_->resets->Increment();
       if (!batch.events.empty()) {
-        const uint64_t watermark = hub_->log()->Watermark();
+        const uint64_t watermark = hub()->log()->Watermark();
         const uint64_t cursor = batch.events.back()->event.id;
         metrics_->lag_events->Observe(
             static_cast<double>(watermark > cursor ? watermark - cursor : 0));
@@ -319,10 +202,59 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
                batch.live ? EncodeLiveFrame(batch.live_at) : std::string());
   }
 
+  void WriteHeartbeat() override {
+    if (metrics_ != nullptr) metrics_->heartbeats->Increment();
+    StartWrite(std::string(": hb\n\n"), {});
+  }
+
+  void WriteEnd(const Ending& ending) override {
+    if (!ending.started) return WriteRefusal(ending);
+    // The token-expired notice, then (chunked) the last chunk.
+    std::string last =
+        ending.reason == EndReason::kTokenExpired ? TokenExpiredFrame() : std::string();
+    if (!chunked_ && last.empty()) return WriteDone(true);
+    StartWrite(std::move(last), {}, std::string(), /*last=*/true);
+  }
+
+  // Nothing was sent yet: the whole answer.
+  void WriteRefusal(const Ending& ending) {
+    const absl::Status& s = ending.status;
+    if (ending.reason == EndReason::kRevoked) {
+      // Revoked between the request's check and the start.
+      const bool unauthenticated = absl::IsUnauthenticated(s);
+      response_head_ = TextResponseBytes(unauthenticated ? 401 : 403,
+                                         unauthenticated ? "Unauthorized" : "Forbidden",
+                                         std::string(s.message()));
+      chunked_ = false;
+      return StartWrite(std::string(), {});
+    }
+    if (absl::IsUnavailable(s)) {
+      // Draining, or the store cannot answer right now (e.g. whether a
+      // Last-Event-ID exists, while NATS is unreachable): the stream's own
+      // head (CORS included), a `retry:` back-off and the end, so that an
+      // EventSource comes back by itself (see RetryLaterBody).
+      return StartWrite(
+          RetryLaterBody(absl::StrCat("unavailable: ", s.message()), config_.busy_retry), {},
+          std::string(), /*last=*/true);
+    }
+    response_head_ = TextResponseBytes(500, "Internal Server Error",
+                                       absl::StrCat("storage error: ", s.message()));
+    chunked_ = false;
+    StartWrite(std::string(), {});
+  }
+
+  void CloseTransport(const Ending&) override {
+    in_flight_.clear();
+    if (sink_) return sink_->End();
+    beast::error_code ec;
+    socket_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket_->close();
+  }
+
   // One gathered write:
   // [HTTP head][chunk size][text][shared frames...][after][CRLF][last chunk].
   void StartWrite(std::string text, std::vector<EncodedEventPtr> frames,
-                  std::string after = std::string()) {
+                  std::string after = std::string(), bool last = false) {
     size_t frame_bytes = 0;
     for (const EncodedEventPtr& f : frames) frame_bytes += AsSse(*f).FrameBytes(meta_);
     const size_t body = text.size() + frame_bytes + after.size();
@@ -339,7 +271,7 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       suffix_ += "\r\n";
     }
     prefix_ += text;
-    if (chunked_ && final_written_) suffix_ += "0\r\n\r\n";
+    if (chunked_ && last) suffix_ += "0\r\n\r\n";
     in_flight_ = std::move(frames);
     buffers_.clear();
     buffers_.reserve(5 * in_flight_.size() + 2);
@@ -349,14 +281,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
           &buffers_, [](const char* p, size_t n) { return net::buffer(p, n); }, meta_);
     }
     if (!suffix_.empty()) buffers_.push_back(net::buffer(suffix_));
-    writing_ = true;
-    write_started_ = Clock::now();
-    if (started_) {
-      ArmTimerBy(write_started_ + absl::ToChronoNanoseconds(config_.write_timeout));
-    }
     if (sink_) {
       // HTTP/2: DATA frames of this stream, as its flow-control window allows.
-      return sink_->AsyncWrite(buffers_, [self = shared_from_this()](beast::error_code ec) {
+      return sink_->AsyncWrite(buffers_, [self = self()](beast::error_code ec) {
         self->OnWrite(ec);
       });
     }
@@ -371,10 +298,9 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
       if (ec || sent == total) return OnWrite(ec);
       DropWritten(sent);
     }
-    net::async_write(*socket_, buffers_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnWrite(ec);
-                     });
+    net::async_write(*socket_, buffers_, [self = self()](beast::error_code ec, std::size_t) {
+      self->OnWrite(ec);
+    });
   }
 
   // A stream is idle most of its life: after a large write (the response
@@ -396,110 +322,17 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   }
 
   void OnWrite(beast::error_code ec) {
-    writing_ = false;
     if (metrics_ != nullptr && !ec && !in_flight_.empty()) {
       (in_flight_from_store_ ? metrics_->events_store : metrics_->events_cache)
           ->Increment(in_flight_.size());
       metrics_->bytes->Increment(in_flight_bytes_);
     }
-    if (!ec && !in_flight_.empty()) registration_.set_position(in_flight_.back()->event.id);
     in_flight_.clear();
     ReleaseWriteBuffers();
-    last_activity_ = Clock::now();
-    if (closed_) return;
     if (ec) {
       TG_LOG(DEBUG) << "sse write: " << ec.message();
-      SetCloseReason(SseMetrics::CloseReason::kWriteError);
-      return Close();
     }
-    if (ending_) return final_written_ ? Close() : End();
-    if (draining_) return End();
-    ArmTimerBy(last_activity_ + absl::ToChronoNanoseconds(config_.heartbeat));
-    if (queued_) {
-      Cursor::Batch batch = std::move(*queued_);
-      queued_.reset();
-      return WriteBatch(std::move(batch));
-    }
-    RequestNext();
-  }
-
-  // Ends the stream after the write in flight: the last chunk, then close.
-  void End() {
-    if (closed_) return;
-    ending_ = true;
-    if (writing_) return;  // OnWrite comes back here.
-    if (cursor_) cursor_->Close();
-    if (!started_ || final_written_) return Close();
-    // The token-expired notice, then (chunked) the last chunk.
-    std::string last = token_expired_ ? TokenExpiredFrame() : std::string();
-    if (!chunked_ && last.empty()) return Close();
-    final_written_ = true;
-    StartWrite(std::move(last), {});
-  }
-
-  // The token's valid_until passed: no more events or heartbeats; the
-  // write in flight (started before) completes, then the notice and the end.
-  // Events read but not sent are dropped: the client's Last-Event-ID still
-  // points before them, so its reconnect replays them.
-  void OnTokenExpired() {
-    if (closed_ || token_expired_) return;
-    token_expired_ = true;
-    SetCloseReason(SseMetrics::CloseReason::kTokenExpired);
-    TG_LOG(DEBUG) << "sse: token expired; ending the stream";
-    queued_.reset();
-    End();
-  }
-
-  void OnDrain() {
-    if (closed_) return;
-    SetCloseReason(SseMetrics::CloseReason::kDraining);
-    draining_ = true;
-    if (!started_) return Close();
-    End();
-  }
-
-  void ArmTimer() {
-    const auto heartbeat_at = last_activity_ + absl::ToChronoNanoseconds(config_.heartbeat);
-    ArmTimerAt(writing_ ? write_started_ + absl::ToChronoNanoseconds(config_.write_timeout)
-                        : heartbeat_at);
-  }
-
-  // The timer fires at `at` at the latest (it re-checks what is due).
-  void ArmTimerBy(Clock::time_point at) {
-    if (!timer_armed_ || timer_.expiry() > at) ArmTimerAt(at);
-  }
-
-  void ArmTimerAt(Clock::time_point at) {
-    if (!token_expired_) at = std::min(at, auth_deadline_);
-    timer_armed_ = true;
-    timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec == net::error::operation_aborted) return;  // Re-armed or closed.
-      self->OnTimer();
-    });
-  }
-
-  void OnTimer() {
-    timer_armed_ = false;
-    if (closed_) return;
-    const Clock::time_point now = Clock::now();
-    if (now >= auth_deadline_) {
-      OnTokenExpired();
-      if (closed_) return;
-    }
-    if (writing_) {
-      if (now - write_started_ >= absl::ToChronoNanoseconds(config_.write_timeout)) {
-        TG_LOG(DEBUG) << "sse: write timed out after " << config_.write_timeout
-                      << "; dropping the peer";
-        SetCloseReason(SseMetrics::CloseReason::kWriteTimeout);
-        return Close();
-      }
-    } else if (!ending_ && now - last_activity_ >= absl::ToChronoNanoseconds(config_.heartbeat)) {
-      if (metrics_ != nullptr) metrics_->heartbeats->Increment();
-      StartWrite(std::string(": hb\n\n"), {});
-      if (closed_) return;  // The write failed at once.
-    }
-    ArmTimer();
+    WriteDone(!ec);
   }
 
   // The client sends nothing after its request; a read completing means it
@@ -511,82 +344,37 @@ class SseSession : public std::enable_shared_from_this<SseSession> {
   void ReadPeer() {
     if (sink_) {
       return sink_->OnPeerClosed([weak = weak_from_this()] {
-        if (auto self = weak.lock(); self && !self->closed_) self->Close();
+        if (auto self = weak.lock()) self->PeerClosed();
       });
     }
     socket_->tcp().socket().async_wait(
-        tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-          if (self->closed_) return;
-          if (ec) return self->Close();
+        tcp::socket::wait_read, [self = self()](beast::error_code ec) {
+          if (ec) return self->PeerClosed();
           self->socket_->async_read_some(net::buffer(self->read_buf_),
                                         [self](beast::error_code ec, std::size_t) {
-                                          if (self->closed_) return;
-                                          if (ec) return self->Close();
+                                          if (ec) return self->PeerClosed();
                                           self->ReadPeer();
                                         });
         });
   }
 
-  // The first reason given is the one counted when the session ends.
-  void SetCloseReason(SseMetrics::CloseReason reason) {
-    if (!close_reason_) close_reason_ = reason;
-  }
-
-  void Close() {
-    if (closed_) return;
-    closed_ = true;
-    registration_.Reset();  // Off ListStreams at once, not when the last handler lets go.
-    if (cursor_) cursor_->Close();
-    queued_.reset();
-    beast::error_code ec;
-    timer_.cancel();
-    if (sink_) return sink_->End();
-    socket_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
-    socket_->close();
-  }
-
   std::optional<HttpStream> socket_;  // HTTP/1.1: plain or TLS.
   std::shared_ptr<StreamSink> sink_;  // HTTP/2.
-  net::any_io_executor executor_;     // The connection's strand.
   std::shared_ptr<ConnectionSlot> slot_;
-  Hub* const hub_;
   const SseConfig& config_;
   std::shared_ptr<std::atomic<int>> active_;
+  SseMetrics* const metrics_;
   std::string response_head_;  // Sent with the first write.
   bool chunked_;
-  store::TopicFilter filter_;
-  ResumeSpec spec_;
-  const Clock::time_point auth_deadline_;
-  const bool live_marker_;  // ?live=1
-  const bool meta_;         // ?meta=1: frames with topic: and time: fields
-  std::shared_ptr<Cursor> cursor_;
-  net::steady_timer timer_;
-  bool timer_armed_ = false;
-
-  bool started_ = false;
-  bool writing_ = false;
-  bool next_pending_ = false;
-  bool draining_ = false;
-  bool ending_ = false;
-  bool final_written_ = false;  // The last chunk is (being) written.
-  bool token_expired_ = false;
-  bool closed_ = false;
-  std::optional<Cursor::Batch> queued_;
+  const bool meta_;  // ?meta=1: frames with topic: and time: fields
+  bool in_flight_from_store_ = false;
+  size_t in_flight_bytes_ = 0;
   std::string prefix_;
   std::string suffix_;
   std::vector<EncodedEventPtr> in_flight_;
   std::vector<net::const_buffer> buffers_;
-  Clock::time_point write_started_;
-  Clock::time_point last_activity_ = Clock::now();
   // Only to notice the peer closing: it sends nothing after its request.
   std::array<char, 16> read_buf_;
-  SseMetrics* metrics_ = nullptr;
-  StreamRegistry* presence_ = nullptr;
-  std::string subject_;
-  StreamRegistry::Registration registration_;
-  std::optional<SseMetrics::CloseReason> close_reason_;
-  bool in_flight_from_store_ = false;
-  size_t in_flight_bytes_ = 0;
 };
 
 }  // namespace
@@ -759,27 +547,43 @@ StreamDecision SseService::HandleGet(const HttpRequest& request) const {
 
   // One of the two takeovers runs, once: HTTP/1.1 (the connection) or
   // HTTP/2 (one stream, no chunked framing).
+  SubscriptionOptions options;
+  options.resume = *spec;
+  options.live_marker = parsed->live_marker;
+  options.valid_until = parsed->valid_until;
+  options.heartbeat = config_.heartbeat;
+  options.write_timeout = config_.write_timeout;
+  options.presence = presence_;
+  options.stream.subject = parsed->subject;
+  options.stream.protocol = "sse";
+  options.stream.opened_at = absl::Now();
+  // One of the two takeovers runs, once: HTTP/1.1 (the connection) or
+  // HTTP/2 (one stream, no chunked framing).
   auto make = std::make_shared<std::function<void(std::optional<HttpStream>,
                                                   std::shared_ptr<ConnectionSlot>,
                                                   std::shared_ptr<StreamSink>)>>(
       [hub = hub_, config = &config_, active = active_, metrics = metrics_,
-                       presence = presence_, subject = parsed->subject,
-                       head = std::move(head),
-                       chunked, filter = store::TopicFilter(std::move(patterns)),
-                       spec = *spec, valid_until = parsed->valid_until,
-                       live_marker = parsed->live_marker, meta = parsed->meta](
-                          std::optional<HttpStream> stream, std::shared_ptr<ConnectionSlot> slot,
-                          std::shared_ptr<StreamSink> sink) mutable {
-    const bool chunked_framing = chunked && !sink;
-    auto session = std::make_shared<SseSession>(std::move(stream), std::move(slot), std::move(sink),
-                                                hub, *config, active, std::move(head),
-                                                chunked_framing,
-                                                std::move(filter), spec,
-                                                SteadyDeadline(valid_until), live_marker, meta);
-    session->set_metrics(metrics);
-    session->set_presence(presence, std::move(subject));
-    session->Start();
-  });
+       head = std::move(head), chunked, filter = store::TopicFilter(std::move(patterns)),
+       options = std::move(options), meta = parsed->meta](
+          std::optional<HttpStream> stream, std::shared_ptr<ConnectionSlot> slot,
+          std::shared_ptr<StreamSink> sink) mutable {
+        const bool chunked_framing = chunked && !sink;
+        if (options.presence != nullptr) {
+          if (sink) {
+            options.stream.remote = sink->peer();
+          } else {
+            beast::error_code ec;
+            const tcp::endpoint peer = stream->tcp().socket().remote_endpoint(ec);
+            if (!ec) options.stream.remote = FormatPeer(peer);
+          }
+        }
+        net::any_io_executor executor = sink ? sink->get_executor() : stream->get_executor();
+        auto session = std::make_shared<SseSession>(
+            std::move(stream), std::move(slot), std::move(sink), std::move(executor), hub,
+            *config, active, metrics, std::move(head), chunked_framing, std::move(filter),
+            std::move(options), meta);
+        session->Run();
+      });
   decision.takeover = [make](HttpStream stream, std::shared_ptr<ConnectionSlot> slot) {
     (*make)(std::move(stream), std::move(slot), nullptr);
   };

@@ -1,0 +1,269 @@
+#include "gateway/core/subscription.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/auth/grants.h"
+#include "gateway/logging.h"
+
+namespace tailgate {
+
+namespace net = boost::asio;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Clock::duration ToSteady(absl::Duration d) {
+  return std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(d));
+}
+
+// `valid_until` on the steady clock the timer runs on; max() for never.
+Clock::time_point SteadyDeadline(absl::Time valid_until) {
+  if (valid_until == absl::InfiniteFuture()) return Clock::time_point::max();
+  return Clock::now() + ToSteady(TokenTimeLeft(valid_until, absl::Now()));
+}
+
+}  // namespace
+
+Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFilter filter,
+                           SubscriptionOptions options)
+    : hub_(hub),
+      strand_(std::move(strand)),
+      filter_(std::move(filter)),
+      resume_(options.resume),
+      live_marker_(options.live_marker),
+      deadline_(SteadyDeadline(options.valid_until)),
+      heartbeat_(ToSteady(options.heartbeat)),
+      write_timeout_(ToSteady(options.write_timeout)),
+      presence_(options.presence),
+      stream_info_(presence_ != nullptr ? std::make_unique<StreamInfo>(std::move(options.stream))
+                                        : nullptr),
+      timer_(strand_),
+      last_activity_(Clock::now()) {}
+
+Subscription::~Subscription() = default;
+
+void Subscription::Start() {
+  if (deadline_ != Clock::time_point::max()) ArmTimerBy(deadline_);
+  // Where to start may need a store lookup (since=..., last=...): it
+  // completes on a store thread or inline, and continues on the strand.
+  hub_->ResolveStart(resume_, filter_, [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
+    net::post(self->strand_, [self, s = std::move(s)]() mutable { self->OnResolved(std::move(s)); });
+  });
+}
+
+void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
+  if (closed_ || ending_) return;
+  if (!start.ok()) {
+    TG_LOG(WARNING) << "subscription: cannot resolve the start: " << start.status().ToString();
+    return EndWith(absl::IsUnavailable(start.status()) ? EndReason::kDraining
+                                                        : EndReason::kServerError,
+                   start.status());
+  }
+  if (presence_ != nullptr) {
+    stream_info_->patterns = filter_.patterns();
+    // The registry calls this from an admin thread: only post to the strand.
+    absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
+        std::move(*stream_info_), start->position,
+        [weak = weak_from_this()](const absl::Status& reason) {
+          if (auto self = weak.lock()) {
+            net::post(self->strand_, [self, reason] { self->Revoke(reason); });
+          }
+        });
+    stream_info_.reset();
+    // A revocation made between the request's check and now.
+    if (!r.ok()) return EndWith(EndReason::kRevoked, r.status());
+    registration_ = *std::move(r);
+  }
+  started_ = true;
+  start_position_ = start->position;
+  start->notify_live = live_marker_;
+  cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(filter_), *std::move(start));
+  BeginWrite();
+  WriteOpening(start_position_);
+  RequestNext();
+}
+
+void Subscription::RequestNext() {
+  if (next_pending_ || closed_ || ending_ || !cursor_) return;
+  next_pending_ = true;
+  cursor_->Next([self = shared_from_this()](Cursor::Batch batch) {
+    self->OnBatch(std::move(batch));
+  });
+}
+
+void Subscription::OnBatch(Cursor::Batch batch) {
+  next_pending_ = false;
+  if (closed_ || ending_) return;  // The end is decided: not one more event.
+  if (!batch.status.ok()) {
+    // The hub stopped or the store failed: the client resumes from its last
+    // id elsewhere or later.
+    return EndWith(absl::IsUnavailable(batch.status) ? EndReason::kDraining
+                                                     : EndReason::kServerError,
+                   batch.status);
+  }
+  if (writing_) {
+    queued_ = std::move(batch);
+    return;
+  }
+  Deliver(std::move(batch));
+}
+
+void Subscription::Deliver(Cursor::Batch batch) {
+  // The timer may not have run yet at the deadline: check here too, so
+  // nothing read after the token expired goes out (no clock read for
+  // streams without a token).
+  if (deadline_ != Clock::time_point::max() && Clock::now() >= deadline_) {
+    deadline_ = Clock::time_point::max();
+    return EndWith(EndReason::kTokenExpired, absl::OkStatus());
+  }
+  if (!batch.events.empty()) {
+    in_flight_id_ = batch.events.back()->event.id;
+  } else if (batch.reset) {
+    in_flight_id_ = batch.reset->resume;
+  }
+  BeginWrite();
+  WriteBatch(std::move(batch));
+}
+
+void Subscription::BeginWrite() {
+  writing_ = true;
+  write_started_ = Clock::now();
+  if (write_timeout_ != Clock::duration::zero()) ArmTimerBy(write_started_ + write_timeout_);
+}
+
+void Subscription::WriteDone(bool ok) {
+  writing_ = false;
+  last_activity_ = Clock::now();
+  if (ok && in_flight_id_) {
+    sent_id_ = in_flight_id_;
+    registration_.set_position(*sent_id_);
+  }
+  in_flight_id_.reset();
+  if (closed_) return;
+  if (!ok) {
+    SetReason(EndReason::kWriteError);
+    return Close();
+  }
+  if (end_written_) return Close();
+  if (ending_) return End();
+  if (heartbeat_ != Clock::duration::zero()) ArmTimerBy(last_activity_ + heartbeat_);
+  if (queued_) {
+    Cursor::Batch batch = std::move(*queued_);
+    queued_.reset();
+    return Deliver(std::move(batch));
+  }
+  RequestNext();
+}
+
+void Subscription::Drain() {
+  if (closed_) return;
+  SetReason(EndReason::kDraining);
+  if (!started_) return Close();
+  End();
+}
+
+void Subscription::Revoke(absl::Status reason) {
+  if (closed_) return;
+  // DEBUG: a pattern revocation may end thousands; Revoke logs the count.
+  TG_LOG(DEBUG) << "subscription: revoked: " << reason.message();
+  EndWith(EndReason::kRevoked, std::move(reason));
+}
+
+void Subscription::PeerClosed() {
+  SetReason(EndReason::kClientClosed);
+  Close();
+}
+
+void Subscription::EndWith(EndReason reason, absl::Status status) {
+  if (closed_) return;
+  SetReason(reason, std::move(status));
+  queued_.reset();
+  End();
+}
+
+void Subscription::End() {
+  if (closed_) return;
+  ending_ = true;
+  if (writing_) return;  // WriteDone comes back here.
+  if (cursor_) cursor_->Close();
+  queued_.reset();
+  if (end_written_) return Close();
+  end_written_ = true;
+  BeginWrite();
+  WriteEnd(MakeEnding());
+}
+
+void Subscription::Close() {
+  if (closed_) return;
+  closed_ = true;
+  registration_.Reset();  // Off ListStreams at once, not when the last handler lets go.
+  if (cursor_) cursor_->Close();
+  queued_.reset();
+  timer_.cancel();
+  CloseTransport(MakeEnding());
+}
+
+void Subscription::SetReason(EndReason reason, absl::Status status) {
+  if (end_reason_) return;
+  end_reason_ = reason;
+  end_status_ = std::move(status);
+}
+
+Subscription::Ending Subscription::MakeEnding() const {
+  return Ending{end_reason_.value_or(EndReason::kClientClosed), end_status_, started_};
+}
+
+// One timer serves the token's deadline, the write timeout and the
+// heartbeat: it fires at the earliest of what is due and re-checks all.
+void Subscription::ArmTimer() {
+  Clock::time_point at = deadline_;
+  if (writing_) {
+    if (write_timeout_ != Clock::duration::zero()) at = std::min(at, write_started_ + write_timeout_);
+  } else if (heartbeat_ != Clock::duration::zero() && !ending_) {
+    at = std::min(at, last_activity_ + heartbeat_);
+  }
+  if (at == Clock::time_point::max()) return;
+  ArmTimerBy(at);
+}
+
+void Subscription::ArmTimerBy(Clock::time_point at) {
+  at = std::min(at, deadline_);
+  if (timer_armed_ && timer_.expiry() <= at) return;
+  timer_armed_ = true;
+  timer_.expires_at(at);
+  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec == net::error::operation_aborted) return;  // Re-armed or closed.
+    self->OnTimer();
+  });
+}
+
+void Subscription::OnTimer() {
+  timer_armed_ = false;
+  if (closed_) return;
+  const Clock::time_point now = Clock::now();
+  if (now >= deadline_) {
+    deadline_ = Clock::time_point::max();
+    TG_LOG(DEBUG) << "subscription: token expired; ending the stream";
+    EndWith(EndReason::kTokenExpired, absl::OkStatus());
+    if (closed_) return;
+  }
+  if (writing_) {
+    if (write_timeout_ != Clock::duration::zero() && now - write_started_ >= write_timeout_) {
+      TG_LOG(DEBUG) << "subscription: a write timed out; dropping the peer";
+      SetReason(EndReason::kWriteTimeout);
+      return Close();
+    }
+  } else if (started_ && !ending_ && heartbeat_ != Clock::duration::zero() &&
+             now - last_activity_ >= heartbeat_) {
+    BeginWrite();
+    WriteHeartbeat();
+    if (closed_) return;  // The write failed at once.
+  }
+  ArmTimer();
+}
+
+}  // namespace tailgate
