@@ -24,8 +24,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gateway/auth/base64url.h"
-#include "gateway/logging.h"
-#include "gateway/metrics.h"
+#include "gateway/diag/logging.h"
+#include "gateway/diag/metrics.h"
 
 namespace tailgate {
 namespace {

@@ -2,7 +2,7 @@
 // that may not be subscribed to, each until a given time (README "Who is
 // connected"). Made by tailgate.v1.Admin/Revoke; checked by JwtVerifier on
 // every token (one hook: SSE, Subscribe, Publish*, Admin) and by the stream
-// registry (gateway/presence.h) on every new subscription.
+// registry (gateway/core/presence.h) on every new subscription.
 //
 // Pattern semantics: a revocation of pattern P covers a subscription pattern
 // Q when every topic Q can match is matched by P (PatternsCover({P}, Q):

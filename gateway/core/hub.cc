@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 
 namespace tailgate {
 

@@ -6,7 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/auth/grants.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 
 namespace tailgate {
 

@@ -44,7 +44,7 @@
 #include "absl/time/time.h"
 #include "gateway/core/hub.h"
 #include "gateway/core/resume.h"
-#include "gateway/presence.h"
+#include "gateway/core/presence.h"
 #include "store/topic.h"
 
 namespace tailgate {

@@ -22,7 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/core/fake_log.h"
-#include "gateway/presence.h"
+#include "gateway/core/presence.h"
 
 namespace tailgate {
 namespace {

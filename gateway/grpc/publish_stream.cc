@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/grpc/publish_wire.h"
-#include "gateway/grpc_status.h"
-#include "gateway/logging.h"
+#include "gateway/grpc/grpc_status.h"
+#include "gateway/diag/logging.h"
 #include "gateway/publish/append_failure.h"
 
 namespace tailgate {

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/grpc/publish_stream.h"
 #include "gateway/grpc/publish_wire.h"
-#include "gateway/grpc_status.h"
-#include "gateway/logging.h"
+#include "gateway/grpc/grpc_status.h"
+#include "gateway/diag/logging.h"
 #include "gateway/publish/append_failure.h"
 #include "gateway/auth/token_extraction.h"
 

@@ -35,7 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gateway/auth/verifier.h"
 #include "gateway/config.h"
-#include "gateway/ops_metrics.h"
+#include "gateway/diag/ops_metrics.h"
 #include "gateway/publish/admission.h"
 #include "gateway/publish/budget.h"
 #include "store/log.h"

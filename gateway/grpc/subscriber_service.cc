@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/verifier.h"
-#include "gateway/grpc_auth.h"
-#include "gateway/grpc_status.h"
-#include "gateway/logging.h"
+#include "gateway/grpc/grpc_auth.h"
+#include "gateway/grpc/grpc_status.h"
+#include "gateway/diag/logging.h"
 #include "gateway/core/resume.h"
 #include "gateway/core/subscription.h"
 #include "store/topic.h"

@@ -23,7 +23,7 @@
 #include "gateway/config.h"
 #include "gateway/core/hub.h"
 #include "gateway/core/subscription_request.h"
-#include "gateway/presence.h"
+#include "gateway/core/presence.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"
 
 namespace tailgate {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 
 namespace tailgate {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 
 namespace tailgate {
 

@@ -12,8 +12,8 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/json_text.h"
-#include "gateway/logging.h"
+#include "gateway/diag/json_text.h"
+#include "gateway/diag/logging.h"
 #include "gateway/publish/append_failure.h"
 #include "store/event_validation.h"
 #include "gateway/auth/token_extraction.h"

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gateway/config.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 
 namespace tailgate {
 

@@ -17,12 +17,12 @@
 #include <grpcpp/support/server_interceptor.h>
 
 #include "absl/strings/str_cat.h"
-#include "gateway/admin_service.h"
+#include "gateway/grpc/admin_service.h"
 #include "gateway/auth/verifier.h"
-#include "gateway/logging.h"
-#include "gateway/net.h"
-#include "gateway/ops_metrics.h"
-#include "gateway/presence.h"
+#include "gateway/diag/logging.h"
+#include "gateway/http/net.h"
+#include "gateway/diag/ops_metrics.h"
+#include "gateway/core/presence.h"
 #include "gateway/grpc/publisher_service.h"
 #include "gateway/auth/revocations.h"
 #include "gateway/server/gateway.h"

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/core/hub.h"
 #include "gateway/sse/frame.h"
-#include "gateway/logging.h"
-#include "gateway/ops_metrics.h"
+#include "gateway/diag/logging.h"
+#include "gateway/diag/ops_metrics.h"
 #include "gateway/server/gateway.h"
 #include "store/log.h"
 

@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/verifier.h"
 #include "gateway/server/gateway.h"
-#include "gateway/logging.h"
-#include "gateway/metrics.h"
-#include "gateway/presence.h"
+#include "gateway/diag/logging.h"
+#include "gateway/diag/metrics.h"
+#include "gateway/core/presence.h"
 #include "gateway/auth/revocations.h"
 
 namespace tailgate {

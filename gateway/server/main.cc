@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 #include "gateway/server/config.h"
 #include "gateway/server/flag_precheck.h"
 #include "gateway/server/gateway.h"

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/redact.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 #include "gateway/sse/request.h"
 #include "gateway/sse/service.h"
 

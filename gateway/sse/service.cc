@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/redact.h"
 #include "gateway/core/subscription.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 #include "gateway/sse/codec.h"
 #include "gateway/sse/frame.h"
 #include "gateway/sse/request.h"
@@ -138,13 +138,17 @@ class SseSession final : public Subscription {
         chunked_(chunked),
         meta_(meta) {
     active_->fetch_add(1);
-    if (metrics_ != nullptr) metrics_->connections->Add(1);
+    if (metrics_ != nullptr) {
+      metrics_->connections->Add(1);
+      metrics_->streams[protocol()]->Add(1);
+    }
   }
 
   ~SseSession() override {
     active_->fetch_sub(1);
     if (metrics_ != nullptr) {
       metrics_->connections->Add(-1);
+      metrics_->streams[protocol()]->Add(-1);
       metrics_->CountClosed(ToCloseReason(end_reason().value_or(EndReason::kClientClosed)));
     }
   }
@@ -166,12 +170,19 @@ class SseSession final : public Subscription {
   }
 
  private:
+  size_t protocol() const {
+    return static_cast<size_t>(sink_ ? SseMetrics::Protocol::kHttp2 : SseMetrics::Protocol::kHttp1);
+  }
+
   std::shared_ptr<SseSession> self() {
     return std::static_pointer_cast<SseSession>(shared_from_this());
   }
 
   void WriteOpening(uint64_t) override {
-    if (metrics_ != nullptr) metrics_->opened->Increment();
+    if (metrics_ != nullptr) {
+      metrics_->opened->Increment();
+      metrics_->streams_opened[protocol()]->Increment();
+    }
     // Headers and retry: go out at once, so the client sees the stream open
     // even when nothing matches for a while.
     std::string text;

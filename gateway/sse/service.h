@@ -1,10 +1,12 @@
 // The SSE endpoint: GET /v1/events?topic=PATTERN[&topic=...] streams the
 // matching events of the log (see README "Server-Sent Events").
 //
-// Each stream is an SseSession on its connection's strand: a Cursor of the
-// hub plus one in-flight gathered write (shared frames, chunked encoding), a
-// heartbeat, a write timeout, the token's expiry (with auth) and a drain hook. A slow client costs that one
-// write, nothing more: its cursor simply falls behind and reads further back.
+// Each stream is an SseSession on its connection's strand: the SSE sink of
+// a Subscription (gateway/core/subscription.h, which runs the start, the
+// cursor, heartbeats, the write timeout, token expiry, revocation and drain)
+// writing one gathered write at a time (shared frames, chunked encoding over
+// HTTP/1.1, DATA frames over HTTP/2). A slow client costs that one write,
+// nothing more: its cursor simply falls behind and reads further back.
 //
 // Thread-safety: Register before the server starts; handlers run on the
 // HTTP server's strands. The hub must outlive every session.
@@ -18,10 +20,10 @@
 #include "gateway/auth/token_extraction.h"
 #include "gateway/auth/verifier.h"
 #include "gateway/config.h"
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 #include "gateway/core/hub.h"
-#include "gateway/ops_metrics.h"
-#include "gateway/presence.h"
+#include "gateway/diag/ops_metrics.h"
+#include "gateway/core/presence.h"
 
 namespace tailgate {
 

@@ -28,7 +28,7 @@
 #include "absl/time/time.h"
 #include "gateway/config.h"
 #include "gateway/server/gateway.h"
-#include "gateway/logging.h"
+#include "gateway/diag/logging.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 
 ABSL_FLAG(double, seconds, 3, "measured time per case");

@@ -454,9 +454,14 @@ test("SSE streams over HTTP/2 end on the server as soon as their connection drop
   const s = await connect(plain.url);
   const streams = Array.from({ length: 5 }, (_, i) => h2events(s, `/v1/events?topic=drop${i}`, 1000));
   await waitForMetric(/^tailgate_http2_streams (\d+)/m, (v) => v >= 5);
+  // The SSE stream metrics tell the protocols apart.
+  await waitForMetric(/^tailgate_sse_streams\{protocol="h2"\} (\d+)/m, (v) => v === 5);
+  await waitForMetric(/^tailgate_sse_streams\{protocol="http\/1\.1"\} (\d+)/m, (v) => v === 0);
+  await waitForMetric(/^tailgate_sse_streams_opened_total\{protocol="h2"\} (\d+)/m, (v) => v >= 5);
   s.destroy();  // TCP close, no RST_STREAM or GOAWAY.
   // Well within --heartbeat (15 s), when the next write would have noticed.
   await waitForMetric(/^tailgate_sse_connections (\d+)/m, (v) => v === 0, 3000);
+  await waitForMetric(/^tailgate_sse_streams\{protocol="h2"\} (\d+)/m, (v) => v === 0, 3000);
   await waitForMetric(/^tailgate_http2_streams (\d+)/m, (v) => v === 0, 3000);
   void streams;
 });

@@ -6,7 +6,7 @@
 // another connection holds an SSE stream and receives every event published
 // before, during and after the attack, in order; the process stays up.
 //
-// GOAWAY codes (libnghttp2 1.52 + gateway/http2/h2_session.cc):
+// GOAWAY codes (libnghttp2 1.52 + gateway/http/h2_session.cc):
 //   SETTINGS flood (> 100 a second)                  ENHANCE_YOUR_CALM
 //   PING flood (> 100 a second), reading or not      ENHANCE_YOUR_CALM
 //   CONTINUATION flood (past nghttp2's 8)            ENHANCE_YOUR_CALM

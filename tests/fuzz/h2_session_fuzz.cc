@@ -1,4 +1,4 @@
-// The HTTP/2 glue (gateway/http2/h2_session.cc) as a server sees it: an
+// The HTTP/2 glue (gateway/http/h2_session.cc) as a server sees it: an
 // H2Session on one end of a socketpair, arbitrary bytes written into the
 // other end, everything the session writes back read and thrown away, then
 // the peer's end shut down (EOF) and finally closed. libnghttp2 is Debian's
@@ -41,8 +41,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "gateway/http_server.cc"  // NOLINT: see above
-#include "gateway/http2/h2_session.h"
+#include "gateway/http/http_server.cc"  // NOLINT: see above
+#include "gateway/http/h2_session.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {

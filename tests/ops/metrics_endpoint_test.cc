@@ -59,6 +59,9 @@ TEST(MetricsEndpointTest, CountsMoveWithPublishesAndSubscribers) {
   for (const auto& s : subs) ASSERT_NE(s, nullptr);
   EXPECT_EQ(WaitForSample(gw, "tailgate_sse_connections", 3), 3);
   EXPECT_EQ(Sample(gw, "tailgate_sse_connections_opened_total"), 3);
+  EXPECT_EQ(Sample(gw, "tailgate_sse_streams{protocol=\"http/1.1\"}"), 3);
+  EXPECT_EQ(Sample(gw, "tailgate_sse_streams_opened_total{protocol=\"http/1.1\"}"), 3);
+  EXPECT_EQ(Sample(gw, "tailgate_sse_streams{protocol=\"h2\"}"), 0);
 
   // Ten publishes, each delivered to the three subscribers.
   size_t frame_bytes = 0;

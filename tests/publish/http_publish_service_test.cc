@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "gateway/config.h"
 #include "gateway/publish/http_publish.h"
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 #include "gateway/grpc/publisher_service.h"
 #include "gtest/gtest.h"
 #include "tests/publish/held_log.h"

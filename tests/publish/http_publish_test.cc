@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/server/gateway.h"
-#include "gateway/metrics.h"
+#include "gateway/diag/metrics.h"
 #include "gtest/gtest.h"
 #include "tests/publish/publish_testing.h"
 #include "tests/testing/http_client.h"

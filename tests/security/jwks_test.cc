@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/server/gateway.h"
 #include "gateway/auth/jwks.h"
-#include "gateway/metrics.h"
+#include "gateway/diag/metrics.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 #include "tests/security/security_testing.h"
 #include "tests/testing/http_client.h"

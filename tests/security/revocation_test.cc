@@ -14,7 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "gateway/presence.h"
+#include "gateway/core/presence.h"
 #include "tailgate/v1/admin.grpc.pb.h"
 #include "tailgate/v1/publisher.grpc.pb.h"
 #include "tailgate/v1/subscriber.grpc.pb.h"

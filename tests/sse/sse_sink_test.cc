@@ -17,11 +17,11 @@
 #include <boost/asio/strand.hpp>
 #include <gtest/gtest.h>
 
-#include "gateway/http_server.h"
+#include "gateway/http/http_server.h"
 #include "gateway/core/hub.h"
 #include "gateway/sse/frame.h"
 #include "gateway/sse/service.h"
-#include "gateway/stream_sink.h"
+#include "gateway/http/stream_sink.h"
 #include "store/log.h"
 #include "tests/sse/sse_testing.h"
 
