@@ -32,7 +32,7 @@ _LIBS = {
     # The benchmark's durable ingest peer client (Redis Streams).
     "hiredis": (["hiredis"], []),
     "curl": (["libcurl"], []),
-    # HTTP/2 framing, HPACK and flow control (gateway/http2/).
+    # HTTP/2 framing, HPACK and flow control (gateway/http/h2_*).
     "nghttp2": (["libnghttp2"], []),
 }
 

@@ -32,7 +32,7 @@ struct HttpConfig {
   // TLS: PEM certificate chain and private key files; both empty = plaintext.
   std::string tls_cert_file;
   std::string tls_key_file;
-  // HTTP/2 on the same port (gateway/http2/): h2c with prior knowledge, and
+  // HTTP/2 on the same port (gateway/http/h2_session.h): h2c with prior knowledge, and
   // "h2" offered by TLS ALPN. Off: HTTP/1.1 only.
   bool http2 = true;
   // SETTINGS_MAX_CONCURRENT_STREAMS advertised on each HTTP/2 connection.

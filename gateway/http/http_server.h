@@ -85,7 +85,7 @@ using PlainHandler = std::function<HttpResponse(const HttpRequest&)>;
 // handshake done) has no expiry set.
 using StreamTakeover =
     std::function<void(HttpStream stream, std::shared_ptr<ConnectionSlot> slot)>;
-// Takes one HTTP/2 stream over (gateway/http2/): the route writes its
+// Takes one HTTP/2 stream over (gateway/http/h2_sink.cc): the route writes its
 // response to the sink. Runs on the connection's strand, which the taker
 // must keep using.
 using SinkTakeover = std::function<void(std::shared_ptr<StreamSink> sink)>;
