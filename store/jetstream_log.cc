@@ -1,4 +1,5 @@
 #include "store/jetstream/log_impl.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store::internal {
 
@@ -269,9 +270,9 @@ absl::Status ValidateJetStreamStreamName(std::string_view name, std::string_view
   }
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      internal::AV(field),
+      AbslView(field),
       " must be a non-empty name without spaces, '.', '*', '>', '/' or '\\', got '",
-      internal::AV(name), "'"));
+      AbslView(name), "'"));
 }
 
 absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLogWithHooks(const Options& options,

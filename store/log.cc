@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "store/absl_view.h"
 #include "store/event_validation.h"
 #include "store/internal/log_common.h"
 
@@ -45,12 +46,11 @@ absl::StatusOr<std::vector<AppendResult>> Log::Append(std::vector<EventInput> ev
 namespace internal {
 namespace {
 // Debian's Abseil is built without the std::string_view alias.
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 }  // namespace
 
 std::string EventField(size_t count, size_t index, std::string_view name) {
   if (count <= 1) return std::string(name);
-  return absl::StrCat("events[", index, "].", AV(name));
+  return absl::StrCat("events[", index, "].", AbslView(name));
 }
 
 absl::Status ValidateAppend(absl::Span<const EventInput> events, size_t max_data_bytes) {

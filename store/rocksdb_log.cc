@@ -1,4 +1,5 @@
 #include "store/rocksdb/log_impl.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store::internal {
 
@@ -145,7 +146,7 @@ absl::Status RocksDbLog::OpenDb() {
     if (it->Valid() || it2->Valid()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "data dir ", dir, " is not a tailgate log: RocksDB database without the \"",
-          AV(internal::kFormatKey), "\" marker"));
+          AbslView(internal::kFormatKey), "\" marker"));
     }
     rocksdb::WriteBatch batch;
     batch.Put(cf_meta_, ToSlice(internal::kFormatKey), ToSlice(internal::kFormatValue));
@@ -170,7 +171,7 @@ absl::Status RocksDbLog::OpenDb() {
   } else if (marker != internal::kFormatValue) {
     return absl::FailedPreconditionError(
         absl::StrCat("data dir ", dir, " has unsupported format \"", marker, "\" (want \"",
-                     AV(internal::kFormatValue), "\")"));
+                     AbslView(internal::kFormatValue), "\")"));
   }
   return absl::OkStatus();
 }
@@ -207,7 +208,7 @@ absl::Status RocksDbLog::LoadState() {
     std::string_view key = ToView(it->key());
     key.remove_prefix(internal::kTopicMetaPrefix.size());
     if (!internal::DecodeTopicMeta(ToView(it->value()), &m)) {
-      return absl::DataLossError(absl::StrCat("metadata of topic \"", AV(key), "\" is malformed"));
+      return absl::DataLossError(absl::StrCat("metadata of topic \"", AbslView(key), "\" is malformed"));
     }
     if (!m.deleted) {
       total_events_ += m.count;

@@ -5,12 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store {
 namespace {
 
 // Debian's Abseil is built with its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool IsTopicChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -27,16 +27,16 @@ std::string Describe(char c) {
 }
 
 absl::Status Invalid(std::string_view field, const std::string& why) {
-  return absl::InvalidArgumentError(absl::StrCat(AV(field), ": ", why));
+  return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": ", why));
 }
 
 // Checks the shared token grammar; `allow_wildcards` admits `*` tokens and a
 // final `>` token.
 absl::Status ValidateTokens(std::string_view text, std::string_view field, std::string_view what,
                             bool allow_wildcards) {
-  if (text.empty()) return Invalid(field, absl::StrCat(AV(what), " must not be empty"));
+  if (text.empty()) return Invalid(field, absl::StrCat(AbslView(what), " must not be empty"));
   if (text.size() > kMaxTopicBytes) {
-    return Invalid(field, absl::StrCat(AV(what), " is ", text.size(), " bytes; the limit is ",
+    return Invalid(field, absl::StrCat(AbslView(what), " is ", text.size(), " bytes; the limit is ",
                                        kMaxTopicBytes));
   }
   size_t start = 0;
@@ -45,21 +45,21 @@ absl::Status ValidateTokens(std::string_view text, std::string_view field, std::
     std::string_view token =
         text.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (token.empty()) {
-      return Invalid(field, absl::StrCat(AV(what), " has an empty token at byte ", start,
+      return Invalid(field, absl::StrCat(AbslView(what), " has an empty token at byte ", start,
                                          " (tokens are separated by single dots)"));
     }
     const bool last = dot == std::string_view::npos;
     if (allow_wildcards && token == "*") {
       // ok: exactly one token
     } else if (allow_wildcards && token == ">") {
-      if (!last) return Invalid(field, absl::StrCat(AV(what), ": '>' is allowed only as the last token"));
+      if (!last) return Invalid(field, absl::StrCat(AbslView(what), ": '>' is allowed only as the last token"));
     } else {
       for (size_t i = 0; i < token.size(); ++i) {
         if (!IsTopicChar(token[i])) {
           const bool wildcard = token[i] == '*' || token[i] == '>';
           return Invalid(
               field,
-              absl::StrCat(AV(what), " has invalid ", Describe(token[i]), " at byte ", start + i,
+              absl::StrCat(AbslView(what), " has invalid ", Describe(token[i]), " at byte ", start + i,
                            wildcard && allow_wildcards
                                ? " (a wildcard must be a whole token)"
                                : wildcard ? " (wildcards are for subscriptions, not topics)"
@@ -99,9 +99,9 @@ absl::Status ValidateType(std::string_view type, std::string_view field) {
   // A browser's EventSource dispatches these to its onerror / onopen
   // handlers: a publisher could fake connection errors or reopenings.
   if (type == "error" || type == "open") {
-    return Invalid(field, absl::StrCat("type \"", absl::string_view(type.data(), type.size()),
+    return Invalid(field, absl::StrCat("type \"", AbslView(type),
                                        "\" is reserved: browsers deliver it to EventSource's on",
-                                       absl::string_view(type.data(), type.size()),
+                                       AbslView(type),
                                        " handler"));
   }
   return absl::OkStatus();
@@ -153,7 +153,7 @@ bool IsValidUtf8(std::string_view s) {
 
 absl::Status ValidateData(std::string_view data, size_t max_bytes, std::string_view field) {
   if (data.size() > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(AV(field), ": data is ", data.size(),
+    return absl::ResourceExhaustedError(absl::StrCat(AbslView(field), ": data is ", data.size(),
                                                      " bytes; the limit is ", max_bytes));
   }
   if (data.find('\0') != std::string_view::npos) {
@@ -187,7 +187,7 @@ absl::StatusOr<TopicPattern> TopicPattern::Parse(std::string_view pattern,
   }
   TopicPattern p;
   p.text_ = std::string(pattern);
-  p.tokens_ = absl::StrSplit(AV(pattern), '.');
+  p.tokens_ = absl::StrSplit(AbslView(pattern), '.');
   for (const std::string& t : p.tokens_) {
     if (t == "*" || t == ">") {
       p.exact_ = false;
@@ -223,7 +223,7 @@ absl::StatusOr<TopicFilter> TopicFilter::Parse(const std::vector<std::string>& p
   parsed.reserve(patterns.size());
   for (size_t i = 0; i < patterns.size(); ++i) {
     std::string name =
-        patterns.size() == 1 ? std::string(field) : absl::StrCat(AV(field), "[", i, "]");
+        patterns.size() == 1 ? std::string(field) : absl::StrCat(AbslView(field), "[", i, "]");
     absl::StatusOr<TopicPattern> p = TopicPattern::Parse(patterns[i], name);
     if (!p.ok()) return p.status();
     parsed.push_back(*std::move(p));

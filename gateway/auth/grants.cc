@@ -5,13 +5,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
 namespace {
 
 // Debian's Abseil is built with its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::vector<std::string_view> Tokens(const store::TopicPattern& p) {
   std::vector<std::string_view> tokens;
@@ -119,7 +119,7 @@ absl::Status AuthorizePublish(const Grants& grants, std::string_view topic) {
   if (grants.MayPublish(topic)) return absl::OkStatus();
   // Topics are validated before this, so echoing one is safe; cap it anyway.
   return absl::PermissionDeniedError(absl::StrCat(
-      "token does not allow publishing to \"", AV(topic.substr(0, store::kMaxTopicBytes)), "\""));
+      "token does not allow publishing to \"", AbslView(topic.substr(0, store::kMaxTopicBytes)), "\""));
 }
 
 }  // namespace tailgate

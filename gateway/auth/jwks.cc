@@ -26,6 +26,7 @@
 #include "gateway/auth/base64url.h"
 #include "gateway/diag/logging.h"
 #include "gateway/diag/metrics.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 namespace {
@@ -33,7 +34,6 @@ namespace {
 constexpr size_t kMaxDocumentBytes = 1 << 20;
 
 // Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 struct JsonDecref {
   void operator()(json_t* j) const { json_decref(j); }
@@ -130,14 +130,14 @@ absl::StatusOr<std::string> EcPem(json_t* jwk) {
     bytes = 66;
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("unsupported curve '", AV(curve), "' (P-256, P-384, P-521)"));
+        absl::StrCat("unsupported curve '", AbslView(curve), "' (P-256, P-384, P-521)"));
   }
   absl::StatusOr<std::string> x = Member(jwk, "x");
   if (!x.ok()) return x.status();
   absl::StatusOr<std::string> y = Member(jwk, "y");
   if (!y.ok()) return y.status();
   if (x->size() != bytes || y->size() != bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("'x' and 'y' must be ", bytes, " bytes on ", AV(curve)));
+    return absl::InvalidArgumentError(absl::StrCat("'x' and 'y' must be ", bytes, " bytes on ", AbslView(curve)));
   }
   const std::string point = "\x04" + *x + *y;  // Uncompressed SEC1 point.
   const std::string group(curve);
@@ -210,7 +210,7 @@ absl::StatusOr<ParsedJwks> ParseJwks(std::string_view text) {
         type == "RSA" ? RsaPem(jwk)
         : type == "EC" ? EcPem(jwk)
                        : absl::InvalidArgumentError(absl::StrCat(
-                             "key type '", AV(type), "' is not supported (RSA, EC)"));
+                             "key type '", AbslView(type), "' is not supported (RSA, EC)"));
     if (!pem.ok()) {
       out.skipped.push_back(absl::StrCat(where, ": ", pem.status().message()));
       continue;
@@ -284,7 +284,7 @@ absl::StatusOr<std::unique_ptr<JwksProvider>> JwksProvider::Start(const AuthConf
     return absl::InvalidArgumentError("--auth_jwks_file and --auth_jwks_url: choose one");
   }
   if (!config.jwks_url.empty() &&
-      !absl::StartsWithIgnoreCase(AV(config.jwks_url), "https://")) {
+      !absl::StartsWithIgnoreCase(AbslView(config.jwks_url), "https://")) {
     return absl::InvalidArgumentError(
         absl::StrCat("--auth_jwks_url=", config.jwks_url, ": must be an https:// URL"));
   }

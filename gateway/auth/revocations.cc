@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "store/absl_view.h"
 #include "gateway/auth/grants.h"  // PatternsCover
 
 namespace tailgate {
@@ -129,7 +130,7 @@ absl::Status RevocationList::CheckSubject(std::string_view subject, absl::Time n
   std::lock_guard lock(mu_);
   auto it = entries_.find(Key{Revocation::Kind::kSubject, std::string(subject)});
   if (it == entries_.end() || it->second.revocation.until <= now) return absl::OkStatus();
-  return absl::UnauthenticatedError(absl::StrCat("token subject ", absl::string_view(subject.data(), subject.size()), " is revoked until ",
+  return absl::UnauthenticatedError(absl::StrCat("token subject ", AbslView(subject), " is revoked until ",
                                                  Rfc3339(it->second.revocation.until)));
 }
 

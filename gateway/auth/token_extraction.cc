@@ -6,13 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/auth/base64url.h"
 #include "gateway/http/query.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
 namespace {
 
 // Debian's Abseil is built with its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 constexpr std::string_view kQueryParam = "access_token";
 
@@ -40,7 +40,7 @@ absl::StatusOr<std::string> ParseBearer(std::string_view authorization) {
   std::string_view v = TrimOws(authorization);
   constexpr std::string_view kScheme = "bearer";
   if (v.size() < kScheme.size() ||
-      !absl::EqualsIgnoreCase(AV(v.substr(0, kScheme.size())), AV(kScheme)) ||
+      !absl::EqualsIgnoreCase(AbslView(v.substr(0, kScheme.size())), AbslView(kScheme)) ||
       (v.size() > kScheme.size() && v[kScheme.size()] != ' ')) {
     return absl::UnauthenticatedError("the Authorization header is not a Bearer token");
   }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "gateway/auth/base64url.h"
 #include "gateway/auth/keys.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
@@ -26,7 +27,6 @@ using auth_internal::LoadPublicKeys;
 using auth_internal::VerifyPublicKeySignature;
 
 // Debian's Abseil is built with its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // RAII for the C libraries' objects.
 struct JwtFree {
@@ -43,7 +43,7 @@ struct CFree {
 using CString = std::unique_ptr<char, CFree>;
 
 absl::Status Unauthenticated(std::string_view why) {
-  return absl::UnauthenticatedError(absl::StrCat("invalid token: ", AV(why)));
+  return absl::UnauthenticatedError(absl::StrCat("invalid token: ", AbslView(why)));
 }
 
 std::string Rfc3339(absl::Time t) {

@@ -3,14 +3,14 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
 namespace {
 
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-absl::Status Invalid(std::string_view message) { return absl::InvalidArgumentError(Av(message)); }
+absl::Status Invalid(std::string_view message) { return absl::InvalidArgumentError(AbslView(message)); }
 
 absl::StatusOr<ResumeSpec> ParseResumeField(const ResumeField& f) {
   switch (f.kind) {
@@ -43,7 +43,7 @@ absl::StatusOr<AcceptedSubscription> AcceptSubscription(const SubscriptionReques
 
   if (request.topics.empty()) return Invalid(request.no_topics_message);
   if (request.topics.size() > request.max_topics) {
-    return Invalid(absl::StrCat(Av(request.topics_field), ": at most ", request.max_topics,
+    return Invalid(absl::StrCat(AbslView(request.topics_field), ": at most ", request.max_topics,
                                 " patterns per subscription, got ", request.topics.size()));
   }
   out.patterns.reserve(request.topics.size());

@@ -3,15 +3,16 @@
 #include <charconv>
 
 #include "absl/strings/str_cat.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text, std::string_view flag) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--", absl::string_view(flag.data(), flag.size()), "=",
-        absl::string_view(text.data(), text.size()), ": ",
-        absl::string_view(why.data(), why.size()), " (expected HOST:PORT or [IPV6]:PORT)"));
+        "--", AbslView(flag), "=",
+        AbslView(text), ": ",
+        AbslView(why), " (expected HOST:PORT or [IPV6]:PORT)"));
   };
   HostPort out;
   std::string_view port;

@@ -5,12 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gateway/diag/logging.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 namespace {
 
 // Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 absl::StatusOr<std::optional<Grants>> Authenticate(const PublishCallFacts& facts) {
   if (facts.verifier == nullptr) return std::optional<Grants>();
@@ -18,7 +18,7 @@ absl::StatusOr<std::optional<Grants>> Authenticate(const PublishCallFacts& facts
   absl::StatusOr<Grants> grants =
       !token.ok()            ? absl::StatusOr<Grants>(token.status())
       : !token->has_value() ? absl::StatusOr<Grants>(absl::UnauthenticatedError(
-                                  absl::StrCat("a token is required: send ", AV(facts.token_hint))))
+                                  absl::StrCat("a token is required: send ", AbslView(facts.token_hint))))
                             : facts.verifier->Verify(**token, absl::Now());
   if (!grants.ok()) {
     TG_LOG(DEBUG) << "publish: " << grants.status().message();
@@ -77,7 +77,7 @@ absl::Status PublishAdmission::CheckEvent(const std::optional<Grants>& grants,
   if (!grants) return absl::OkStatus();
   absl::Status s = AuthorizePublish(*grants, event.topic);
   if (s.ok() || list.empty()) return s;
-  return absl::PermissionDeniedError(absl::StrCat(AV(list), "[", index, "]: ", s.message()));
+  return absl::PermissionDeniedError(absl::StrCat(AbslView(list), "[", index, "]: ", s.message()));
 }
 
 }  // namespace tailgate

@@ -15,6 +15,7 @@
 #include "gateway/diag/json_text.h"
 #include "gateway/diag/logging.h"
 #include "gateway/publish/append_failure.h"
+#include "store/absl_view.h"
 #include "store/event_validation.h"
 #include "gateway/auth/token_extraction.h"
 
@@ -32,7 +33,6 @@ struct JsonDecref {
 using JsonPtr = std::unique_ptr<json_t, JsonDecref>;
 
 // Debian's Abseil has its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0).
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string_view Header(const HttpRequest& request, http::field field) {
   auto it = request.find(field);
@@ -84,11 +84,11 @@ absl::Status ReadEvent(json_t* object, const std::string& where, store::EventInp
       field = &out->idempotency_key;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          where, AV(name), ": unknown field (an event has topic, type, data, idempotency_key)"));
+          where, AbslView(name), ": unknown field (an event has topic, type, data, idempotency_key)"));
     }
     if (!json_is_string(value)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, AV(name), ": must be a JSON string",
+          absl::StrCat(where, AbslView(name), ": must be a JSON string",
                        name == "data" ? " (serialize structured data, e.g. JSON.stringify)" : ""));
     }
     *field = std::string(StringOf(value));
@@ -318,7 +318,7 @@ void HttpPublishService::Handle(HttpRequest request, HttpRespond respond) {
   // (open mode) does not depend on the browser honouring CORS.
   if (!Header(request, http::field::origin).empty() && !ctx.allow_origin) {
     return fail(absl::PermissionDeniedError(
-        absl::StrCat("origin ", AV(Header(request, http::field::origin)),
+        absl::StrCat("origin ", AbslView(Header(request, http::field::origin)),
                      " may not publish (see --publish_cors_origins)")));
   }
   // Everything but the transport's own checks (method, origin, content type,

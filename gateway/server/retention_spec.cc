@@ -6,12 +6,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "store/absl_view.h"
 #include "store/topic.h"
 
 namespace tailgate {
 namespace {
 
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool AllDigits(absl::string_view s) {
   if (s.empty()) return false;
@@ -24,7 +24,7 @@ bool AllDigits(absl::string_view s) {
 }  // namespace
 
 absl::StatusOr<absl::Duration> ParseRetentionAge(std::string_view text) {
-  const absl::string_view t = absl::StripAsciiWhitespace(Av(text));
+  const absl::string_view t = absl::StripAsciiWhitespace(AbslView(text));
   auto bad = [&] {
     return absl::InvalidArgumentError(
         absl::StrCat("'", t, "' is not a duration (e.g. 7d, 1d12h, 12h, 30m, 0)"));
@@ -58,7 +58,7 @@ absl::StatusOr<absl::Duration> ParseRetentionAge(std::string_view text) {
 
 absl::StatusOr<std::vector<store::RetentionRule>> ParseRetentionRules(std::string_view text) {
   std::vector<store::RetentionRule> rules;
-  for (absl::string_view entry : absl::StrSplit(Av(text), ',', absl::SkipWhitespace())) {
+  for (absl::string_view entry : absl::StrSplit(AbslView(text), ',', absl::SkipWhitespace())) {
     entry = absl::StripAsciiWhitespace(entry);
     const size_t eq = entry.find('=');
     if (eq == absl::string_view::npos) {

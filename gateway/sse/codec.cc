@@ -1,18 +1,18 @@
 #include "gateway/sse/codec.h"
 
 #include "absl/strings/str_cat.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
 namespace {
 
-absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 }  // namespace
 
 void AppendSseFrame(uint64_t id, std::string_view type, std::string_view data, std::string* out) {
   absl::StrAppend(out, "id: ", id, "\n");
-  if (!type.empty()) absl::StrAppend(out, "event: ", Av(type), "\n");
+  if (!type.empty()) absl::StrAppend(out, "event: ", AbslView(type), "\n");
   // One data: line per line; CRLF, CR and LF all end a line (as the SSE
   // parser treats them), so each is re-emitted as a line break.
   size_t start = 0;
@@ -43,7 +43,7 @@ std::string EncodeResetFrame(const Reset& reset) {
 }
 
 std::string EncodeLiveFrame(uint64_t live_at) {
-  return absl::StrCat("event: ", Av(kLiveEventType), "\ndata: ", LiveJson(live_at), "\n\n");
+  return absl::StrCat("event: ", AbslView(kLiveEventType), "\ndata: ", LiveJson(live_at), "\n\n");
 }
 
 }  // namespace tailgate

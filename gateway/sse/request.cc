@@ -8,6 +8,7 @@
 #include "gateway/core/subscription_request.h"
 #include "gateway/http/query.h"
 #include "gateway/sse/codec.h"
+#include "store/absl_view.h"
 
 namespace tailgate {
 
@@ -45,7 +46,7 @@ absl::Status Invalid(absl::string_view message) {
 
 // How a refusal names the i-th topic= parameter.
 std::string PatternField(size_t index, std::string_view text) {
-  return Echoable(text) ? absl::StrCat("topic=", absl::string_view(text.data(), text.size()))
+  return Echoable(text) ? absl::StrCat("topic=", AbslView(text))
                         : absl::StrCat("topic #", index + 1);
 }
 

@@ -46,6 +46,7 @@
 #define TAILGATE_STORE_JETSTREAM_LOG_IMPL_H_
 
 #include "store/jetstream_log.h"
+#include "store/absl_view.h"
 #include "store/jetstream/nats_handles.h"
 #include "store/jetstream/pull_consumer.h"
 #include "store/internal/commit_listeners.h"
@@ -82,7 +83,6 @@
 namespace tailgate::store::internal {
 
 // Debian's Abseil is built without the std::string_view alias.
-inline absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 inline int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 
@@ -190,7 +190,7 @@ class JetStreamLog final : public Log {
     uint64_t last_seq = 0;      // highest sequence looked at
   };
 
-  std::string Subject(std::string_view topic) const { return absl::StrCat(prefix_, AV(topic)); }
+  std::string Subject(std::string_view topic) const { return absl::StrCat(prefix_, AbslView(topic)); }
   bool TopicOf(const char* subject, std::string* topic) const;
   bool Decode(natsMsg* m, uint64_t seq, int64_t store_nanos, Event* e) const;
   absl::Status CheckOpen() const ABSL_SHARED_LOCKS_REQUIRED(conn_mu_);

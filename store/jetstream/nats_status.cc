@@ -3,13 +3,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "store/absl_view.h"
 #include "store/jetstream_log.h"
 
 namespace tailgate::store {
 
 namespace {
 
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string NatsErrorText(natsStatus s) {
   const char* text = nats_GetLastError(nullptr);
@@ -23,7 +23,7 @@ std::string NatsErrorText(natsStatus s) {
 
 absl::Status FromNats(int status, int js_error_code, std::string_view what) {
   const natsStatus s = static_cast<natsStatus>(status);
-  std::string msg = absl::StrCat(AV(what), ": ", NatsErrorText(s));
+  std::string msg = absl::StrCat(AbslView(what), ": ", NatsErrorText(s));
   if (js_error_code != 0) absl::StrAppend(&msg, " (JetStream error ", js_error_code, ")");
   switch (js_error_code) {
     case JSStreamNotFoundErr:
@@ -71,7 +71,7 @@ absl::Status FromNats(int status, int js_error_code, std::string_view what) {
 std::string JetStreamMsgId(std::string_view topic, std::string_view key) {
   // Keys are printable ASCII without blanks, so they survive as a header
   // value unchanged.
-  return absl::StrCat(AV(topic), "|", AV(key));
+  return absl::StrCat(AbslView(topic), "|", AbslView(key));
 }
 
 }  // namespace tailgate::store

@@ -1,4 +1,5 @@
 #include "store/jetstream/log_impl.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store::internal {
 
@@ -93,7 +94,7 @@ absl::Status JetStreamLog::TrimTopic(std::string_view topic, uint64_t up_to_id) 
   absl::StatusOr<MsgPtr> first = NextMsg(1, subject);
   if (!first.ok()) return first.status();
   if (*first == nullptr) {
-    return absl::NotFoundError(absl::StrCat("topic \"", AV(topic), "\" has no events"));
+    return absl::NotFoundError(absl::StrCat("topic \"", AbslView(topic), "\" has no events"));
   }
   if (up_to_id == 0) return absl::OkStatus();
   return Purge(subject, up_to_id == std::numeric_limits<uint64_t>::max() ? 0 : up_to_id + 1, 0);

@@ -1,4 +1,5 @@
 #include "store/rocksdb/log_impl.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store::internal {
 
@@ -71,8 +72,8 @@ absl::Status RocksDbLog::CheckKeyReuse(const std::vector<EventInput>& events,
     if (type != e.type || data != e.data) {
       return absl::AlreadyExistsError(absl::StrCat(
           events.size() > 1 ? absl::StrCat("events[", i, "]: ") : std::string(),
-          "idempotency_key \"", AV(e.idempotency_key), "\" was already used on topic \"",
-          AV(e.topic), "\"", id != 0 ? absl::StrCat(" (event id ", id, ")") : std::string(),
+          "idempotency_key \"", AbslView(e.idempotency_key), "\" was already used on topic \"",
+          AbslView(e.topic), "\"", id != 0 ? absl::StrCat(" (event id ", id, ")") : std::string(),
           " for an event with a different ", type != e.type ? "type" : "data",
           ": a retry must send the same event; a new event needs a new key"));
     }

@@ -53,7 +53,6 @@
 namespace tailgate::store::internal {
 
 // Debian's Abseil is built without the std::string_view alias.
-inline absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 
 constexpr const char* kEventsCf = "events";

@@ -1,4 +1,5 @@
 #include "store/rocksdb/log_impl.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store::internal {
 
@@ -199,7 +200,7 @@ absl::Status RocksDbLog::TrimTopic(std::string_view topic, uint64_t up_to_id) {
     absl::ReaderMutexLock lock(&meta_mu_);
     auto it = topics_.find(topic);
     if (it == topics_.end() || it->second.deleted) {
-      return absl::NotFoundError(absl::StrCat("topic \"", AV(topic), "\" does not exist"));
+      return absl::NotFoundError(absl::StrCat("topic \"", AbslView(topic), "\" does not exist"));
     }
   }
   uint64_t removed = 0;
@@ -216,7 +217,7 @@ absl::Status RocksDbLog::DeleteTopic(std::string_view topic_view) {
     absl::ReaderMutexLock lock(&meta_mu_);
     auto it = topics_.find(topic);
     if (it == topics_.end() || it->second.deleted) {
-      return absl::NotFoundError(absl::StrCat("topic \"", AV(topic), "\" does not exist"));
+      return absl::NotFoundError(absl::StrCat("topic \"", AbslView(topic), "\" does not exist"));
     }
   }
   uint64_t removed = 0;

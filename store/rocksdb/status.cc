@@ -3,17 +3,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/status.h"
+#include "store/absl_view.h"
 
 namespace tailgate::store {
 
 namespace {
 // Debian's Abseil is built without the std::string_view alias.
-absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 }  // namespace
 
 absl::Status FromRocksDb(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
-  std::string msg = absl::StrCat(AV(what), ": ", s.ToString());
+  std::string msg = absl::StrCat(AbslView(what), ": ", s.ToString());
   switch (s.code()) {
     case rocksdb::Status::kNotFound:
       return absl::NotFoundError(msg);

@@ -60,6 +60,9 @@ ABSL_FLAG(std::string, server, "tailgate", "tailgate, nchan or redis (ingest onl
 ABSL_FLAG(std::string, redis, "127.0.0.1:6379", "--server=redis: HOST:PORT of redis-server");
 ABSL_FLAG(std::string, http, "127.0.0.1:8080", "HOST:PORT of the SSE endpoint (nchan: also /pub)");
 ABSL_FLAG(std::string, grpc, "127.0.0.1:50051", "tailgate's gRPC address");
+ABSL_FLAG(std::string, pub, "",
+          "HOST:PORT for HTTP publishing when it is not --http (nginx serving the subscribers "
+          "over h2c takes the publisher's HTTP/1.1 POSTs on another port)");
 ABSL_FLAG(int, pid, 0, "server process measured for CPU and RSS (nginx: the worker)");
 ABSL_FLAG(std::string, scenario, "fanout", "fanout, ingest, storm, idle or latency");
 ABSL_FLAG(int, subscribers, 1000, "SSE connections (fanout, storm, idle, latency)");
@@ -304,7 +307,8 @@ int main(int argc, char** argv) {
   if (env.redis) {
     env.publisher = NewRedisPublisher(ParseHostPort(absl::GetFlag(FLAGS_redis)), bytes);
   } else if (env.nchan || absl::GetFlag(FLAGS_publish_http)) {
-    env.publisher = NewHttpPublisher(env.http, !env.nchan, bytes);
+    const std::string pub = absl::GetFlag(FLAGS_pub);
+    env.publisher = NewHttpPublisher(pub.empty() ? env.http : ParseHostPort(pub), !env.nchan, bytes);
   } else {
     env.publisher = NewTailgatePublisher(absl::GetFlag(FLAGS_grpc), bytes);
   }
