@@ -99,7 +99,15 @@ start_nats() {
   done
   if [ "$nodes" -gt 1 ]; then
     # Streams can be created once the JetStream metadata leader is elected.
-    for ((i = 1; i <= nodes; i++)); do wait_line "$WORK/nats$NATS_RUN-n$i/log" "metadata leader" >/dev/null; done
+    # Wait for it on any node: a node whose routes came up after the
+    # election (nats-server 2.9.10) may never log the leader it follows.
+    local logs=() _
+    for ((i = 1; i <= nodes; i++)); do logs+=("$WORK/nats$NATS_RUN-n$i/log"); done
+    for _ in $(seq 300); do
+      grep -q "metadata leader" "${logs[@]}" && break
+      sleep 0.1
+    done
+    grep -q "metadata leader" "${logs[@]}" || { cat "${logs[@]}" >&2; die "no JetStream metadata leader"; }
   fi
 }
 
