@@ -99,8 +99,8 @@ start_nats() {
   done
   if [ "$nodes" -gt 1 ]; then
     # Streams can be created once the JetStream metadata leader is elected.
-    # Wait for it on any node: a node whose routes came up after the
-    # election (nats-server 2.9.10) may never log the leader it follows.
+    # Wait for it on any node: in two compare.sh runs the third node never
+    # logged it (most likely one whose routes came up after the election).
     local logs=() _
     for ((i = 1; i <= nodes; i++)); do logs+=("$WORK/nats$NATS_RUN-n$i/log"); done
     for _ in $(seq 300); do
