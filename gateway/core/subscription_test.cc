@@ -85,6 +85,14 @@ class RecordingTransport final : public Subscription {
     });
   }
 
+  // Returns once everything posted to the strand before it has run: what the
+  // subscription was going to do by then, it has done.
+  void Sync() {
+    std::promise<void> done;
+    net::post(strand(), [&done] { done.set_value(); });
+    done.get_future().wait();
+  }
+
   void Post(std::function<void(RecordingTransport*)> fn) {
     net::post(strand(), [this, self = shared_from_this(), fn = std::move(fn)] { fn(this); });
   }
@@ -211,7 +219,7 @@ TEST_F(SubscriptionTest, DrainEndsAfterTheWriteInFlightWithTheLastIdAsHint) {
   log_.Append("a", "2");                     // Read while the write is in flight.
   t->Post([](RecordingTransport* s) { s->Drain(); });
   // Nothing ends while the write is in flight.
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  t->Sync();
   EXPECT_EQ(t->calls(), (Lines{"open 0", "batch 1"}));
   t->Release();
   ASSERT_TRUE(t->WaitForLine("close draining"));
@@ -234,7 +242,7 @@ TEST_F(SubscriptionTest, DrainBeforeTheStartClosesWithoutWriting) {
     s->Start();
   });
   ASSERT_TRUE(t->WaitForLine("close draining"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  t->Sync();  // The start resolved meanwhile (posted by Start) has run too.
   EXPECT_EQ(t->calls(), (Lines{"close draining"}));
 }
 
@@ -262,7 +270,7 @@ TEST_F(SubscriptionTest, TokenExpiryEndsTheStreamAndWritesNothingReadAfterIt) {
   ASSERT_TRUE(t->WaitForLine("batch 1"));
   ASSERT_TRUE(t->WaitForLine("close token_expired"));
   log_.Append("a", "2");
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  t->Sync();
   EXPECT_EQ(t->calls(),
             (Lines{"open 0", "batch 1", "end token_expired started", "close token_expired"}));
 }
@@ -277,6 +285,7 @@ TEST_F(SubscriptionTest, ATokenExpiringDuringAWriteEndsTheStreamAfterIt) {
   log_.Append("a", "1");
   ASSERT_TRUE(t->WaitForLine("batch 1"));  // In flight past the deadline.
   log_.Append("a", "2");
+  // Past the token's deadline (a clock condition, nothing to wait on).
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   t->Release();
   ASSERT_TRUE(t->WaitForLine("close token_expired"));
