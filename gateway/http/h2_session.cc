@@ -150,16 +150,7 @@ void H2Session::Start(std::string initial) {
                 : absl::StrCat(peer.address().to_string(), ":", peer.port());
   }
   ArmIdle();
-  if (!initial.empty()) {
-    in_recv_ = true;
-    const ssize_t rv = nghttp2_session_mem_recv(
-        session_, reinterpret_cast<const uint8_t*>(initial.data()), initial.size());
-    in_recv_ = false;
-    if (rv < 0) {
-      TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
-      nghttp2_session_terminate_session(session_, RecvErrorCode(rv));
-    }
-  }
+  if (!initial.empty()) Receive(initial.data(), initial.size());
   Flush();
   DoRead();
 }
@@ -203,9 +194,14 @@ void H2Session::OnRead(beast::error_code ec, std::size_t n) {
     }
     return Close();
   }
+  Receive(read_buf_.data(), n);
+  Flush();
+  DoRead();
+}
+
+void H2Session::Receive(const char* data, size_t n) {
   in_recv_ = true;
-  const ssize_t rv =
-      nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(read_buf_.data()), n);
+  const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(data), n);
   in_recv_ = false;
   if (rv < 0) {
     // Bad preface, HPACK decoding failure (NGHTTP2_ERR_HEADER_COMP), flood
@@ -214,8 +210,6 @@ void H2Session::OnRead(beast::error_code ec, std::size_t n) {
     TG_LOG(DEBUG) << "http2: " << nghttp2_strerror(static_cast<int>(rv));
     nghttp2_session_terminate_session(session_, RecvErrorCode(rv));
   }
-  Flush();
-  DoRead();
 }
 
 void H2Session::Flush() {

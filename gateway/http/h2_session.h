@@ -93,6 +93,8 @@ class H2Session : public std::enable_shared_from_this<H2Session> {
   bool Draining() const;
   void OnDrain();
   void DoRead();
+  // Feeds peer bytes to nghttp2; a protocol error ends the session (GOAWAY).
+  void Receive(const char* data, size_t n);
   void OnRead(boost::beast::error_code ec, std::size_t n);
   // Sends whatever nghttp2 has queued; closes when the session is done.
   void Flush();
