@@ -41,7 +41,7 @@ Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFi
       presence_(options.presence),
       stream_info_(presence_ != nullptr ? std::make_unique<StreamInfo>(std::move(options.stream))
                                         : nullptr),
-      timer_(strand_),
+      timer_(strand_, &Subscription::OnDeadline),
       last_activity_(Clock::now()) {}
 
 Subscription::~Subscription() = default;
@@ -106,7 +106,7 @@ void Subscription::OnBatch(Cursor::Batch batch) {
                    batch.status);
   }
   if (writing_) {
-    queued_ = std::move(batch);
+    queued_ = std::make_unique<Cursor::Batch>(std::move(batch));
     return;
   }
   Deliver(std::move(batch));
@@ -203,7 +203,7 @@ void Subscription::Close() {
   registration_.Reset();  // Off ListStreams at once, not when the last handler lets go.
   if (cursor_) cursor_->Close();
   queued_.reset();
-  timer_.cancel();
+  timer_.Cancel();
   CloseTransport(MakeEnding());
 }
 
@@ -232,13 +232,17 @@ void Subscription::ArmTimer() {
 
 void Subscription::ArmTimerBy(Clock::time_point at) {
   at = std::min(at, deadline_);
-  if (timer_armed_ && timer_.expiry() <= at) return;
+  if (timer_armed_ && timer_at_ <= at) return;
   timer_armed_ = true;
-  timer_.expires_at(at);
-  timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (ec == net::error::operation_aborted) return;  // Re-armed or closed.
-    self->OnTimer();
-  });
+  timer_at_ = at;
+  timer_.Arm(at, weak_from_this());
+}
+
+// A deadline passed (any thread of the context): look on the strand.
+void Subscription::OnDeadline(std::shared_ptr<void> owner) {
+  auto self = std::static_pointer_cast<Subscription>(std::move(owner));
+  net::any_io_executor strand = self->strand_;
+  net::post(strand, [self = std::move(self)] { self->OnTimer(); });
 }
 
 void Subscription::OnTimer() {

@@ -37,11 +37,11 @@
 #include <optional>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "gateway/core/deadlines.h"
 #include "gateway/core/hub.h"
 #include "gateway/core/resume.h"
 #include "gateway/core/presence.h"
@@ -152,6 +152,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Ending MakeEnding() const;
   void ArmTimer();
   void ArmTimerBy(Clock::time_point at);
+  static void OnDeadline(std::shared_ptr<void> owner);
   void OnTimer();
 
   Hub* const hub_;
@@ -167,8 +168,9 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   StreamRegistry::Registration registration_;
 
   std::shared_ptr<Cursor> cursor_;
-  boost::asio::steady_timer timer_;
-  std::optional<Cursor::Batch> queued_;  // Read while a write was in flight.
+  Deadline timer_;  // Heartbeat, write timeout, token expiry: the earliest.
+  Clock::time_point timer_at_{};
+  std::unique_ptr<Cursor::Batch> queued_;  // Read while a write was in flight (rare: not inline).
   Clock::time_point write_started_;
   Clock::time_point last_activity_;
   uint64_t start_position_ = 0;

@@ -141,9 +141,9 @@ void H2Session::Start(std::string initial) {
     });
   }
   if (Draining()) OnDrain();
-  stream_.tcp().expires_never();  // Our own timers (idle, write) govern.
+  stream_.DropTimeouts();  // Our own timers (idle, write) govern.
   beast::error_code ec;
-  const auto peer = stream_.tcp().socket().remote_endpoint(ec);
+  const auto peer = stream_.socket().remote_endpoint(ec);
   if (!ec) {
     peer_ = peer.address().is_v6()
                 ? absl::StrCat("[", peer.address().to_string(), "]:", peer.port())
@@ -260,7 +260,7 @@ void H2Session::Linger() {
   idle_timer_.cancel();
   // Everything was written (out_ empty, no write in flight): FIN after it.
   beast::error_code ec;
-  stream_.tcp().socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
+  stream_.socket().shutdown(net::ip::tcp::socket::shutdown_send, ec);
   write_timer_.expires_after(kLingerTime);
   write_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec) self->Close();

@@ -455,8 +455,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         h != nullptr && request.method() == http::verb::get) {
       StreamDecision decision = (*h)(request);
       if (decision.refusal) return Write(std::move(*decision.refusal));
-      stream_.tcp().expires_never();
-      // The takeover owns the connection (and its slot) from here on.
+      // The takeover owns the connection (and its slot) from here on, and
+      // times its own writes.
+      stream_.DropTimeouts();
       decision.takeover(std::move(stream_), std::move(slot_));
       return;
     }

@@ -4,10 +4,13 @@
 //
 // It meets Asio's AsyncReadStream / AsyncWriteStream requirements (for
 // http::async_read, http::async_write and net::async_write) with plain
-// completion handlers. The lowest layer is always a beast::tcp_stream: its
-// expires_after()/expires_never() time every operation, the TLS handshake
-// included. Like the streams it wraps, at most one read and one write may be
-// outstanding, all on the connection's strand (the socket's executor).
+// completion handlers. The lowest layer is a beast::tcp_stream while the
+// connection serves requests: its expires_after() times every operation, the
+// TLS handshake included. A stream that outlives its requests (SSE, HTTP/2)
+// times its own writes and calls DropTimeouts(): a plaintext stream then runs
+// on the bare socket (an idle SSE connection need not carry the tcp_stream's
+// two timers). Like the streams it wraps, at most one read and one write may
+// be outstanding, all on the connection's strand (the socket's executor).
 //
 // Movable, not copyable. A TLS stream keeps its ssl::context alive.
 #ifndef TAILGATE_GATEWAY_HTTP_HTTP_STREAM_H_
@@ -19,6 +22,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -59,14 +63,33 @@ class HttpStream {
     SSL_get0_alpn_selected(const_cast<TlsStream&>(*tls_).native_handle(), &data, &len);
     return {reinterpret_cast<const char*>(data), len};
   }
-  executor_type get_executor() { return tcp().get_executor(); }
-  // The TCP layer (timeouts, cancel, close).
+  executor_type get_executor() { return socket().get_executor(); }
+  // The TCP layer (timeouts, cancel); only until DropTimeouts().
   TcpStream& tcp() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
+  // The socket underneath (shutdown, waits, addresses).
+  boost::asio::ip::tcp::socket& socket() {
+    if (bare_) return *bare_;
+    return tcp().socket();
+  }
+
+  // From now on nothing expires (the caller times what it needs). A
+  // plaintext stream swaps Beast's tcp_stream for its bare socket, whose
+  // memory is a fraction of it; tcp() must not be used afterwards then.
+  // No operation may be outstanding.
+  void DropTimeouts() {
+    tcp().expires_never();
+    if (plain_) {
+      bare_.emplace(plain_->release_socket());
+      plain_.reset();
+    }
+  }
 
   template <class MutableBufferSequence, class ReadHandler>
   void async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
     if (tls_) {
       tls_->async_read_some(buffers, std::forward<ReadHandler>(handler));
+    } else if (bare_) {
+      bare_->async_read_some(buffers, std::forward<ReadHandler>(handler));
     } else {
       plain_->async_read_some(buffers, std::forward<ReadHandler>(handler));
     }
@@ -76,6 +99,8 @@ class HttpStream {
   void async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
     if (tls_) {
       tls_->async_write_some(buffers, std::forward<WriteHandler>(handler));
+    } else if (bare_) {
+      bare_->async_write_some(buffers, std::forward<WriteHandler>(handler));
     } else {
       plain_->async_write_some(buffers, std::forward<WriteHandler>(handler));
     }
@@ -104,7 +129,7 @@ class HttpStream {
       tls_->async_shutdown(std::forward<Handler>(handler));
     } else {
       boost::beast::error_code ec;
-      plain_->socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+      socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
       boost::asio::post(get_executor(),
                         boost::beast::bind_handler(std::forward<Handler>(handler), ec));
     }
@@ -116,11 +141,11 @@ class HttpStream {
   // common case, fewer when the socket buffer filled up (the caller finishes
   // with async_write_some), 0 with `ec` set on a broken connection. Must not
   // overlap an outstanding write.
-  bool can_write_now() const { return plain_ != nullptr; }
+  bool can_write_now() const { return tls_ == nullptr; }
   template <class BufferIterator>
   std::size_t write_now(BufferIterator begin, BufferIterator end, boost::beast::error_code& ec) {
     ec.clear();
-    const int fd = plain_->socket().native_handle();
+    const int fd = socket().native_handle();
     std::size_t total = 0;
     iovec iov[64];
     while (begin != end) {
@@ -153,12 +178,20 @@ class HttpStream {
 
   // Closes the socket at once (outstanding operations complete with
   // operation_aborted).
-  void close() { tcp().close(); }
+  void close() {
+    if (bare_) {
+      boost::beast::error_code ec;
+      bare_->close(ec);
+    } else {
+      tcp().close();
+    }
+  }
 
  private:
   std::shared_ptr<boost::asio::ssl::context> context_;
   std::unique_ptr<TlsStream> tls_;
   std::unique_ptr<TcpStream> plain_;
+  std::optional<boost::asio::ip::tcp::socket> bare_;  // Plaintext after DropTimeouts().
 };
 
 }  // namespace tailgate

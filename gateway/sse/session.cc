@@ -207,7 +207,7 @@ class SseSession final : public Subscription {
     in_flight_.clear();
     if (sink_) return sink_->End();
     beast::error_code ec;
-    socket_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket_->socket().shutdown(tcp::socket::shutdown_both, ec);
     socket_->close();
   }
 
@@ -307,7 +307,7 @@ class SseSession final : public Subscription {
         if (auto self = weak.lock()) self->PeerClosed();
       });
     }
-    socket_->tcp().socket().async_wait(
+    socket_->socket().async_wait(
         tcp::socket::wait_read, [self = self()](beast::error_code ec) {
           if (ec) return self->PeerClosed();
           self->socket_->async_read_some(net::buffer(self->read_buf_),
@@ -369,7 +369,7 @@ void StartSseSession(std::optional<HttpStream> stream, std::shared_ptr<Connectio
       params.options.stream.remote = sink->peer();
     } else {
       beast::error_code ec;
-      const tcp::endpoint peer = stream->tcp().socket().remote_endpoint(ec);
+      const tcp::endpoint peer = stream->socket().remote_endpoint(ec);
       if (!ec) params.options.stream.remote = FormatPeer(peer);
     }
   }
