@@ -399,7 +399,9 @@ test("tokens that expire every 3 s, token() fetching fresh ones: the stream surv
     await pub.stop();
     await waitFor(async () => (await logOf(page)).length >= pub.sent.length, "every event after the expiries", 60000);
     assertExactly(await logOf(page), pub.sent);
-    assert.ok(minted >= 4, `token() called after each expiry (${minted} tokens)`);
+    // The third expiry's token() call may still be minting (a tailgatectl
+    // run) when the events are all in: wait for it rather than race it.
+    await waitFor(async () => minted >= 4, "token() called after each expiry (4 tokens)", 30000);
   } finally {
     await pub.stop();
     tokens.close();
