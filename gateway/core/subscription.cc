@@ -82,9 +82,21 @@ void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
   start_position_ = start->position;
   start->notify_live = live_marker_;
   cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(filter_), *std::move(start));
-  BeginWrite();
-  WriteOpening(start_position_);
+  // The opening waits for the first batch if the cursor has one at once: a
+  // batch from the tail cache is posted by Next before the check below is,
+  // so it comes first and both go out in one write. Otherwise (nothing yet,
+  // or a store read) the check writes the opening alone, so the client sees
+  // the stream open at once.
+  opening_pending_ = true;
   RequestNext();
+  net::post(strand_, [self = shared_from_this()] { self->FlushOpening(); });
+}
+
+void Subscription::FlushOpening() {
+  if (!opening_pending_ || closed_ || ending_ || writing_) return;
+  opening_pending_ = false;
+  BeginWrite();
+  WriteOpening(start_position_, std::nullopt);
 }
 
 void Subscription::RequestNext() {
@@ -126,6 +138,10 @@ void Subscription::Deliver(Cursor::Batch batch) {
     in_flight_id_ = batch.reset->resume;
   }
   BeginWrite();
+  if (opening_pending_) {
+    opening_pending_ = false;
+    return WriteOpening(start_position_, std::move(batch));
+  }
   WriteBatch(std::move(batch));
 }
 
@@ -189,6 +205,12 @@ void Subscription::End() {
   if (closed_) return;
   ending_ = true;
   if (writing_) return;  // WriteDone comes back here.
+  if (opening_pending_) {
+    // The stream was started: it opens before its last words.
+    opening_pending_ = false;
+    BeginWrite();
+    return WriteOpening(start_position_, std::nullopt);
+  }
   if (cursor_) cursor_->Close();
   queued_.reset();
   if (end_written_) return Close();
@@ -261,7 +283,7 @@ void Subscription::OnTimer() {
       SetReason(EndReason::kWriteTimeout);
       return Close();
     }
-  } else if (started_ && !ending_ && heartbeat_ != Clock::duration::zero() &&
+  } else if (started_ && !opening_pending_ && !ending_ && heartbeat_ != Clock::duration::zero() &&
              now - last_activity_ >= heartbeat_) {
     BeginWrite();
     WriteHeartbeat();

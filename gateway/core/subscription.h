@@ -4,10 +4,10 @@
 // flight, heartbeats, a write timeout, the token's expiry, revocation, drain
 // and the peer going away.
 //
-//   Start ─ResolveStart─▶ Register ─▶ WriteOpening ─▶ WriteDone
-//                                                        │
-//          ┌─▶ Cursor::Next ─▶ WriteBatch ─▶ WriteDone ──┤ (or WriteHeartbeat)
-//          └─────────────────────────────────────────────┘
+//   Start ─ResolveStart─▶ Register ─▶ WriteOpening (+ first batch) ─▶ WriteDone
+//                                                                     │
+//          ┌─▶ Cursor::Next ─▶ WriteBatch ─▶ WriteDone ───────────────┤ (or WriteHeartbeat)
+//          └──────────────────────────────────────────────────────────┘
 //   first end reason ─▶ (write in flight completes) ─▶ WriteEnd ─▶ WriteDone ─▶ CloseTransport
 //
 // A transport derives from Subscription and implements the sink: the
@@ -119,8 +119,10 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 
   // --- The sink. Each Write* ends with exactly one WriteDone(ok).
   // The stream starts at `position`: what opens it (SSE: the response head
-  // and `retry:`; gRPC: nothing, WriteDone at once).
-  virtual void WriteOpening(uint64_t position) = 0;
+  // and `retry:`; gRPC: nothing), followed in the same write by `first`, the
+  // first batch, when the cursor had one at once (a resume from the tail
+  // cache: one write instead of two).
+  virtual void WriteOpening(uint64_t position, std::optional<Cursor::Batch> first) = 0;
   // A batch: a reset, events in id order, the caught-up marker.
   virtual void WriteBatch(Cursor::Batch batch) = 0;
   // The stream was idle for SubscriptionOptions::heartbeat.
@@ -140,6 +142,8 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   using Clock = std::chrono::steady_clock;
 
   void OnResolved(absl::StatusOr<Hub::Start> start);
+  // Writes the opening alone, if it is still pending.
+  void FlushOpening();
   void RequestNext();
   void OnBatch(Cursor::Batch batch);
   void Deliver(Cursor::Batch batch);
@@ -180,6 +184,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   absl::Status end_status_;
   bool timer_armed_ = false;
   bool started_ = false;
+  bool opening_pending_ = false;  // Started, the opening not written yet.
   bool writing_ = false;
   bool next_pending_ = false;
   bool ending_ = false;       // The end is decided.

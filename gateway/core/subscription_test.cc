@@ -54,6 +54,12 @@ class RecordingTransport final : public Subscription {
 
   void set_hold(bool hold) { hold_ = hold; }  // Before Start.
 
+  // Write* calls so far (each one write on the wire).
+  int writes() const {
+    std::lock_guard lock(mu_);
+    return writes_;
+  }
+
   // Lines recorded so far.
   std::vector<std::string> calls() const {
     std::lock_guard lock(mu_);
@@ -104,6 +110,11 @@ class RecordingTransport final : public Subscription {
     return store::TopicFilter(std::move(parsed));
   }
 
+  void CountWrite() {
+    std::lock_guard lock(mu_);
+    ++writes_;
+  }
+
   void Record(std::string line) {
     std::lock_guard lock(mu_);
     calls_.push_back(std::move(line));
@@ -118,23 +129,33 @@ class RecordingTransport final : public Subscription {
     WriteDone(true);
   }
 
-  void WriteOpening(uint64_t position) override {
-    Record(absl::StrCat("open ", position));
-    Complete();
-  }
-  void WriteBatch(Cursor::Batch batch) override {
+  static std::string BatchLine(const Cursor::Batch& batch) {
     std::string line = "batch";
     if (batch.reset) absl::StrAppend(&line, " reset>", batch.reset->resume);
     for (const EncodedEventPtr& e : batch.events) absl::StrAppend(&line, " ", e->event.id);
     if (batch.live) absl::StrAppend(&line, " live");
-    Record(std::move(line));
+    return line;
+  }
+
+  // The opening and a first batch in one write: two lines, one write.
+  void WriteOpening(uint64_t position, std::optional<Cursor::Batch> first) override {
+    CountWrite();
+    Record(absl::StrCat("open ", position));
+    if (first) Record(BatchLine(*first));
+    Complete();
+  }
+  void WriteBatch(Cursor::Batch batch) override {
+    CountWrite();
+    Record(BatchLine(batch));
     Complete();
   }
   void WriteHeartbeat() override {
+    CountWrite();
     Record("hb");
     Complete();
   }
   void WriteEnd(const Ending& ending) override {
+    CountWrite();
     Record(absl::StrCat("end ", Name(ending.reason), ending.started ? " started" : " unstarted",
                         ending.status.ok() ? "" : " ",
                         ending.status.ok() ? "" : absl::StatusCodeToString(ending.status.code())));
@@ -149,6 +170,7 @@ class RecordingTransport final : public Subscription {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> calls_;
+  int writes_ = 0;
 };
 
 class SubscriptionTest : public ::testing::Test {
@@ -207,6 +229,38 @@ TEST_F(SubscriptionTest, OpensThenReplaysThenLiveTailsInOrder) {
   EXPECT_EQ(t->calls(), (Lines{"open 1", "batch 3 live", "batch 4"}));
   t->Post([](RecordingTransport* s) { s->PeerClosed(); });
   ASSERT_TRUE(t->WaitForLine("close client_closed"));
+}
+
+// A resume the tail cache can answer at once: the opening and the replay
+// go out in one write (the common reconnect); later batches each in their own.
+TEST_F(SubscriptionTest, OpeningAndAFirstBatchAtHandAreOneWrite) {
+  log_.Append("a", "1");
+  log_.Append("a", "2");
+  auto t = Make({"a"}, After(1));
+  Start(t);
+  ASSERT_TRUE(t->WaitForLine("batch 2"));
+  t->Sync();
+  EXPECT_EQ(t->calls(), (Lines{"open 1", "batch 2"}));
+  EXPECT_EQ(t->writes(), 1);
+  log_.Append("a", "3");
+  ASSERT_TRUE(t->WaitForLine("batch 3"));
+  EXPECT_EQ(t->writes(), 2);
+  t->Post([](RecordingTransport* s) { s->PeerClosed(); });
+  ASSERT_TRUE(t->WaitForLine("close client_closed"));
+}
+
+// Nothing to send yet: the opening goes out alone at once (the client sees
+// the stream open), and a drain before any event still ends it properly.
+TEST_F(SubscriptionTest, OpeningGoesAloneWhenNothingIsThere) {
+  auto t = Make({"a"}, After(0));
+  Start(t);
+  ASSERT_TRUE(t->WaitForLine("open 0"));
+  t->Sync();
+  EXPECT_EQ(t->calls(), (Lines{"open 0"}));
+  EXPECT_EQ(t->writes(), 1);
+  t->Post([](RecordingTransport* s) { s->Drain(); });
+  ASSERT_TRUE(t->WaitForLine("close draining"));
+  EXPECT_EQ(t->calls(), (Lines{"open 0", "end draining started", "close draining"}));
 }
 
 TEST_F(SubscriptionTest, DrainEndsAfterTheWriteInFlightWithTheLastIdAsHint) {

@@ -66,7 +66,11 @@ class SubscriberService::Stream final : public Subscription {
  private:
   friend class SubscriberService;
 
-  void WriteOpening(uint64_t) override { WriteDone(true); }
+  // Nothing opens a gRPC stream on the wire: the first batch, if any, is all.
+  void WriteOpening(uint64_t, std::optional<Cursor::Batch> first) override {
+    if (first) return WriteBatch(*std::move(first));
+    WriteDone(true);
+  }
 
   void WriteBatch(Cursor::Batch batch) override {
     if (batch.reset) {

@@ -127,25 +127,29 @@ class SseSession final : public Subscription {
     return std::static_pointer_cast<SseSession>(shared_from_this());
   }
 
-  void WriteOpening(uint64_t) override {
+  void WriteOpening(uint64_t, std::optional<Cursor::Batch> first) override {
     if (metrics_ != nullptr) {
       metrics_->opened->Increment();
       metrics_->streams_opened[protocol()]->Increment();
     }
-    // Headers and retry: go out at once, so the client sees the stream open
-    // even when nothing matches for a while.
+    // Headers and retry: go out at once (with the first batch only when it
+    // was there already), so the client sees the stream open even when
+    // nothing matches for a while.
     std::string text;
     if (config_.retry > absl::ZeroDuration()) {
       text = absl::StrCat("retry: ", absl::ToInt64Milliseconds(config_.retry), "\n\n");
     } else {
       text = ": ok\n\n";
     }
+    if (first) return WriteEvents(std::move(text), *std::move(first));
     StartWrite(std::move(text), {});
   }
 
-  void WriteBatch(Cursor::Batch batch) override {
-    std::string text;
-    if (batch.reset) text = EncodeResetFrame(*batch.reset);
+  void WriteBatch(Cursor::Batch batch) override { WriteEvents(std::string(), std::move(batch)); }
+
+  // `text`, then the batch: a reset, its events, the caught-up marker.
+  void WriteEvents(std::string text, Cursor::Batch batch) {
+    if (batch.reset) text += EncodeResetFrame(*batch.reset);
     if (metrics_ != nullptr) {
       // Per batch, not per event: a few relaxed atomics.
       if (batch.reset) metrics_->resets->Increment();
