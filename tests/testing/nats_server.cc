@@ -14,6 +14,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "tests/testing/http_client.h"
+
 namespace tailgate::testing {
 namespace {
 
@@ -119,6 +124,28 @@ void NatsServer::Restart() {
   Launch(port_);
 }
 
+namespace {
+
+// The metadata leader a node's /jsz names ("meta_cluster": {"leader": ...}),
+// empty while it knows none; `body` gets what /jsz said (for errors).
+std::string MetaLeader(int monitor_port, std::string* body) {
+  absl::StatusOr<HttpResult> res = HttpFetch("127.0.0.1", monitor_port, "GET", "/jsz");
+  if (!res.ok()) {
+    *body = std::string(res.status().message());
+    return "";
+  }
+  *body = res->body;
+  if (res->status != 200) return "";
+  size_t at = body->find("\"meta_cluster\"");
+  if (at == std::string::npos) return "";
+  at = body->find("\"leader\": \"", at);
+  if (at == std::string::npos) return "";
+  at += std::string("\"leader\": \"").size();
+  return body->substr(at, body->find('"', at) - at);
+}
+
+}  // namespace
+
 NatsCluster::NatsCluster(int nodes) {
   std::vector<int> route_ports;
   for (int i = 0; i < nodes; ++i) route_ports.push_back(PickFreePort());
@@ -146,12 +173,21 @@ NatsCluster::NatsCluster(int nodes) {
     nodes_.back()->Launch(-1);
   }
   // "Server is ready" comes before the JetStream cluster has formed; streams
-  // can be created once a metadata leader is elected, which every node logs.
+  // can be created once every node knows the metadata leader. Asked of each
+  // node's /jsz, not read from its log: a node whose routes come up after
+  // the election joins without ever logging the leader (seen with 2.9.10:
+  // "Waiting for routing to be established..." and no leader line, while
+  // its /jsz names the leader).
   for (auto& n : nodes_) {
-    if (!n->process_->WaitForLine("metadata leader", absl::Seconds(60))) {
-      std::fprintf(stderr, "nats-server %s: no JetStream metadata leader:\n%s\n",
-                   n->name().c_str(), n->process_->output().c_str());
-      std::abort();
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    std::string last;
+    while (MetaLeader(n->monitor_port(), &last).empty()) {
+      if (absl::Now() > deadline) {
+        std::fprintf(stderr, "nats-server %s: no JetStream metadata leader (/jsz: %s):\n%s\n",
+                     n->name().c_str(), last.c_str(), n->process_->output().c_str());
+        std::abort();
+      }
+      absl::SleepFor(absl::Milliseconds(50));
     }
   }
 }
