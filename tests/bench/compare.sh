@@ -355,7 +355,7 @@ r_f1_5k=$(ratio "$(get $T fan1-5k deliveries_per_cpu_s)" "$(get $N fan1-5k deliv
 r_floor_1k=$(ratio "$(get $T fan1-1k server_us_per_delivery)" "$(get $N fan1-1k-floor server_us_per_delivery)")
 r_floor_5k=$(ratio "$(get $T fan1-5k server_us_per_delivery)" "$(get $N fan1-5k-floor server_us_per_delivery)")
 at_most() {  # at_most RATIO-TEXT TARGET
-  awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—") print "—"; else if (r + 0 <= t) print "met"; else print "**missed**" }'
+  awk -v r="${1%×}" -v t="$2" 'BEGIN { if (r == "—" || r == "nan") print "—"; else if (r + 0 <= t) print "met"; else print "**missed**" }'
 }
 r_f100_1k=$(ratio "$(get $T fan100-1000 deliveries_per_cpu_s)" "$(get $N fan100-1000 deliveries_per_cpu_s)")
 r_f100_5k=$(ratio "$(get $T fan100-5000 deliveries_per_cpu_s)" "$(get $N fan100-5000 deliveries_per_cpu_s)")
@@ -431,6 +431,9 @@ steadier figure and is what the fan-out targets compare.
 | replay storm, 5k clients 100 behind | speed (nchan time / tailgate time) | $r_storm | ≥ 2× | $(verdict "$r_storm" 2) |
 | 19k idle connections | server RSS per connection | $r_idle | ≤ 0.5× | $idle_verdict |
 | latency, 1k subscribers × 1k events/s | p99 | $r_lat | ≤ 1× | $lat_verdict |
+| replay storm, 5k clients 100 behind, tailgate | all caught up after | $(fmt "$(get $T storm seconds)" 3) s | ≤ 0.5 s | $(at_most "$(get $T storm seconds)" 0.5) |
+| $IDLE idle SSE connections, tailgate | server RSS per connection | $(fmt "$(get $T idle rss_per_conn_bytes)") B | ≤ 2,048 B | $(at_most "$(get $T idle rss_per_conn_bytes)" 2048) |
+| latency, 1k subscribers × 100 events/s (below saturation), tailgate | p99 | $(fmt "$(get $T lat-100 p99_ms)" 2) ms | ≤ 5 ms | $(at_most "$(get $T lat-100 p99_ms)" 5) |
 $(for n in "${H2_SUBS[@]}"; do
   r=$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $N fan100-h2-$n deliveries_per_cpu_s)")
   echo "| HTTP/2 fan-out, $n streams over $((n / 100)) connections, tailgate / nginx h2 + nchan | deliveries per server CPU-second | $r | ≥ 1× | $(verdict "$r" 1) |"
