@@ -76,7 +76,7 @@ NATS_RUN=0
 start_nats() {
   local nodes=$1 i routes="" dir port
   NATS_RUN=$((NATS_RUN + 1))  # a fresh store per run: no history, no old streams
-  local -a rports=()
+  local -a rports=() mports=()
   NATS_PIDS=()
   NATS_URL=""
   for ((i = 1; i <= nodes; i++)); do rports+=("$(free_port)"); done
@@ -91,23 +91,33 @@ start_nats() {
         echo "cluster { name: bench, listen: 127.0.0.1:${rports[$((i - 1))]}, routes: [$routes] }"
       fi
     } >"$dir/nats.conf"
+    mports+=("$(free_port)")
     taskset -c "$SERVER_CPU" nats-server -c "$dir/nats.conf" -js -a 127.0.0.1 -p -1 \
-      -sd "$dir/store" 2>"$dir/log" &
+      -m "${mports[$((i - 1))]}" -sd "$dir/store" 2>"$dir/log" &
     NATS_PIDS+=($!)
     port=$(wait_line "$dir/log" "Listening for client connections on" | sed 's/.*://')
     NATS_URL+="${NATS_URL:+,}nats://127.0.0.1:$port"
   done
   if [ "$nodes" -gt 1 ]; then
-    # Streams can be created once the JetStream metadata leader is elected.
-    # Wait for it on any node: in two compare.sh runs the third node never
-    # logged it (most likely one whose routes came up after the election).
-    local logs=() _
-    for ((i = 1; i <= nodes; i++)); do logs+=("$WORK/nats$NATS_RUN-n$i/log"); done
-    for _ in $(seq 300); do
-      grep -q "metadata leader" "${logs[@]}" && break
-      sleep 0.1
+    # Streams with replicas on every node can be created once every node
+    # knows the JetStream metadata leader. Asked of each node's /jsz, not
+    # read from its log: a node whose routes come up after the election
+    # joins without logging the leader (nats-server 2.9.10), and creating an
+    # R3 stream before it joined fails with "no suitable peers for placement".
+    local m ok _
+    for ((i = 1; i <= nodes; i++)); do
+      m=${mports[$((i - 1))]}
+      ok=0
+      for _ in $(seq 600); do
+        if curl -s --max-time 1 "http://127.0.0.1:$m/jsz" |
+           awk '/"meta_cluster"/ { m = 1 } m && /"leader": "[^"]/ { found = 1 } END { exit !found }'; then
+          ok=1
+          break
+        fi
+        sleep 0.1
+      done
+      [ "$ok" = 1 ] || { cat "$WORK/nats$NATS_RUN-n$i/log" >&2; die "node n$i: no JetStream metadata leader in /jsz"; }
     done
-    grep -q "metadata leader" "${logs[@]}" || { cat "${logs[@]}" >&2; die "no JetStream metadata leader"; }
   fi
 }
 
