@@ -167,7 +167,9 @@ void Deadlines::OnTimer() {
       Remove(0);
       // Under the lock an owner is either alive (the reference keeps it so)
       // or in its destructor, blocked in Cancel until we are done.
-      if (std::shared_ptr<void> owner = d->owner_.lock()) due.emplace_back(d->hook_, std::move(owner));
+      if (std::shared_ptr<void> owner = d->owner_.lock()) {
+        due.emplace_back(d->hook_, std::move(owner));
+      }
       d->owner_.reset();
     }
     Rearm();
