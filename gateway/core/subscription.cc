@@ -254,8 +254,7 @@ void Subscription::ArmTimer() {
 
 void Subscription::ArmTimerBy(Clock::time_point at) {
   at = std::min(at, deadline_);
-  if (timer_armed_ && timer_at_ <= at) return;
-  timer_armed_ = true;
+  if (timer_at_ <= at) return;  // Armed already, for no later.
   timer_at_ = at;
   timer_.Arm(at, weak_from_this());
 }
@@ -268,7 +267,7 @@ void Subscription::OnDeadline(std::shared_ptr<void> owner) {
 }
 
 void Subscription::OnTimer() {
-  timer_armed_ = false;
+  timer_at_ = Clock::time_point::max();
   if (closed_) return;
   const Clock::time_point now = Clock::now();
   if (now >= deadline_) {

@@ -173,7 +173,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
 
   std::shared_ptr<Cursor> cursor_;
   Deadline timer_;  // Heartbeat, write timeout, token expiry: the earliest.
-  Clock::time_point timer_at_{};
+  Clock::time_point timer_at_ = Clock::time_point::max();  // When armed for; max(): not armed.
   std::unique_ptr<Cursor::Batch> queued_;  // Read while a write was in flight (rare: not inline).
   Clock::time_point write_started_;
   Clock::time_point last_activity_;
@@ -182,7 +182,6 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   std::optional<uint64_t> in_flight_id_;  // The resume id the write in flight ends at.
   std::optional<EndReason> end_reason_;
   absl::Status end_status_;
-  bool timer_armed_ = false;
   bool started_ = false;
   bool opening_pending_ = false;  // Started, the opening not written yet.
   bool writing_ = false;
