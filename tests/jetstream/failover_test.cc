@@ -54,6 +54,7 @@ namespace {
 
 using ::tailgate::testing::HttpFetch;
 using ::tailgate::testing::NatsCluster;
+using ::tailgate::testing::NatsServer;
 using ::tailgate::testing::Process;
 using ::tailgate::testing::RunningGateway;
 using ::tailgate::testing::StartGatewayProcess;
@@ -97,16 +98,8 @@ void Drain(Process& p, absl::Duration d) { p.WaitForLine("\n", d); }
 
 // The server_name of the stream's current leader, from a node's /jsz; empty
 // when the node does not know one (yet).
-std::string StreamLeader(int monitor_port) {
-  auto res = HttpFetch("127.0.0.1", monitor_port, "GET", "/jsz?streams=true");
-  if (!res.ok() || res->status != 200) return "";
-  const std::string& body = res->body;
-  size_t at = body.find(absl::StrCat("\"name\": \"", kStream, "\""));
-  if (at == std::string::npos) return "";
-  at = body.find("\"leader\": \"", at);
-  if (at == std::string::npos) return "";
-  at += std::string("\"leader\": \"").size();
-  return body.substr(at, body.find('"', at) - at);
+std::string StreamLeader(const NatsServer& node) {
+  return node.JszLeader("/jsz?streams=true", absl::StrCat("\"name\": \"", kStream, "\""));
 }
 
 // What every publisher thread shares with the test thread.
@@ -357,7 +350,7 @@ TEST(JetStreamFailoverTest, LeaderNodeAndGatewayCrashLoseAndDuplicateNothing) {
   // Polled: the monitoring endpoint is the only place the leader shows.
   // 30 s like the other waits here (an election on a loaded 2-core box).
   for (const absl::Time until = absl::Now() + absl::Seconds(30); leader < 0 && absl::Now() < until;) {
-    const std::string name = StreamLeader(cluster.node(0).monitor_port());
+    const std::string name = StreamLeader(cluster.node(0));
     for (int i = 0; i < cluster.size(); ++i) {
       if (!name.empty() && cluster.node(i).name() == name) leader = i;
     }

@@ -124,27 +124,23 @@ void NatsServer::Restart() {
   Launch(port_);
 }
 
-namespace {
-
-// The metadata leader a node's /jsz names ("meta_cluster": {"leader": ...}),
-// empty while it knows none; `body` gets what /jsz said (for errors).
-std::string MetaLeader(int monitor_port, std::string* body) {
-  absl::StatusOr<HttpResult> res = HttpFetch("127.0.0.1", monitor_port, "GET", "/jsz");
-  if (!res.ok()) {
-    *body = std::string(res.status().message());
-    return "";
+std::string NatsServer::JszLeader(const std::string& path, const std::string& after,
+                                  std::string* body) const {
+  absl::StatusOr<HttpResult> res = HttpFetch("127.0.0.1", monitor_port_, "GET", path);
+  std::string page = res.ok() ? res->body : std::string(res.status().message());
+  std::string leader;
+  if (res.ok() && res->status == 200) {
+    const std::string key = "\"leader\": \"";
+    size_t at = page.find(after);
+    if (at != std::string::npos) at = page.find(key, at);
+    if (at != std::string::npos) {
+      at += key.size();
+      leader = page.substr(at, page.find('"', at) - at);
+    }
   }
-  *body = res->body;
-  if (res->status != 200) return "";
-  size_t at = body->find("\"meta_cluster\"");
-  if (at == std::string::npos) return "";
-  at = body->find("\"leader\": \"", at);
-  if (at == std::string::npos) return "";
-  at += std::string("\"leader\": \"").size();
-  return body->substr(at, body->find('"', at) - at);
+  if (body != nullptr) *body = std::move(page);
+  return leader;
 }
-
-}  // namespace
 
 NatsCluster::NatsCluster(int nodes) {
   std::vector<int> route_ports;
@@ -181,7 +177,7 @@ NatsCluster::NatsCluster(int nodes) {
   for (auto& n : nodes_) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     std::string last;
-    while (MetaLeader(n->monitor_port(), &last).empty()) {
+    while (n->JszLeader("/jsz", "\"meta_cluster\"", &last).empty()) {
       if (absl::Now() > deadline) {
         std::fprintf(stderr, "nats-server %s: no JetStream metadata leader (/jsz: %s):\n%s\n",
                      n->name().c_str(), last.c_str(), n->process_->output().c_str());

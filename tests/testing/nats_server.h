@@ -36,6 +36,12 @@ class NatsServer {
   int monitor_port() const { return monitor_port_; }
   bool running() const { return process_ != nullptr; }
 
+  // The "leader" that follows `after` in this cluster node's monitoring page
+  // `path` (e.g. "/jsz", after "\"meta_cluster\""); empty while it names
+  // none. `body`, if given, gets the page (or the fetch error) for messages.
+  std::string JszLeader(const std::string& path, const std::string& after,
+                        std::string* body = nullptr) const;
+
   // SIGKILL: no clean shutdown, like a crash.
   void Kill();
   // Starts it again on the same port and store dir; waits until ready.
