@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "store/absl_view.h"
 
 namespace tailgate::store {
@@ -187,32 +186,45 @@ absl::StatusOr<TopicPattern> TopicPattern::Parse(std::string_view pattern,
   }
   TopicPattern p;
   p.text_ = std::string(pattern);
-  p.tokens_ = absl::StrSplit(AbslView(pattern), '.');
-  for (const std::string& t : p.tokens_) {
-    if (t == "*" || t == ">") {
-      p.exact_ = false;
+  // The literal prefix ends after the dot before the first wildcard token;
+  // a pattern without one is its own prefix.
+  size_t wildcard = std::string_view::npos;
+  for (size_t start = 0; start <= pattern.size();) {
+    size_t dot = pattern.find('.', start);
+    if (dot == std::string_view::npos) dot = pattern.size();
+    std::string_view token = pattern.substr(start, dot - start);
+    if (token == "*" || token == ">") {
+      wildcard = start;
       break;
     }
-    absl::StrAppend(&p.prefix_, t, ".");
+    start = dot + 1;
   }
-  if (p.exact_) p.prefix_ = p.text_;
+  p.exact_ = wildcard == std::string_view::npos;
+  p.prefix_bytes_ = static_cast<uint8_t>(p.exact_ ? pattern.size() : wildcard);
   return p;
 }
 
 bool TopicPattern::Matches(std::string_view topic) const {
   if (exact_) return topic == text_;
-  size_t start = 0;
-  for (size_t i = 0; i < tokens_.size(); ++i) {
-    if (start > topic.size()) return false;  // topic ran out of tokens
-    const std::string& want = tokens_[i];
-    if (want == ">") return start < topic.size();  // one or more tokens remain
-    size_t dot = topic.find('.', start);
-    std::string_view token =
-        topic.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (want != "*" && token != want) return false;
-    start = dot == std::string_view::npos ? topic.size() + 1 : dot + 1;
+  // Token by token over both texts; `p` and `t` are the starts of the next
+  // pattern and topic tokens. Both are valid, so tokens are never empty.
+  const std::string_view pattern(text_);
+  size_t p = prefix_bytes_;
+  if (topic.substr(0, p) != pattern.substr(0, p)) return false;
+  size_t t = p;
+  while (p < pattern.size()) {
+    if (t >= topic.size()) return false;  // topic ran out of tokens
+    size_t p_end = pattern.find('.', p);
+    if (p_end == std::string_view::npos) p_end = pattern.size();
+    std::string_view want = pattern.substr(p, p_end - p);
+    if (want == ">") return true;  // t < size: one or more tokens remain
+    size_t t_end = topic.find('.', t);
+    if (t_end == std::string_view::npos) t_end = topic.size();
+    if (want != "*" && topic.substr(t, t_end - t) != want) return false;
+    p = p_end + 1;
+    t = t_end + 1;
   }
-  return start == topic.size() + 1;  // all tokens consumed, none left over
+  return t == topic.size() + 1;  // every topic token consumed, none left over
 }
 
 TopicFilter::TopicFilter(std::vector<TopicPattern> patterns) : patterns_(std::move(patterns)) {}

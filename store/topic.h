@@ -7,6 +7,7 @@
 #define TAILGATE_STORE_TOPIC_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,10 @@ bool IsValidUtf8(std::string_view data);
 
 // A subscription pattern: topic tokens where `*` matches exactly one token
 // and a final `>` matches one or more tokens. Immutable once parsed.
+//
+// Only the text is kept (40 bytes, no allocation for patterns of up to 15
+// bytes): every idle subscriber holds its patterns, so a per-token vector
+// would cost more than the rest of its filter; matching walks the text.
 class TopicPattern {
  public:
   // INVALID_ARGUMENT naming `field` when the pattern is malformed.
@@ -54,13 +59,14 @@ class TopicPattern {
   // The literal tokens before the first wildcard, joined by '.', with a
   // trailing '.' when a wildcard follows ("orders.eu." for "orders.eu.*").
   // Every matching topic starts with it; used to bound index scans.
-  const std::string& LiteralPrefix() const { return prefix_; }
+  std::string_view LiteralPrefix() const {
+    return std::string_view(text_).substr(0, prefix_bytes_);
+  }
   const std::string& str() const { return text_; }
 
  private:
   std::string text_;
-  std::vector<std::string> tokens_;
-  std::string prefix_;
+  uint8_t prefix_bytes_ = 0;  // topics are at most 255 bytes
   bool exact_ = true;
 };
 

@@ -21,9 +21,10 @@ void RocksDbLog::MatchTopics(const TopicFilter& filter, uint64_t after_id,
       if (it != topics_.end()) consider(it->first, it->second);
       continue;
     }
-    const std::string& prefix = p.LiteralPrefix();
+    const std::string_view prefix = p.LiteralPrefix();
     for (auto it = topics_.lower_bound(prefix);
-         it != topics_.end() && absl::StartsWith(it->first, prefix); ++it) {
+         it != topics_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+         ++it) {
       if (p.Matches(it->first)) consider(it->first, it->second);
     }
   }
