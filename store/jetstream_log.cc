@@ -101,6 +101,11 @@ absl::Status JetStreamLog::Open() {
   publisher_ = std::thread([this] { PublisherLoop(); });
   tail_ = std::thread([this] { TailLoop(); });
   tail_id_ = tail_.get_id();
+  if (jso_.read_cache_bytes > 0 && last > 0) {
+    fill_ = std::thread([this, last] { FillCache(last); });
+  } else if (hooks_.cache_filled) {
+    hooks_.cache_filled(last, last, 0);
+  }
   if (!planner_->rules().empty()) {
     retention_ = std::make_unique<BackgroundLoop>(
         [this] {
@@ -192,6 +197,8 @@ void JetStreamLog::Close() {
             +[](std::multimap<uint64_t, BatchPtr>* w) { return w->empty(); }, &waiting_),
         jso_.ack_timeout);
   }
+  fill_stop_.store(true, std::memory_order_release);
+  if (fill_.joinable()) fill_.join();
   if (tail_.joinable()) {
     {
       absl::MutexLock lock(&tail_mu_);

@@ -34,11 +34,16 @@ std::string JetStreamMsgId(std::string_view topic, std::string_view key);
 // '\', got '<name>'". OpenJetStreamLog checks it with field "stream".
 absl::Status ValidateJetStreamStreamName(std::string_view name, std::string_view field);
 
-// Hooks that tests use to control time; production passes defaults.
+// Hooks that tests use to control time and observe the log; production
+// passes defaults.
 struct JetStreamLogHooks {
   // The reference for retention's age limits (JetStream's own stream limits
   // run on the server's clock).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
+  // Called once the read cache's load at open is over (on its thread): the
+  // cache covers (from, through] below the tail's part, `loaded` events were
+  // loaded (0 when there was nothing to load or the stream failed).
+  std::function<void(uint64_t from, uint64_t through, size_t loaded)> cache_filled;
 };
 
 absl::StatusOr<std::unique_ptr<Log>> OpenJetStreamLogWithHooks(const Options& options,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "nats/nats.h"
 #include "store/jetstream_log.h"
@@ -326,8 +327,9 @@ TEST_F(JetStreamLogTest, RetentionPassFollowsTheInjectedClock) {
 
 // The node-local read cache (JetStreamOptions::read_cache_bytes) answers
 // exactly what the stream does: a node with the cache, one with a cache too
-// small for the history (reads below it go to JetStream) and one without
-// agree on every read, across many topics, patterns, cursors and chunk
+// small for the history (reads below it go to JetStream), two opened after
+// the history (their copies load it at open: all of it, and the newest part
+// that fits) and one without agree on every read, across many topics, patterns, cursors and chunk
 // sizes, before and after a trim (trimmed and reached_end included); the
 // uncached node's answers (consumers on the stream: filtered for exact
 // topics, unfiltered and matched here for wildcards) equal brute force.
@@ -371,6 +373,42 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
     for (int i = 0; i < 3000 && log->Watermark() < last; ++i) absl::SleepFor(absl::Milliseconds(10));
     ASSERT_EQ(log->Watermark(), last);
   }
+  // Two nodes opened after the history: their copies load it from the
+  // stream, all of it and (small) only the newest ~100 events.
+  struct Filled {
+    absl::Notification done;
+    uint64_t from = 0, through = 0;
+    size_t loaded = 0;
+  };
+  auto open_late = [&](Filled* f) {
+    JetStreamLogHooks hooks;
+    hooks.cache_filled = [f](uint64_t from, uint64_t through, size_t loaded) {
+      f->from = from;
+      f->through = through;
+      f->loaded = loaded;
+      f->done.Notify();
+    };
+    absl::StatusOr<std::unique_ptr<Log>> log = OpenJetStreamLogWithHooks(options_, js_, hooks);
+    EXPECT_TRUE(log.ok()) << log.status();
+    EXPECT_TRUE(f->done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    return log.ok() ? *std::move(log) : nullptr;
+  };
+  Filled late_fill, late_small_fill;
+  js_.read_cache_bytes = size_t{256} << 20;
+  auto late = open_late(&late_fill);
+  js_.read_cache_bytes = 100 * (sizeof(Event) + 200);
+  auto late_small = open_late(&late_small_fill);
+  ASSERT_TRUE(late && late_small);
+  EXPECT_EQ(late_fill.from, 0u);
+  EXPECT_EQ(late_fill.through, last);
+  EXPECT_EQ(late_fill.loaded, appended.size());
+  EXPECT_EQ(late_small_fill.through, last);
+  EXPECT_GT(late_small_fill.loaded, 50u);
+  EXPECT_LT(late_small_fill.loaded, appended.size() / 2);
+  // It covers (from, last]: exactly the events loaded.
+  size_t in_range = 0;
+  for (const auto& [id, topic] : appended) in_range += id > late_small_fill.from ? 1 : 0;
+  EXPECT_EQ(late_small_fill.loaded, in_range);
 
   auto check = [&](const std::string& when) {
     const std::vector<std::vector<std::string>> filters = {
@@ -391,21 +429,19 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
           // so one event at a time only near the tail, where a reconnecting
           // cursor reads; deep reads take the same path in chunks of 7.
           if (chunk == 1 && after < last - 150) continue;
-          bool trimmed_cached = false, trimmed_small = false;
-          const std::vector<Event> got = ReadAll(*cached, patterns, after, chunk, &trimmed_cached);
-          const std::vector<Event> got_small =
-              ReadAll(*small, patterns, after, chunk, &trimmed_small);
-          EXPECT_EQ(Ids(got), Ids(want));
-          EXPECT_EQ(Ids(got_small), Ids(want));
-          ASSERT_EQ(got.size(), want.size());
-          for (size_t i = 0; i < got.size(); ++i) {
-            EXPECT_EQ(got[i].topic, want[i].topic);
-            EXPECT_EQ(got[i].type, want[i].type);
-            EXPECT_EQ(got[i].data, want[i].data);
-            EXPECT_EQ(got[i].publish_time, want[i].publish_time);
+          for (Log* log : {cached.get(), small.get(), late.get(), late_small.get()}) {
+            bool trimmed = false;
+            const std::vector<Event> got = ReadAll(*log, patterns, after, chunk, &trimmed);
+            EXPECT_EQ(Ids(got), Ids(want));
+            ASSERT_EQ(got.size(), want.size());
+            for (size_t i = 0; i < got.size(); ++i) {
+              EXPECT_EQ(got[i].topic, want[i].topic);
+              EXPECT_EQ(got[i].type, want[i].type);
+              EXPECT_EQ(got[i].data, want[i].data);
+              EXPECT_EQ(got[i].publish_time, want[i].publish_time);
+            }
+            EXPECT_EQ(trimmed, trimmed_want);
           }
-          EXPECT_EQ(trimmed_cached, trimmed_want);
-          EXPECT_EQ(trimmed_small, trimmed_want);
         }
       }
       // One bounded read: same events, same cursor, same reached_end.
@@ -414,14 +450,17 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
       req.after_id = last / 2;
       req.up_to_id = last - 10;
       req.max_events = 50;
-      absl::StatusOr<ReadResult> a = cached->Read(req);
       absl::StatusOr<ReadResult> b = uncached->Read(req);
-      ASSERT_TRUE(a.ok() && b.ok());
-      EXPECT_EQ(Ids(a->events), Ids(b->events));
-      EXPECT_EQ(a->reached_end, b->reached_end);
-      EXPECT_EQ(a->trimmed, b->trimmed);
-      if (a->reached_end) {
-        EXPECT_EQ(a->next_after_id, b->next_after_id);
+      ASSERT_TRUE(b.ok());
+      for (Log* log : {cached.get(), late.get()}) {
+        absl::StatusOr<ReadResult> a = log->Read(req);
+        ASSERT_TRUE(a.ok());
+        EXPECT_EQ(Ids(a->events), Ids(b->events));
+        EXPECT_EQ(a->reached_end, b->reached_end);
+        EXPECT_EQ(a->trimmed, b->trimmed);
+        if (a->reached_end) {
+          EXPECT_EQ(a->next_after_id, b->next_after_id);
+        }
       }
     }
   };

@@ -282,12 +282,13 @@ struct JetStreamOptions {
   // An append JetStream has not acknowledged after this long fails with
   // UNAVAILABLE (it may or may not be stored: retry with an idempotency key).
   absl::Duration ack_timeout = absl::Seconds(30);
-  // Reads are served from a node-local in-memory copy of the newest events
-  // this node's ordered consumer followed, up to this many bytes (0: off,
-  // every read goes to JetStream). The stream stays the source of truth: a
-  // read whose cursor is older than the copy, or above which the stream
-  // removed anything, goes to JetStream. History appended before this node
-  // opened the log is not copied.
+  // Reads are served from a node-local in-memory copy of the stream's newest
+  // events, up to this many bytes (0: off, every read goes to JetStream):
+  // what this node's ordered consumer follows, and the history before it,
+  // loaded from the stream in the background at open (newest first, as much
+  // as fits). The stream stays the source of truth: a read whose cursor is
+  // older than the copy, or above which the stream removed anything, goes to
+  // JetStream, as does every read of history while the load is running.
   size_t read_cache_bytes = size_t{256} << 20;
 };
 

@@ -42,6 +42,32 @@ void EventCache::Append(absl::Span<const Event> events, uint64_t through) {
   EvictLocked();
 }
 
+size_t EventCache::Prepend(std::vector<Event> events, uint64_t from, uint64_t through) {
+  if (max_bytes_ == 0) return 0;
+  absl::MutexLock lock(&mu_);
+  if (through != from_ || from >= through) return 0;
+  uint64_t above = through + 1;
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (it->id >= above || it->id <= from) return 0;  // not ascending within (from, through]
+    above = it->id;
+  }
+  // Newest first, while they fit: the range stays contiguous, so an event
+  // that does not fit ends the coverage just above it.
+  size_t kept = 0;
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    const size_t cost = Cost(*it);
+    if (bytes_ + cost > max_bytes_) {
+      from_ = it->id;
+      return kept;
+    }
+    bytes_ += cost;
+    events_.push_front(std::move(*it));
+    ++kept;
+  }
+  from_ = from;
+  return kept;
+}
+
 void EventCache::EvictLocked() {
   while (bytes_ > max_bytes_ && !events_.empty()) {
     bytes_ -= Cost(events_.front());

@@ -2,7 +2,8 @@
 //
 // The JetStream log feeds it from its ordered consumer (the tail): every
 // event the tail delivers is appended here before the watermark moves past
-// it. The cache then holds, for the id range (covered_from, covered_to], every
+// it; and, once at open, loads the history before that from the stream
+// (Prepend), as much as fits. The cache then holds, for the id range (covered_from, covered_to], every
 // event the stream delivered in that range, ascending. The stream stays the
 // source of truth: the cache never learns about removals (trim, delete,
 // retention, another node's purge), so the caller serves a read from it only
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
@@ -38,6 +40,13 @@ class EventCache {
   // (old covered_to, through] is among `events`. Ignored unless ascending
   // above covered_to (then the cache resets to cover nothing from `through`).
   void Append(absl::Span<const Event> events, uint64_t through);
+
+  // Extends the covered range downwards: `events` are every stream event in
+  // (from, through], ascending, and `through` must be covered_from (else
+  // nothing changes: the cache was reset meanwhile). Keeps the newest of them
+  // that fit beside what the cache holds; covered_from moves down to below
+  // the oldest kept. Returns how many were kept.
+  size_t Prepend(std::vector<Event> events, uint64_t from, uint64_t through);
 
   // Serves the read of (request.after_id, bound] when the cache covers that
   // range; nullopt otherwise. Sets events, next_after_id and reached_end (not

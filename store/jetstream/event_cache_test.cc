@@ -123,6 +123,51 @@ TEST(EventCacheTest, EvictsOldestAndStopsCoveringThem) {
   EXPECT_EQ(r->events.front().id, 16u);
 }
 
+// The load at open: history below what the tail delivered, prepended; it
+// must be contiguous with the covered range, and only the newest part that
+// fits beside the tail's events is kept.
+TEST(EventCacheTest, PrependExtendsCoverageDownwards) {
+  const std::string data(100, 'x');
+  const size_t one = EventCache::Cost(E(1, "a", data));
+  EventCache cache(one * 10);
+  cache.Reset(20);
+  std::vector<Event> tail = {E(21, "a", data), E(23, "b", data)};
+  cache.Append(tail, 23);
+  // Not contiguous with covered_from (20): ignored.
+  EXPECT_EQ(cache.Prepend({E(5, "a", data)}, 4, 19), 0u);
+  // Not ascending inside (from, through]: ignored.
+  EXPECT_EQ(cache.Prepend({E(12, "a", data), E(11, "a", data)}, 10, 20), 0u);
+  EXPECT_EQ(cache.Prepend({E(21, "a", data)}, 10, 20), 0u);
+  EXPECT_EQ(cache.covered_from(), 20u);
+  // Events 3, 5, 7, ..., 19 in (2, 20]: 9 events, room for 8 beside the
+  // tail's 2: the oldest (3) is dropped, coverage starts above it.
+  std::vector<Event> history;
+  for (uint64_t id = 3; id <= 19; id += 2) history.push_back(E(id, id % 4 == 1 ? "a" : "b", data));
+  EXPECT_EQ(cache.Prepend(history, 2, 20), 8u);
+  EXPECT_EQ(cache.covered_from(), 3u);
+  EXPECT_EQ(cache.size(), 10u);
+  ReadRequest req;
+  req.filter = F({"a"});
+  req.after_id = 2;
+  EXPECT_FALSE(cache.Read(req, 23, 100).has_value());
+  req.after_id = 3;
+  std::optional<ReadResult> r = cache.Read(req, 23, 100);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(Ids(r->events), (std::vector<uint64_t>{5, 9, 13, 17, 21}));
+  EXPECT_TRUE(r->reached_end);
+  // Once loaded, the range is no longer contiguous with a second load.
+  EXPECT_EQ(cache.Prepend({E(2, "a", data)}, 1, 20), 0u);
+  // Everything fits: coverage reaches `from`.
+  EventCache roomy(one * 100);
+  roomy.Reset(10);
+  EXPECT_EQ(roomy.Prepend({E(4, "a", data), E(9, "a", data)}, 0, 10), 2u);
+  EXPECT_EQ(roomy.covered_from(), 0u);
+  req.after_id = 0;
+  r = roomy.Read(req, 10, 100);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(Ids(r->events), (std::vector<uint64_t>{4, 9}));
+}
+
 // Random feeds, filters and limits over many topics: paging through the
 // cache with every read returns exactly what brute force finds, and each
 // single read returns a prefix of brute force's answer with a consistent

@@ -31,7 +31,8 @@
 //   cache (JetStreamOptions::read_cache_bytes) before the watermark moves,
 //   and a Read whose range the copy covers is answered from it once the
 //   stream says nothing above the cursor was removed. The stream stays the
-//   source of truth; the copy only holds what this node followed.
+//   source of truth. At open, a thread of its own (fill_) loads the newest
+//   history below the watermark into the copy, as much as fits.
 // - Wildcard reads use one unfiltered consumer matched here (nats-server 2.9
 //   serves wildcard-filtered consumers very slowly); a read stopped by its
 //   limits parks its consumer for the next read of the same cursor.
@@ -39,7 +40,8 @@
 // This header declares the log's class, JetStreamLog, and what its parts
 // share. Its methods are defined by job: store/jetstream_log.cc (open,
 // close), store/jetstream/stream.cc (stream setup and queries),
-// publisher.cc (appends and acks), tail.cc (the ordered consumer), fetch.cc
+// publisher.cc (appends and acks), tail.cc (the ordered consumer),
+// cache_fill.cc (loading the read cache at open), fetch.cc
 // (pull-consumer reads), reader.cc (Read and topic listings), cursors.cc,
 // retention.cc (retention, trim, delete). Internal to store/.
 #ifndef TAILGATE_STORE_JETSTREAM_LOG_IMPL_H_
@@ -210,6 +212,9 @@ class JetStreamLog final : public Log {
 
   void TailLoop();
   void Deliver(std::vector<MsgPtr>& msgs);
+  // Loads the stream's events up to `through` (the watermark at open) into
+  // the read cache, newest first as far as it has room. On its own thread.
+  void FillCache(uint64_t through);
 
   // Reads helpers (conn_mu_ held shared).
   absl::StatusOr<StreamInfoPtr> GetInfo(const char* subjects_filter, bool deleted_details)
@@ -313,6 +318,8 @@ class JetStreamLog final : public Log {
   bool stop_tail_ ABSL_GUARDED_BY(tail_mu_) = false;
   std::thread tail_;
   std::thread::id tail_id_;
+  std::thread fill_;
+  std::atomic<bool> fill_stop_{false};
 
   internal::CommitListeners listeners_;
 

@@ -6,7 +6,9 @@
 // Starts its own `nats-server -js` on loopback (store under $TEST_TMPDIR or
 // /tmp). Figures are in tests/bench/README.md ("JetStream"). Replay* read
 // through the node that appended the history (served from its read cache);
-// ColdReplay* through a second node opened afterwards (served by JetStream).
+// NewNodeReplay* through a second node opened afterwards (its cache loaded
+// the history at open); UncachedReplay* through a node without the cache
+// (served by JetStream, as history older than a node's copy is).
 #include <atomic>
 #include <memory>
 #include <string>
@@ -15,7 +17,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "benchmark/benchmark.h"
+#include "store/jetstream_log.h"
 #include "store/log.h"
 #include "tests/bench/append_load.h"
 #include "tests/testing/nats_server.h"
@@ -30,7 +34,10 @@ testing::NatsServer& Server() {
   return server;
 }
 
-std::unique_ptr<Log> OpenOrDie(const std::string& stream) {
+// read_cache_bytes < 0: the default. Returns once the node's read cache has
+// loaded the stream's history (`*loaded`: how many events, when not null).
+std::unique_ptr<Log> OpenOrDie(const std::string& stream, int64_t read_cache_bytes = -1,
+                               size_t* loaded = nullptr) {
   Options options;
   options.max_total_bytes = uint64_t{4} << 30;
   options.default_retention = {">", 0, absl::ZeroDuration()};
@@ -38,11 +45,21 @@ std::unique_ptr<Log> OpenOrDie(const std::string& stream) {
   js.url = Server().url();
   js.stream = stream;
   js.subject_prefix = absl::StrCat("bench", stream);
-  auto log = OpenJetStreamLog(options, js);
+  if (read_cache_bytes >= 0) js.read_cache_bytes = static_cast<size_t>(read_cache_bytes);
+  auto filled = std::make_shared<absl::Notification>();
+  auto count = std::make_shared<size_t>(0);
+  JetStreamLogHooks hooks;
+  hooks.cache_filled = [filled, count](uint64_t, uint64_t, size_t n) {
+    *count = n;
+    filled->Notify();
+  };
+  auto log = OpenJetStreamLogWithHooks(options, js, hooks);
   if (!log.ok()) {
     fprintf(stderr, "open %s: %s\n", stream.c_str(), std::string(log.status().message()).c_str());
     abort();
   }
+  filled->WaitForNotification();
+  if (loaded != nullptr) *loaded = *count;
   return *std::move(log);
 }
 
@@ -88,10 +105,9 @@ Log& ReplayLog() {
   return *log;
 }
 
-// A second node on the same stream, opened after the history was written:
-// its read cache (JetStreamOptions::read_cache_bytes) holds none of it, so
-// every read goes to JetStream (history older than the node's copy).
-Log& ColdLog() {
+// A second node on the same stream, opened after the history was written;
+// its read cache loaded the history at open (Open waits for that).
+Log& NewNodeLog() {
   static Log* log = [] {
     ReplayLog();
     return OpenOrDie("REPLAY").release();
@@ -99,9 +115,37 @@ Log& ColdLog() {
   return *log;
 }
 
+// A node without the read cache: every read goes to JetStream (history
+// older than a node's copy).
+Log& UncachedLog() {
+  static Log* log = [] {
+    ReplayLog();
+    return OpenOrDie("REPLAY", 0).release();
+  }();
+  return *log;
+}
+
+// Opening a node on the 100k-event stream until its read cache holds the
+// history: events loaded per second.
+void BM_JetStreamOpenAndLoadCache(benchmark::State& state) {
+  ReplayLog();
+  int64_t events = 0;
+  for (auto _ : state) {
+    size_t loaded = 0;
+    auto log = OpenOrDie("REPLAY", -1, &loaded);
+    events += static_cast<int64_t>(loaded);
+    state.PauseTiming();
+    log.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(events);
+}
+
+enum class Node { kAppender, kNew, kUncached };
+
 void Replay(benchmark::State& state, const std::vector<std::string>& patterns,
-            bool cold = false) {
-  Log& log = cold ? ColdLog() : ReplayLog();
+            Node node = Node::kAppender) {
+  Log& log = node == Node::kNew ? NewNodeLog() : node == Node::kUncached ? UncachedLog() : ReplayLog();
   ReadRequest req;
   req.filter = *TopicFilter::Parse(patterns);
   req.max_events = 1024;
@@ -126,9 +170,17 @@ void BM_JetStreamReplayOneOf100Topics(benchmark::State& state) { Replay(state, {
 void BM_JetStreamReplayPatternOver100Topics(benchmark::State& state) {
   Replay(state, {"many.*"});
 }
-void BM_JetStreamColdReplayOneTopic(benchmark::State& state) { Replay(state, {"single"}, true); }
-void BM_JetStreamColdReplayPatternOver100Topics(benchmark::State& state) {
-  Replay(state, {"many.*"}, true);
+void BM_JetStreamNewNodeReplayOneTopic(benchmark::State& state) {
+  Replay(state, {"single"}, Node::kNew);
+}
+void BM_JetStreamNewNodeReplayPatternOver100Topics(benchmark::State& state) {
+  Replay(state, {"many.*"}, Node::kNew);
+}
+void BM_JetStreamUncachedReplayOneTopic(benchmark::State& state) {
+  Replay(state, {"single"}, Node::kUncached);
+}
+void BM_JetStreamUncachedReplayPatternOver100Topics(benchmark::State& state) {
+  Replay(state, {"many.*"}, Node::kUncached);
 }
 // A cursor a few events behind: the common read of a slow subscriber.
 void BM_JetStreamReadTail(benchmark::State& state) {
@@ -149,8 +201,15 @@ BENCHMARK(BM_JetStreamReplayOneTopic)->UseRealTime()->Unit(benchmark::kMilliseco
 BENCHMARK(BM_JetStreamReplayOneOf100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_JetStreamReplayPatternOver100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_JetStreamReadTail)->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_JetStreamColdReplayOneTopic)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_JetStreamColdReplayPatternOver100Topics)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamOpenAndLoadCache)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamNewNodeReplayOneTopic)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamNewNodeReplayPatternOver100Topics)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamUncachedReplayOneTopic)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_JetStreamUncachedReplayPatternOver100Topics)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tailgate::store

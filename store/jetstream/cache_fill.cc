@@ -1,0 +1,86 @@
+#include "store/jetstream/log_impl.h"
+
+namespace tailgate::store::internal {
+
+// ---------------------------------------------------------------------------
+// Loading the read cache at open: the history the tail will never deliver.
+//
+// One ordered push consumer from the first sequence that fits the budget up
+// to the watermark at open (a pull consumer costs a round trip per batch:
+// ≈ 3x slower here). The events go into the cache in one Prepend at the end,
+// so reads of history go to the stream until the load is complete.
+
+void JetStreamLog::FillCache(uint64_t through) {
+  std::vector<Event> events;
+  uint64_t from = through;
+  auto report = [&](size_t loaded) {
+    if (hooks_.cache_filled) hooks_.cache_filled(cache_.covered_from(), through, loaded);
+  };
+  // Close joins this thread before it takes conn_mu_ exclusively.
+  absl::ReaderMutexLock lock(&conn_mu_);
+  if (!CheckOpen().ok()) return report(0);
+  {
+    absl::StatusOr<StreamInfoPtr> info = GetInfo(nullptr, false);
+    if (!info.ok() || (*info)->State.Msgs == 0) return report(0);
+    const jsStreamState& st = (*info)->State;
+    // Start where the newest events that fit begin, estimated from the
+    // stream's average message (Prepend keeps only what fits anyway).
+    const uint64_t avg = st.Bytes / st.Msgs + sizeof(Event) + 48;
+    const uint64_t fit = jso_.read_cache_bytes / std::max<uint64_t>(1, avg);
+    const uint64_t first = std::max<uint64_t>(1, st.FirstSeq);
+    if (first > through || fit == 0) return report(0);
+    from = std::max(first, through > fit ? through - fit + 1 : 1) - 1;
+  }
+
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = jso_.stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = from + 1;
+  so.Config.Heartbeat = kTailHeartbeatNanos;
+  const std::string all = absl::StrCat(prefix_, ">");
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsSubscription* sub = nullptr;
+  if (js_SubscribeSync(&sub, js_, all.c_str(), nullptr, &so, &jerr) != NATS_OK) return report(0);
+  natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
+  // Done at `through`, at the first sequence above it (appended since), or
+  // when nothing is left (the last ones were removed meanwhile). A stream
+  // that sends nothing for 5 s (unreachable): given up, nothing loaded.
+  constexpr int kTimeoutMs = 100;
+  constexpr int kMaxIdle = 50;
+  uint64_t last = from;
+  bool complete = false;
+  int idle = 0;
+  while (!complete && !fill_stop_.load(std::memory_order_acquire) && idle < kMaxIdle) {
+    natsMsg* raw = nullptr;
+    const natsStatus s = natsSubscription_NextMsg(&raw, sub, kTimeoutMs);
+    if (s != NATS_OK) {
+      // The ordered consumer restarts itself after a gap or a slow-consumer drop.
+      ++idle;
+      continue;
+    }
+    idle = 0;
+    MsgPtr m(raw);
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m.get()) != NATS_OK) continue;  // not a stream message
+    const uint64_t seq = meta->Sequence.Stream;
+    const int64_t ts = meta->Timestamp;
+    const uint64_t left = meta->NumPending;
+    jsMsgMetaData_Destroy(meta);
+    if (seq > through) {
+      complete = true;
+      break;
+    }
+    if (seq <= last) continue;  // redelivered after a consumer restart
+    last = seq;
+    Event e;
+    if (Decode(m.get(), seq, ts, &e)) events.push_back(std::move(e));
+    complete = seq == through || left == 0;
+  }
+  natsSubscription_Unsubscribe(sub);
+  natsSubscription_Destroy(sub);
+  report(complete ? cache_.Prepend(std::move(events), from, through) : 0);
+}
+
+}  // namespace tailgate::store::internal
