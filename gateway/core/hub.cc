@@ -392,9 +392,9 @@ void Hub::Leave(Cursor* c) {
 
 void Hub::RegisterLocked(Cursor* c) {
   if (c->registered_) return;
-  c->topic_slots_.resize(c->exact_topics_.size());
-  for (size_t k = 0; k < c->exact_topics_.size(); ++k) {
-    std::vector<Slot>& slots = by_topic_[c->exact_topics_[k]];
+  c->topic_slots_.resize(c->exact_.size());
+  for (size_t k = 0; k < c->exact_.size(); ++k) {
+    std::vector<Slot>& slots = by_topic_[c->exact_topic(k)];
     c->topic_slots_[k] = static_cast<uint32_t>(slots.size());
     slots.push_back(Slot{c, static_cast<uint32_t>(k)});
   }
@@ -408,8 +408,8 @@ void Hub::RegisterLocked(Cursor* c) {
 void Hub::UnregisterLocked(Cursor* c) {
   if (!c->registered_) return;
   if (c->hub_waiting_.exchange(false)) waiting_count_--;
-  for (size_t k = 0; k < c->exact_topics_.size(); ++k) {
-    auto it = by_topic_.find(c->exact_topics_[k]);
+  for (size_t k = 0; k < c->exact_.size(); ++k) {
+    auto it = by_topic_.find(c->exact_topic(k));
     std::vector<Slot>& slots = it->second;
     const uint32_t at = c->topic_slots_[k];
     const Slot last = slots.back();
@@ -437,14 +437,15 @@ Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter,
       pending_reset_(std::move(start.reset)),
       live_at_(start.live_at),
       notify_live_(start.notify_live) {
-  for (const store::TopicPattern& p : filter_.patterns()) {
-    if (p.IsExact()) {
-      if (std::find(exact_topics_.begin(), exact_topics_.end(), p.str()) == exact_topics_.end()) {
-        exact_topics_.push_back(p.str());
-      }
-    } else {
+  const std::vector<store::TopicPattern>& patterns = filter_.patterns();
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    if (!patterns[i].IsExact()) {
       has_wildcard_ = true;
+      continue;
     }
+    const bool seen = std::any_of(exact_.begin(), exact_.end(),
+                                  [&](uint32_t k) { return patterns[k].str() == patterns[i].str(); });
+    if (!seen) exact_.push_back(static_cast<uint32_t>(i));
   }
 }
 

@@ -43,6 +43,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -183,7 +184,7 @@ class Hub {
   // cursor's topics it is, so removal is a swap with the last entry.
   struct Slot {
     Cursor* cursor;
-    uint32_t topic_index;  // Into Cursor::exact_topics_ / topic_slots_.
+    uint32_t topic_index;  // Into Cursor::exact_ / topic_slots_.
   };
   std::unordered_map<std::string, std::vector<Slot>> by_topic_;
   std::vector<Cursor*> wildcard_;
@@ -255,7 +256,10 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   Hub* const hub_;
   const boost::asio::any_io_executor strand_;
   const store::TopicFilter filter_;
-  std::vector<std::string> exact_topics_;  // Filter patterns without wildcards.
+  // The filter's distinct patterns without wildcards, as indexes into
+  // filter_.patterns(). Inline (no allocation per cursor) up to 4.
+  absl::InlinedVector<uint32_t, 4> exact_;
+  const std::string& exact_topic(size_t k) const { return filter_.patterns()[exact_[k]].str(); }
   bool has_wildcard_ = false;
 
   // Hub registration; guarded by the hub's mu_. `hub_waiting_` is set by
@@ -263,7 +267,7 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   // and cleared by a wake-up, Stop or Leave (exclusive lock). `registered_`
   // and the slots are written only from this cursor's own Wait/Leave.
   bool registered_ = false;
-  std::vector<uint32_t> topic_slots_;  // Index in by_topic_[exact_topics_[i]].
+  absl::InlinedVector<uint32_t, 4> topic_slots_;  // Index in by_topic_[exact_topic(i)].
   size_t wildcard_slot_ = 0;
   std::atomic<bool> hub_waiting_{false};
 
