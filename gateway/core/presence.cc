@@ -11,17 +11,18 @@ struct StreamRegistry::Entry {
   StreamInfo info;
   std::atomic<uint64_t> position{0};
   EndFn end;
-  // A revoke that found the entry may call `end` only while it is still
-  // registered: a registration refused by Admit (or already gone) is never
-  // ended. `end` only posts, so calling it under this mutex cannot block.
-  std::mutex end_mu;
-  bool gone = false;  // Guarded by end_mu.
+  bool gone = false;  // Guarded by State::end_mu.
 };
 
 struct StreamRegistry::State {
   mutable std::mutex mu;
   uint64_t next_id = 1;                                 // Guarded by mu.
   std::map<uint64_t, std::shared_ptr<Entry>> streams;  // Guarded by mu; by id = by age.
+  // A revoke that found an entry may call its `end` only while it is still
+  // registered: a registration refused by Admit (or already gone) is never
+  // ended. `end` only posts, so calling it under this mutex cannot block.
+  // One for all entries (not one each: idle streams are many, revokes rare).
+  std::mutex end_mu;
 };
 
 namespace {
@@ -58,7 +59,7 @@ void StreamRegistry::Registration::Reset() {
     state_->streams.erase(entry_->id);
   }
   {
-    std::lock_guard lock(entry_->end_mu);
+    std::lock_guard lock(state_->end_mu);
     entry_->gone = true;
   }
   entry_.reset();
@@ -137,8 +138,8 @@ size_t StreamRegistry::EndMatching(const std::function<bool(const Entry&)>& matc
   }
   // Outside the mutex: `end` posts to the stream's strand, and the stream
   // may unregister (take the mutex) on its way out at any moment.
+  std::lock_guard lock(state_->end_mu);
   for (const std::shared_ptr<Entry>& e : matched) {
-    std::lock_guard lock(e->end_mu);
     if (!e->gone) e->end(reason);
   }
   return matched.size();

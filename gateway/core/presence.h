@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -50,7 +51,7 @@ namespace tailgate {
 struct StreamInfo {
   std::string subject;  // The token's `sub`; empty without auth.
   std::vector<store::TopicPattern> patterns;
-  std::string protocol;  // "sse", "grpc" (later e.g. "sse-h2").
+  std::string_view protocol;  // A string literal: "sse", "grpc".
   std::string remote;    // Peer address when known, else empty.
   absl::Time opened_at = absl::InfinitePast();
 };

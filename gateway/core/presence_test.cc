@@ -96,7 +96,7 @@ TEST(StreamRegistryTest, ListsCountsAndEnds) {
   StreamRegistry registry(revocations.get());
   std::vector<std::string> ended;
   auto make = [&](const std::string& sub, std::vector<store::TopicPattern> ps,
-                  const std::string& proto) {
+                  std::string_view proto) {
     StreamInfo info{sub, std::move(ps), proto, "127.0.0.1:1", absl::Now()};
     return *registry.Register(std::move(info), 7,
                               [&ended, sub](const absl::Status&) { ended.push_back(sub); });

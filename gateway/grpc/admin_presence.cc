@@ -68,7 +68,7 @@ grpc::Status AdminService::ListStreams(grpc::ServerContext* ctx, const v1::ListS
     out->set_id(s.id);
     out->set_subject(s.info.subject);
     for (const store::TopicPattern& p : s.info.patterns) out->add_patterns(p.str());
-    out->set_protocol(s.info.protocol);
+    out->set_protocol(std::string(s.info.protocol));
     out->set_remote(s.info.remote);
     out->set_position(s.position);
     out->set_opened_at_unix_micros(absl::ToUnixMicros(s.info.opened_at));
