@@ -197,7 +197,7 @@ struct Config {
   enum class StoreBackend { kRocksDb, kJetStream };
   StoreBackend store_backend = StoreBackend::kRocksDb;
   // --store=jetstream: --nats_url, --nats_stream, --nats_subject_prefix,
-  // --nats_replicas.
+  // --nats_replicas, --nats_read_cache_bytes.
   store::JetStreamOptions jetstream;
   // Upper bound on a graceful shutdown before connections are cut.
   absl::Duration drain_timeout = absl::Seconds(10);

@@ -37,6 +37,10 @@ ABSL_FLAG(std::string, nats_stream, "TAILGATE",
 ABSL_FLAG(std::string, nats_subject_prefix, "tailgate",
           "--store=jetstream: topic t is stored under subject PREFIX.t");
 ABSL_FLAG(int, nats_replicas, 1, "--store=jetstream: stream replicas (3 in a 3-node cluster)");
+ABSL_FLAG(int64_t, nats_read_cache_bytes, int64_t{256} << 20,
+          "--store=jetstream: memory for the node-local copy of the stream's newest events that "
+          "reads are served from (loaded from the stream at start; 0: off, every read asks "
+          "JetStream)");
 ABSL_FLAG(int, http_threads, 0, "HTTP event-loop threads; 0 = one per core");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "longest graceful shutdown before remaining connections are cut");
@@ -250,6 +254,9 @@ absl::Status StoreFlags(Config* config) {
           "spaces or wildcards), got '" + js.subject_prefix + "'");
     }
     if (js.replicas < 1 || js.replicas > 5) return Invalid("--nats_replicas must be in [1, 5]");
+    const int64_t read_cache = absl::GetFlag(FLAGS_nats_read_cache_bytes);
+    if (read_cache < 0) return Invalid("--nats_read_cache_bytes must be >= 0");
+    js.read_cache_bytes = static_cast<size_t>(read_cache);
   } else {
     return Invalid("--store must be rocksdb or jetstream, got '" + store + "'");
   }

@@ -113,7 +113,10 @@ TEST(ConfigFromFlagsTest, GoodFlagsSetTheirFields) {
          EXPECT_EQ(s.gateway.store_backend, Config::StoreBackend::kJetStream);
          EXPECT_EQ(s.gateway.jetstream.url, "nats://a:4222,nats://b:4222");
          EXPECT_EQ(s.gateway.jetstream.replicas, 3);
+         EXPECT_EQ(s.gateway.jetstream.read_cache_bytes, size_t{256} << 20);
        }},
+      {{"--store=jetstream", "--nats_url=nats://a:4222", "--nats_read_cache_bytes=0"},
+       [](const ServerConfig& s) { EXPECT_EQ(s.gateway.jetstream.read_cache_bytes, 0u); }},
       {{"--durability=wal", "--dedup_window=0s"},
        [](const ServerConfig& s) {
          EXPECT_EQ(s.gateway.store.durability, store::Durability::kWal);
@@ -212,6 +215,8 @@ TEST(ConfigFromFlagsTest, BadFlagsGiveTheirOneMessage) {
       {{"--store=jetstream", "--nats_url=nats://n:4222", "--nats_subject_prefix=a.>"},
        "--nats_subject_prefix must be a literal NATS subject (tokens joined by '.', no spaces or "
        "wildcards), got 'a.>'"},
+      {{"--store=jetstream", "--nats_url=nats://n:4222", "--nats_read_cache_bytes=-1"},
+       "--nats_read_cache_bytes must be >= 0"},
       {{"--store=jetstream", "--nats_url=nats://n:4222", "--nats_replicas=6"},
        "--nats_replicas must be in [1, 5]"},
       {{"--dedup_window=-1s"}, "--dedup_window must be >= 0"},
