@@ -32,15 +32,12 @@ Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFi
                            SubscriptionOptions options)
     : hub_(hub),
       strand_(std::move(strand)),
-      filter_(std::move(filter)),
-      resume_(options.resume),
+      starting_(new Starting{std::move(filter), options.resume, options.presence,
+                             std::move(options.stream)}),
       live_marker_(options.live_marker),
       deadline_(SteadyDeadline(options.valid_until)),
       heartbeat_(ToSteady(options.heartbeat)),
       write_timeout_(ToSteady(options.write_timeout)),
-      presence_(options.presence),
-      stream_info_(presence_ != nullptr ? std::make_unique<StreamInfo>(std::move(options.stream))
-                                        : nullptr),
       timer_(strand_, &Subscription::OnDeadline),
       last_activity_(Clock::now()) {}
 
@@ -50,7 +47,8 @@ void Subscription::Start() {
   if (deadline_ != Clock::time_point::max()) ArmTimerBy(deadline_);
   // Where to start may need a store lookup (since=..., last=...): it
   // completes on a store thread or inline, and continues on the strand.
-  hub_->ResolveStart(resume_, filter_, [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
+  hub_->ResolveStart(starting_->resume, starting_->filter,
+                     [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
     net::post(self->strand_, [self, s = std::move(s)]() mutable { self->OnResolved(std::move(s)); });
   });
 }
@@ -63,17 +61,17 @@ void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
                                                         : EndReason::kServerError,
                    start.status());
   }
-  if (presence_ != nullptr) {
-    stream_info_->patterns = filter_.patterns();
+  std::unique_ptr<Starting> starting = std::move(starting_);
+  if (starting->presence != nullptr) {
+    starting->stream.patterns = starting->filter.patterns();
     // The registry calls this from an admin thread: only post to the strand.
-    absl::StatusOr<StreamRegistry::Registration> r = presence_->Register(
-        std::move(*stream_info_), start->position,
+    absl::StatusOr<StreamRegistry::Registration> r = starting->presence->Register(
+        std::move(starting->stream), start->position,
         [weak = weak_from_this()](const absl::Status& reason) {
           if (auto self = weak.lock()) {
             net::post(self->strand_, [self, reason] { self->Revoke(reason); });
           }
         });
-    stream_info_.reset();
     // A revocation made between the request's check and now.
     if (!r.ok()) return EndWith(EndReason::kRevoked, r.status());
     registration_ = *std::move(r);
@@ -81,7 +79,7 @@ void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
   started_ = true;
   start_position_ = start->position;
   start->notify_live = live_marker_;
-  cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(filter_), *std::move(start));
+  cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(starting->filter), *std::move(start));
   // The opening waits for the first batch if the cursor has one at once: a
   // batch from the tail cache is posted by Next before the check below is,
   // so it comes first and both go out in one write. Otherwise (nothing yet,

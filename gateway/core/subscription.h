@@ -159,16 +159,22 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   static void OnDeadline(std::shared_ptr<void> owner);
   void OnTimer();
 
+  // What only the start needs (released once started: a subscription is
+  // idle most of its life, and there are many).
+  struct Starting {
+    store::TopicFilter filter;  // Moved into the cursor.
+    ResumeSpec resume;
+    StreamRegistry* presence;
+    StreamInfo stream;
+  };
+
   Hub* const hub_;
   const boost::asio::any_io_executor strand_;
-  store::TopicFilter filter_;  // Moved into the cursor at the start.
-  const ResumeSpec resume_;
+  std::unique_ptr<Starting> starting_;
   const bool live_marker_;
   Clock::time_point deadline_;  // The token's; max() when none or passed.
   const Clock::duration heartbeat_;
   const Clock::duration write_timeout_;
-  StreamRegistry* const presence_;
-  std::unique_ptr<StreamInfo> stream_info_;  // Until registered.
   StreamRegistry::Registration registration_;
 
   std::shared_ptr<Cursor> cursor_;

@@ -83,9 +83,9 @@ class SseSession final : public Subscription {
         config_(config),
         active_(std::move(active)),
         metrics_(metrics),
-        response_head_(std::move(response_head)),
         chunked_(chunked),
-        meta_(meta) {
+        meta_(meta),
+        prefix_(std::move(response_head)) {
     active_->fetch_add(1);
     if (metrics_ != nullptr) {
       metrics_->connections->Add(1);
@@ -186,7 +186,7 @@ class SseSession final : public Subscription {
     if (ending.reason == EndReason::kRevoked) {
       // Revoked between the request's check and the start.
       const bool unauthenticated = absl::IsUnauthenticated(s);
-      response_head_ = TextResponseBytes(unauthenticated ? 401 : 403,
+      prefix_ = TextResponseBytes(unauthenticated ? 401 : 403,
                                          unauthenticated ? "Unauthorized" : "Forbidden",
                                          std::string(s.message()));
       chunked_ = false;
@@ -201,7 +201,7 @@ class SseSession final : public Subscription {
           RetryLaterBody(absl::StrCat("unavailable: ", s.message()), config_.busy_retry), {},
           std::string(), /*last=*/true);
     }
-    response_head_ = TextResponseBytes(500, "Internal Server Error",
+    prefix_ = TextResponseBytes(500, "Internal Server Error",
                                        absl::StrCat("storage error: ", s.message()));
     chunked_ = false;
     StartWrite(std::string(), {});
@@ -223,12 +223,10 @@ class SseSession final : public Subscription {
     for (const EncodedEventPtr& f : frames) frame_bytes += AsSse(*f).FrameBytes(meta_);
     const size_t body = text.size() + frame_bytes + after.size();
     in_flight_bytes_ = frame_bytes;  // The frames as sent (meta=1 included), for metrics.
-    if (response_head_.empty()) {
-      prefix_.clear();  // Keeps its capacity.
-    } else {
-      prefix_ = std::move(response_head_);
-      response_head_.clear();
-    }
+    // The first write starts with the response head, which prefix_ holds
+    // until then.
+    if (!head_pending_) prefix_.clear();  // Keeps its capacity.
+    head_pending_ = false;
     suffix_ = std::move(after);
     if (chunked_ && body > 0) {
       absl::StrAppend(&prefix_, absl::Hex(body), "\r\n");
@@ -328,7 +326,7 @@ class SseSession final : public Subscription {
   const SseConfig& config_;
   std::shared_ptr<std::atomic<int>> active_;
   SseMetrics* const metrics_;
-  std::string response_head_;  // Sent with the first write.
+  bool head_pending_ = true;  // prefix_ holds the response head, not sent yet.
   bool chunked_;
   const bool meta_;  // ?meta=1: frames with topic: and time: fields
   bool in_flight_from_store_ = false;
