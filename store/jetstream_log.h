@@ -40,9 +40,10 @@ struct JetStreamLogHooks {
   // The reference for retention's age limits (JetStream's own stream limits
   // run on the server's clock).
   std::function<absl::Time()> clock = [] { return absl::Now(); };
-  // Called once the read cache's load at open is over (on its thread): the
-  // cache covers (from, through] below the tail's part, `loaded` events were
-  // loaded (0 when there was nothing to load or the stream failed).
+  // Called once the read cache's load at open is over (on its thread, or in
+  // Open when there is none): the cache covers (from, through] below the
+  // tail's part; `loaded` events were loaded (0 when there was nothing to
+  // load, the stream failed or the log closed first).
   std::function<void(uint64_t from, uint64_t through, size_t loaded)> cache_filled;
 };
 

@@ -475,6 +475,37 @@ TEST_F(JetStreamLogTest, ReadCacheAnswersLikeTheStream) {
   check("after delete");
 }
 
+// Closing a node while its read cache may still be loading the history:
+// Close stops the load and waits for it (the load's thread never outlives
+// the log), the hook reports the load over exactly once, and the stream is
+// untouched.
+TEST_F(JetStreamLogTest, CloseStopsTheReadCacheLoad) {
+  {
+    auto writer = Open();
+    for (int round = 0; round < 20; ++round) {
+      std::vector<EventInput> batch;
+      for (int i = 0; i < 1000; ++i) batch.push_back(Ev(absl::StrCat("t.", i % 10), "x"));
+      ASSERT_TRUE(writer->Append(std::move(batch)).ok());
+    }
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::atomic<int> reports{0};
+    JetStreamLogHooks hooks;
+    hooks.cache_filled = [&reports](uint64_t, uint64_t through, size_t) {
+      EXPECT_EQ(through, 20000u);
+      reports++;
+    };
+    absl::StatusOr<std::unique_ptr<Log>> log = OpenJetStreamLogWithHooks(options_, js_, hooks);
+    ASSERT_TRUE(log.ok()) << log.status();
+    (*log)->Close();
+    EXPECT_EQ(reports.load(), 1);
+    log->reset();
+    EXPECT_EQ(reports.load(), 1);
+  }
+  auto reader = Open();
+  EXPECT_EQ(ReadAll(*reader, {"t.3"}, 0, 1024).size(), 2000u);
+}
+
 // Reads delete their short-lived pull consumers (without waiting for the
 // answer): after many deep reads only the nodes' tail consumers remain.
 TEST_F(JetStreamLogTest, ReadsLeaveNoConsumersBehind) {

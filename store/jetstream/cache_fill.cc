@@ -46,7 +46,8 @@ void JetStreamLog::FillCache(uint64_t through) {
   natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
   // Done at `through`, at the first sequence above it (appended since), or
   // when nothing is left (the last ones were removed meanwhile). A stream
-  // that sends nothing for 5 s (unreachable): given up, nothing loaded.
+  // that sends nothing for 5 s (unreachable), or Close: given up, nothing
+  // loaded.
   constexpr int kTimeoutMs = 100;
   constexpr int kMaxIdle = 50;
   uint64_t last = from;
