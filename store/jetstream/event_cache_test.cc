@@ -102,6 +102,20 @@ TEST(EventCacheTest, DisabledNeverServes) {
   EXPECT_FALSE(cache.Read(req, 1, 100).has_value());
 }
 
+// The cache covers reads from `from` up to `bound` and no earlier: a read of
+// `topic` after from - 1 misses, one after `from` is served (returned).
+ReadResult ReadAtCoverageEdge(const EventCache& cache, const std::string& topic, uint64_t from,
+                              uint64_t bound) {
+  ReadRequest req;
+  req.filter = F({topic});
+  req.after_id = from - 1;
+  EXPECT_FALSE(cache.Read(req, bound, 100).has_value());
+  req.after_id = from;
+  std::optional<ReadResult> r = cache.Read(req, bound, 100);
+  EXPECT_TRUE(r.has_value());
+  return r.value_or(ReadResult{});
+}
+
 TEST(EventCacheTest, EvictsOldestAndStopsCoveringThem) {
   const size_t one = EventCache::Cost(E(1, "a", std::string(100, 'x')));
   EventCache cache(one * 10);
@@ -112,15 +126,9 @@ TEST(EventCacheTest, EvictsOldestAndStopsCoveringThem) {
   }
   EXPECT_EQ(cache.size(), 10u);
   EXPECT_EQ(cache.covered_from(), 15u);
-  ReadRequest req;
-  req.filter = F({"a"});
-  req.after_id = 14;
-  EXPECT_FALSE(cache.Read(req, 25, 100).has_value());
-  req.after_id = 15;
-  std::optional<ReadResult> r = cache.Read(req, 25, 100);
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->events.size(), 10u);
-  EXPECT_EQ(r->events.front().id, 16u);
+  const ReadResult r = ReadAtCoverageEdge(cache, "a", 15, 25);
+  EXPECT_EQ(r.events.size(), 10u);
+  EXPECT_EQ(r.events.front().id, 16u);
 }
 
 // The load at open: history below what the tail delivered, prepended; it
@@ -146,15 +154,11 @@ TEST(EventCacheTest, PrependExtendsCoverageDownwards) {
   EXPECT_EQ(cache.Prepend(history, 2, 20), 8u);
   EXPECT_EQ(cache.covered_from(), 3u);
   EXPECT_EQ(cache.size(), 10u);
+  const ReadResult r = ReadAtCoverageEdge(cache, "a", 3, 23);
+  EXPECT_EQ(Ids(r.events), (std::vector<uint64_t>{5, 9, 13, 17, 21}));
+  EXPECT_TRUE(r.reached_end);
   ReadRequest req;
   req.filter = F({"a"});
-  req.after_id = 2;
-  EXPECT_FALSE(cache.Read(req, 23, 100).has_value());
-  req.after_id = 3;
-  std::optional<ReadResult> r = cache.Read(req, 23, 100);
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(Ids(r->events), (std::vector<uint64_t>{5, 9, 13, 17, 21}));
-  EXPECT_TRUE(r->reached_end);
   // Once loaded, the range is no longer contiguous with a second load.
   EXPECT_EQ(cache.Prepend({E(2, "a", data)}, 1, 20), 0u);
   // Everything fits: coverage reaches `from`.
@@ -163,9 +167,9 @@ TEST(EventCacheTest, PrependExtendsCoverageDownwards) {
   EXPECT_EQ(roomy.Prepend({E(4, "a", data), E(9, "a", data)}, 0, 10), 2u);
   EXPECT_EQ(roomy.covered_from(), 0u);
   req.after_id = 0;
-  r = roomy.Read(req, 10, 100);
-  ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(Ids(r->events), (std::vector<uint64_t>{4, 9}));
+  std::optional<ReadResult> all = roomy.Read(req, 10, 100);
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(Ids(all->events), (std::vector<uint64_t>{4, 9}));
 }
 
 // Random feeds, filters and limits over many topics: paging through the
