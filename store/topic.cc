@@ -207,7 +207,8 @@ absl::StatusOr<TopicPattern> TopicPattern::Parse(std::string_view pattern,
 bool TopicPattern::Matches(std::string_view topic) const {
   if (exact_) return topic == text_;
   // Token by token over both texts; `p` and `t` are the starts of the next
-  // pattern and topic tokens. Both are valid, so tokens are never empty.
+  // pattern and topic tokens. The pattern is valid (no empty token); the
+  // topic may be any bytes, and only ever fails to match.
   const std::string_view pattern(text_);
   size_t p = prefix_bytes_;
   if (topic.substr(0, p) != pattern.substr(0, p)) return false;

@@ -24,26 +24,18 @@ void JetStreamLog::FillCache(uint64_t through) {
     if (!info.ok() || (*info)->State.Msgs == 0) return report(0);
     const jsStreamState& st = (*info)->State;
     // Start where the newest events that fit begin, estimated from the
-    // stream's average message (Prepend keeps only what fits anyway).
-    const uint64_t avg = st.Bytes / st.Msgs + sizeof(Event) + 48;
+    // stream's average message plus the cache's cost of an event (Prepend
+    // keeps only what fits anyway).
+    const uint64_t avg = st.Bytes / st.Msgs + EventCache::Cost(Event());
     const uint64_t fit = jso_.read_cache_bytes / std::max<uint64_t>(1, avg);
     const uint64_t first = std::max<uint64_t>(1, st.FirstSeq);
     if (first > through || fit == 0) return report(0);
     from = std::max(first, through > fit ? through - fit + 1 : 1) - 1;
   }
 
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = jso_.stream.c_str();
-  so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = from + 1;
-  so.Config.Heartbeat = kTailHeartbeatNanos;
-  const std::string all = absl::StrCat(prefix_, ">");
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsSubscription* sub = nullptr;
-  if (js_SubscribeSync(&sub, js_, all.c_str(), nullptr, &so, &jerr) != NATS_OK) return report(0);
-  natsSubscription_SetPendingLimits(sub, 1 << 16, 64 << 20);
+  absl::StatusOr<natsSubscription*> subscribed = SubscribeOrdered(from + 1, 1 << 16, 64 << 20);
+  if (!subscribed.ok()) return report(0);
+  natsSubscription* sub = *subscribed;
   // Done at `through`, at the first sequence above it (appended since), or
   // when nothing is left (the last ones were removed meanwhile). A stream
   // that sends nothing for 5 s (unreachable), or Close: given up, nothing
@@ -63,21 +55,17 @@ void JetStreamLog::FillCache(uint64_t through) {
     }
     idle = 0;
     MsgPtr m(raw);
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, m.get()) != NATS_OK) continue;  // not a stream message
-    const uint64_t seq = meta->Sequence.Stream;
-    const int64_t ts = meta->Timestamp;
-    const uint64_t left = meta->NumPending;
-    jsMsgMetaData_Destroy(meta);
-    if (seq > through) {
+    StreamPosition at;
+    if (!PositionOf(m.get(), &at)) continue;  // not a stream message
+    if (at.seq > through) {
       complete = true;
       break;
     }
-    if (seq <= last) continue;  // redelivered after a consumer restart
-    last = seq;
+    if (at.seq <= last) continue;  // redelivered after a consumer restart
+    last = at.seq;
     Event e;
-    if (Decode(m.get(), seq, ts, &e)) events.push_back(std::move(e));
-    complete = seq == through || left == 0;
+    if (Decode(m.get(), at.seq, at.store_nanos, &e)) events.push_back(std::move(e));
+    complete = at.seq == through || at.pending == 0;
   }
   natsSubscription_Unsubscribe(sub);
   natsSubscription_Destroy(sub);

@@ -3,8 +3,9 @@
 // The JetStream log feeds it from its ordered consumer (the tail): every
 // event the tail delivers is appended here before the watermark moves past
 // it; and, once at open, loads the history before that from the stream
-// (Prepend), as much as fits. The cache then holds, for the id range (covered_from, covered_to], every
-// event the stream delivered in that range, ascending. The stream stays the
+// (Prepend), as much as fits. The cache then holds, for the id range
+// (covered_from, covered_to], every event the stream delivered in that range,
+// ascending. The stream stays the
 // source of truth: the cache never learns about removals (trim, delete,
 // retention, another node's purge), so the caller serves a read from it only
 // when the stream says nothing above the read's cursor was removed (see

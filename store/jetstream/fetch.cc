@@ -161,21 +161,15 @@ absl::StatusOr<JetStreamLog::Fetched> JetStreamLog::FetchRangeOnce(
         list.Msgs[i] = nullptr;
       }
       natsMsgList_Destroy(&list);
-      jsMsgMetaData* meta = nullptr;
-      if (natsMsg_GetMetaData(&meta, buf.back().get()) == NATS_OK) {
-        pending = meta->NumPending;
-        jsMsgMetaData_Destroy(meta);
-      }
+      if (StreamPosition newest; PositionOf(buf.back().get(), &newest)) pending = newest.pending;
     }
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, buf.front().get()) != NATS_OK) {
+    StreamPosition at;
+    if (!PositionOf(buf.front().get(), &at)) {
       buf.pop_front();
       continue;
     }
-    const uint64_t seq = meta->Sequence.Stream;
-    const int64_t ts = meta->Timestamp;
-    jsMsgMetaData_Destroy(meta);
-    verdict = take(buf.front().get(), seq, ts);
+    const uint64_t seq = at.seq;
+    verdict = take(buf.front().get(), seq, at.store_nanos);
     if (verdict == Next::kStop || verdict == Next::kEnd) break;
     buf.pop_front();
     next = seq + 1;

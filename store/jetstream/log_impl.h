@@ -119,6 +119,23 @@ inline constexpr size_t kMaxParked = 16;
 // max_payload.
 inline constexpr size_t kHeaderSlack = 64;
 
+// Where a message delivered by a consumer sits in the stream, from its
+// JetStream metadata: false when it is not a stream message.
+struct StreamPosition {
+  uint64_t seq = 0;          // The stream sequence: the event id.
+  int64_t store_nanos = 0;   // When the stream stored it.
+  uint64_t pending = 0;      // Messages left for the consumer after it.
+};
+inline bool PositionOf(natsMsg* m, StreamPosition* out) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return false;
+  out->seq = meta->Sequence.Stream;
+  out->store_nanos = meta->Timestamp;
+  out->pending = meta->NumPending;
+  jsMsgMetaData_Destroy(meta);
+  return true;
+}
+
 
 class JetStreamLog final : public Log {
  public:
@@ -199,6 +216,12 @@ class JetStreamLog final : public Log {
 
   absl::Status EnsureStream();
   void BuildStreamConfig(jsStreamConfig* cfg, const char** subjects, std::string* subject) const;
+  // An ordered push consumer on the whole stream from start_seq, queueing at
+  // most the given number of messages and bytes before the client drops
+  // (and the consumer restarts from the gap).
+  absl::StatusOr<natsSubscription*> SubscribeOrdered(uint64_t start_seq, int pending_msgs,
+                                                     int pending_bytes);
+  // The tail's: SubscribeOrdered into tail_sub_.
   absl::Status Subscribe(uint64_t start_seq);
 
   void PublisherLoop();

@@ -37,13 +37,7 @@ absl::StatusOr<uint64_t> JetStreamLog::FirstSeqAtStoreTime(const std::string& su
   natsMsgList list{};
   if (absl::Status s = consumer.Fetch(1, &list); !s.ok()) return s;
   uint64_t seq = 0;
-  if (list.Count > 0) {
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, list.Msgs[0]) == NATS_OK) {
-      seq = meta->Sequence.Stream;
-      jsMsgMetaData_Destroy(meta);
-    }
-  }
+  if (StreamPosition at; list.Count > 0 && PositionOf(list.Msgs[0], &at)) seq = at.seq;
   natsMsgList_Destroy(&list);
   return seq;
 }

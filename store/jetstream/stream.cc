@@ -56,7 +56,9 @@ absl::Status JetStreamLog::EnsureStream() {
   return absl::OkStatus();
 }
 
-absl::Status JetStreamLog::Subscribe(uint64_t start_seq) {
+absl::StatusOr<natsSubscription*> JetStreamLog::SubscribeOrdered(uint64_t start_seq,
+                                                                 int pending_msgs,
+                                                                 int pending_bytes) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = jso_.stream.c_str();
@@ -69,10 +71,16 @@ absl::Status JetStreamLog::Subscribe(uint64_t start_seq) {
   natsSubscription* sub = nullptr;
   natsStatus s = js_SubscribeSync(&sub, js_, all.c_str(), nullptr, &so, &jerr);
   if (s != NATS_OK) return FromNats(s, jerr, "subscribing to the stream");
+  natsSubscription_SetPendingLimits(sub, pending_msgs, pending_bytes);
+  return sub;
+}
+
+absl::Status JetStreamLog::Subscribe(uint64_t start_seq) {
   // Queue generously: a dropped message only makes the ordered consumer
   // start over from the gap, but that costs a round trip.
-  natsSubscription_SetPendingLimits(sub, 1 << 20, 1 << 30);
-  tail_sub_ = sub;
+  absl::StatusOr<natsSubscription*> sub = SubscribeOrdered(start_seq, 1 << 20, 1 << 30);
+  if (!sub.ok()) return sub.status();
+  tail_sub_ = *sub;
   return absl::OkStatus();
 }
 

@@ -66,15 +66,12 @@ void JetStreamLog::Deliver(std::vector<MsgPtr>& msgs) {
   // LastAssignedId claim ids no one assigned): IdAssigned asks the stream
   // for any id above LastAssignedId.
   for (MsgPtr& m : msgs) {
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, m.get()) != NATS_OK) continue;  // not a stream message
-    const uint64_t seq = meta->Sequence.Stream;
-    const int64_t ts = meta->Timestamp;
-    jsMsgMetaData_Destroy(meta);
-    if (seq <= wm) continue;  // redelivered after a consumer reset
+    StreamPosition at;
+    if (!PositionOf(m.get(), &at)) continue;  // not a stream message
+    if (at.seq <= wm) continue;  // redelivered after a consumer reset
     Event e;
-    if (!Decode(m.get(), seq, ts, &e)) continue;
-    wm = seq;
+    if (!Decode(m.get(), at.seq, at.store_nanos, &e)) continue;
+    wm = at.seq;
     events.push_back(std::move(e));
   }
   const uint64_t assigned = wm;
