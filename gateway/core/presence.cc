@@ -6,22 +6,17 @@
 
 namespace tailgate {
 
-struct StreamRegistry::Entry {
-  uint64_t id = 0;
-  StreamInfo info;
-  std::atomic<uint64_t> position{0};
-  EndFn end;
-  bool gone = false;  // Guarded by State::end_mu.
-};
-
 struct StreamRegistry::State {
   mutable std::mutex mu;
-  uint64_t next_id = 1;                                 // Guarded by mu.
-  std::map<uint64_t, std::shared_ptr<Entry>> streams;  // Guarded by mu; by id = by age.
-  // A revoke that found an entry may call its `end` only while it is still
+  uint64_t next_id = 1;  // Guarded by mu.
+  // Registered streams, oldest (= lowest id) first; guarded by mu.
+  Registration* head = nullptr;
+  Registration* tail = nullptr;
+  size_t size = 0;
+  // A revoke that found a stream may call its `end` only while it is still
   // registered: a registration refused by Admit (or already gone) is never
   // ended. `end` only posts, so calling it under this mutex cannot block.
-  // One for all entries (not one each: idle streams are many, revokes rare).
+  // One for all streams (not one each: idle streams are many, revokes rare).
   std::mutex end_mu;
 };
 
@@ -38,32 +33,21 @@ bool CoversAny(const store::TopicPattern& covering, const std::vector<store::Top
 
 }  // namespace
 
-StreamRegistry::Registration& StreamRegistry::Registration::operator=(
-    Registration&& other) noexcept {
-  if (this != &other) {
-    Reset();
-    state_ = std::move(other.state_);
-    entry_ = std::move(other.entry_);
-  }
-  return *this;
-}
-
-void StreamRegistry::Registration::set_position(uint64_t id) {
-  if (entry_) entry_->position.store(id, std::memory_order_relaxed);
-}
-
 void StreamRegistry::Registration::Reset() {
-  if (!entry_) return;
+  if (!state_) return;
   {
     std::lock_guard lock(state_->mu);
-    state_->streams.erase(entry_->id);
+    (prev_ ? prev_->next_ : state_->head) = next_;
+    (next_ ? next_->prev_ : state_->tail) = prev_;
+    prev_ = next_ = nullptr;
+    --state_->size;
   }
   {
     std::lock_guard lock(state_->end_mu);
-    entry_->gone = true;
+    gone_ = true;
   }
-  entry_.reset();
   state_.reset();
+  owner_.reset();
 }
 
 StreamRegistry::StreamRegistry(const RevocationList* revocations)
@@ -79,35 +63,44 @@ absl::Status StreamRegistry::Admit(const std::string& subject,
   return revocations_->CheckPatterns(patterns, now);
 }
 
-absl::StatusOr<StreamRegistry::Registration> StreamRegistry::Register(StreamInfo info,
-                                                                      uint64_t position,
-                                                                      EndFn end) {
-  auto entry = std::make_shared<Entry>();
-  entry->info = std::move(info);
-  entry->position.store(position, std::memory_order_relaxed);
-  entry->end = std::move(end);
-  Registration reg;
-  reg.state_ = state_;
+absl::Status StreamRegistry::Register(Registration* into, StreamInfo info,
+                                      const std::vector<store::TopicPattern>* patterns,
+                                      uint64_t position, std::weak_ptr<void> owner, EndFn end) {
+  into->Reset();
+  into->info_ = std::move(info);
+  into->patterns_ = patterns;
+  into->position_.store(position, std::memory_order_relaxed);
+  into->owner_ = std::move(owner);
+  into->end_ = end;
+  {
+    std::lock_guard lock(state_->end_mu);
+    into->gone_ = false;
+  }
+  into->state_ = state_;
   {
     std::lock_guard lock(state_->mu);
-    entry->id = state_->next_id++;
-    state_->streams.emplace(entry->id, entry);
+    into->id_ = state_->next_id++;
+    into->prev_ = state_->tail;
+    (state_->tail ? state_->tail->next_ : state_->head) = into;
+    state_->tail = into;
+    ++state_->size;
   }
-  reg.entry_ = entry;
   // Visible first, checked second (see the header): a Revoke that the check
   // misses has not added its revocation yet, so its scan will find us.
-  if (absl::Status s = Admit(entry->info.subject, entry->info.patterns); !s.ok()) return s;
-  return reg;  // On the error path `reg` unregisters as it goes.
+  absl::Status s = Admit(into->info_.subject, *patterns);
+  if (!s.ok()) into->Reset();
+  return s;
 }
 
 std::vector<StreamSnapshot> StreamRegistry::List(const std::string& subject,
                                                  const store::TopicPattern* covering) const {
   std::vector<StreamSnapshot> out;
   std::lock_guard lock(state_->mu);
-  for (const auto& [id, e] : state_->streams) {
-    if (!subject.empty() && e->info.subject != subject) continue;
-    if (covering != nullptr && !CoversAny(*covering, e->info.patterns)) continue;
-    out.push_back(StreamSnapshot{id, e->info, e->position.load(std::memory_order_relaxed)});
+  for (const Registration* r = state_->head; r != nullptr; r = r->next_) {
+    if (!subject.empty() && r->info_.subject != subject) continue;
+    if (covering != nullptr && !CoversAny(*covering, *r->patterns_)) continue;
+    out.push_back(StreamSnapshot{r->id_, r->info_, *r->patterns_,
+                                 r->position_.load(std::memory_order_relaxed)});
   }
   return out;
 }
@@ -118,8 +111,8 @@ std::map<std::string, uint64_t> StreamRegistry::CountByPattern(
   const std::vector<store::TopicPattern> one =
       covering ? std::vector<store::TopicPattern>{*covering} : std::vector<store::TopicPattern>{};
   std::lock_guard lock(state_->mu);
-  for (const auto& [id, e] : state_->streams) {
-    for (const store::TopicPattern& p : e->info.patterns) {
+  for (const Registration* r = state_->head; r != nullptr; r = r->next_) {
+    for (const store::TopicPattern& p : *r->patterns_) {
       if (covering != nullptr && !PatternsCover(one, p)) continue;
       ++out[p.str()];
     }
@@ -127,36 +120,44 @@ std::map<std::string, uint64_t> StreamRegistry::CountByPattern(
   return out;
 }
 
-size_t StreamRegistry::EndMatching(const std::function<bool(const Entry&)>& match,
+size_t StreamRegistry::EndMatching(const std::function<bool(const Registration&)>& match,
                                    const absl::Status& reason) {
-  std::vector<std::shared_ptr<Entry>> matched;
+  // Each matched stream's owner is pinned, so its Registration stays valid
+  // (if not registered) after the mutex is released.
+  std::vector<std::pair<std::shared_ptr<void>, Registration*>> matched;
   {
     std::lock_guard lock(state_->mu);
-    for (const auto& [id, e] : state_->streams) {
-      if (match(*e)) matched.push_back(e);
+    for (Registration* r = state_->head; r != nullptr; r = r->next_) {
+      if (!match(*r)) continue;
+      // Null when the owner is being destroyed (it unregisters on its way out).
+      if (std::shared_ptr<void> owner = r->owner_.lock()) matched.emplace_back(std::move(owner), r);
     }
   }
   // Outside the mutex: `end` posts to the stream's strand, and the stream
   // may unregister (take the mutex) on its way out at any moment.
-  std::lock_guard lock(state_->end_mu);
-  for (const std::shared_ptr<Entry>& e : matched) {
-    if (!e->gone) e->end(reason);
+  {
+    std::lock_guard lock(state_->end_mu);
+    for (const auto& [owner, r] : matched) {
+      if (!r->gone_) r->end_(owner, reason);
+    }
   }
-  return matched.size();
+  const size_t n = matched.size();
+  matched.clear();  // Outside both mutexes: a last reference may destroy a stream.
+  return n;
 }
 
 size_t StreamRegistry::EndSubject(const std::string& subject, const absl::Status& reason) {
   if (subject.empty()) return 0;
-  return EndMatching([&](const Entry& e) { return e.info.subject == subject; }, reason);
+  return EndMatching([&](const Registration& r) { return r.info_.subject == subject; }, reason);
 }
 
 size_t StreamRegistry::EndCovered(const store::TopicPattern& pattern, const absl::Status& reason) {
-  return EndMatching([&](const Entry& e) { return CoversAny(pattern, e.info.patterns); }, reason);
+  return EndMatching([&](const Registration& r) { return CoversAny(pattern, *r.patterns_); }, reason);
 }
 
 size_t StreamRegistry::size() const {
   std::lock_guard lock(state_->mu);
-  return state_->streams.size();
+  return state_->size;
 }
 
 }  // namespace tailgate

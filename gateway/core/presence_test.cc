@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <thread>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -91,30 +93,64 @@ TEST(RevocationListTest, PersistsAtomicallyAndDropsExpired) {
   EXPECT_NE(bad.status().message().find(path + ":1:"), std::string::npos) << bad.status();
 }
 
+// A stream as the registry sees one: its patterns, what ending it does, and
+// its registration (last: it unregisters before the rest goes).
+struct TestStream {
+  std::vector<store::TopicPattern> patterns;
+  std::function<void()> on_end = [] {};
+  StreamRegistry::Registration registration;
+
+  static void End(const std::shared_ptr<void>& owner, const absl::Status&) {
+    static_cast<TestStream*>(owner.get())->on_end();
+  }
+};
+
+std::shared_ptr<TestStream> NewStream(std::vector<store::TopicPattern> patterns,
+                                      std::function<void()> on_end = [] {}) {
+  auto s = std::make_shared<TestStream>();
+  s->patterns = std::move(patterns);
+  s->on_end = std::move(on_end);
+  return s;
+}
+
+absl::Status Register(StreamRegistry& registry, const std::shared_ptr<TestStream>& s,
+                      const std::string& subject, uint64_t position = 0) {
+  return registry.Register(&s->registration, StreamInfo{subject, "sse", "", absl::Now()},
+                           &s->patterns, position, s, &TestStream::End);
+}
+
 TEST(StreamRegistryTest, ListsCountsAndEnds) {
   auto revocations = *RevocationList::Open("", absl::Now());
   StreamRegistry registry(revocations.get());
   std::vector<std::string> ended;
   auto make = [&](const std::string& sub, std::vector<store::TopicPattern> ps,
                   std::string_view proto) {
-    StreamInfo info{sub, std::move(ps), proto, "127.0.0.1:1", absl::Now()};
-    return *registry.Register(std::move(info), 7,
-                              [&ended, sub](const absl::Status&) { ended.push_back(sub); });
+    auto s = NewStream(std::move(ps), [&ended, sub] { ended.push_back(sub); });
+    EXPECT_TRUE(registry
+                    .Register(&s->registration, StreamInfo{sub, proto, "127.0.0.1:1", absl::Now()},
+                              &s->patterns, 7, s, &TestStream::End)
+                    .ok());
+    return s;
   };
-  StreamRegistry::Registration a = make("alice", {P("orders.eu"), P("users.1")}, "sse");
-  StreamRegistry::Registration b = make("bob", {P("orders.>")}, "grpc");
+  std::shared_ptr<TestStream> a = make("alice", {P("orders.eu"), P("users.1")}, "sse");
+  std::shared_ptr<TestStream> b = make("bob", {P("orders.>")}, "grpc");
   {
-    StreamRegistry::Registration c = make("carol", {P(">")}, "sse");
+    std::shared_ptr<TestStream> c = make("carol", {P(">")}, "sse");
     EXPECT_EQ(registry.size(), 3u);
   }
   EXPECT_EQ(registry.size(), 2u);
-  a.set_position(42);
+  a->registration.set_position(42);
 
   std::vector<StreamSnapshot> all = registry.List("", nullptr);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].info.subject, "alice");
+  EXPECT_EQ(all[0].info.protocol, "sse");
+  EXPECT_EQ(all[0].info.remote, "127.0.0.1:1");
+  EXPECT_EQ(all[0].patterns.size(), 2u);
   EXPECT_EQ(all[0].position, 42u);
+  EXPECT_EQ(all[1].info.protocol, "grpc");
   EXPECT_EQ(all[1].position, 7u);
+  EXPECT_LT(all[0].id, all[1].id);
   EXPECT_EQ(registry.List("bob", nullptr).size(), 1u);
   const store::TopicPattern orders = P("orders.>");
   EXPECT_EQ(registry.List("", &orders).size(), 2u);
@@ -131,6 +167,73 @@ TEST(StreamRegistryTest, ListsCountsAndEnds) {
   EXPECT_EQ(ended, std::vector<std::string>{"alice"});
   EXPECT_EQ(registry.EndCovered(orders, absl::PermissionDeniedError("x")), 2u);
   EXPECT_EQ(registry.EndSubject("", absl::UnauthenticatedError("x")), 0u);
+
+  // Unlinking from the middle, the head and the tail keeps the order.
+  std::shared_ptr<TestStream> d = make("dave", {P("d")}, "sse");
+  std::shared_ptr<TestStream> e = make("erin", {P("e")}, "sse");
+  b.reset();
+  a->registration.Reset();
+  a->registration.Reset();  // Idempotent.
+  std::vector<StreamSnapshot> left = registry.List("", nullptr);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].info.subject, "dave");
+  EXPECT_EQ(left[1].info.subject, "erin");
+  e.reset();
+  std::shared_ptr<TestStream> f = make("frank", {P("f")}, "sse");
+  left = registry.List("", nullptr);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].info.subject, "dave");
+  EXPECT_EQ(left[1].info.subject, "frank");
+  EXPECT_EQ(registry.size(), 2u);
+}
+
+TEST(StreamRegistryTest, NeverEndsAStreamThatIsGone) {
+  StreamRegistry registry(nullptr);
+  int ended = 0;
+  // Reset: off the list, never ended.
+  auto reset = NewStream({P("a")}, [&] { ++ended; });
+  ASSERT_TRUE(Register(registry, reset, "alice").ok());
+  reset->registration.Reset();
+  // An owner already gone while its registration is still listed (the
+  // owner's destructor has not reached it yet): not pinned, not ended.
+  auto held = NewStream({P("a")}, [&] { ++ended; });
+  auto owner = std::make_shared<int>(0);
+  ASSERT_TRUE(registry
+                  .Register(&held->registration, StreamInfo{"alice", "sse", "", absl::Now()},
+                            &held->patterns, 0, owner, &TestStream::End)
+                  .ok());
+  owner.reset();
+  EXPECT_EQ(registry.size(), 1u);
+  EXPECT_EQ(registry.EndSubject("alice", absl::UnauthenticatedError("x")), 0u);
+  EXPECT_EQ(ended, 0);
+}
+
+TEST(StreamRegistryTest, EndPinsTheOwnerForTheCall) {
+  StreamRegistry registry(nullptr);
+  // The stream's only other reference is dropped while it is being ended:
+  // the registry's pin keeps it (and its registration) valid until after the
+  // call, and the last release unregisters outside the registry's mutexes.
+  std::shared_ptr<TestStream> s = NewStream({P("a")});
+  std::weak_ptr<TestStream> weak = s;
+  s->on_end = [&s, &weak] {
+    s.reset();
+    EXPECT_FALSE(weak.expired());
+  };
+  ASSERT_TRUE(Register(registry, s, "alice").ok());
+  EXPECT_EQ(registry.EndSubject("alice", absl::UnauthenticatedError("x")), 1u);
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(registry.size(), 0u);
+}
+
+TEST(StreamRegistryTest, ARegistrationMayOutliveTheRegistry) {
+  auto s = NewStream({P("a")});
+  {
+    StreamRegistry registry(nullptr);
+    ASSERT_TRUE(Register(registry, s, "alice").ok());
+  }
+  s->registration.set_position(3);
+  s->registration.Reset();
+  EXPECT_FALSE(s->registration);
 }
 
 TEST(StreamRegistryTest, RegisterRefusesRevoked) {
@@ -138,15 +241,15 @@ TEST(StreamRegistryTest, RegisterRefusesRevoked) {
   StreamRegistry registry(revocations.get());
   ASSERT_TRUE(revocations->Add(Subject("alice", absl::Now() + absl::Minutes(1)), absl::Now()).ok());
   ASSERT_TRUE(revocations->Add(Pattern("secret.>", absl::Now() + absl::Minutes(1)), absl::Now()).ok());
-  auto end = [](const absl::Status&) {};
-  EXPECT_EQ(registry.Register({"alice", {P("a")}, "sse", "", absl::Now()}, 0, end).status().code(),
-            absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(registry.Register({"bob", {P("secret.x")}, "sse", "", absl::Now()}, 0, end)
-                .status()
-                .code(),
-            absl::StatusCode::kPermissionDenied);
+  auto alice = NewStream({P("a")});
+  EXPECT_EQ(Register(registry, alice, "alice").code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(alice->registration);
+  auto secret = NewStream({P("secret.x")});
+  EXPECT_EQ(Register(registry, secret, "bob").code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(registry.size(), 0u) << "refused registrations do not linger";
-  EXPECT_TRUE(registry.Register({"bob", {P("a")}, "sse", "", absl::Now()}, 0, end).ok());
+  auto bob = NewStream({P("a")});
+  EXPECT_TRUE(Register(registry, bob, "bob").ok());
+  EXPECT_TRUE(bob->registration);
   EXPECT_TRUE(registry.Admit("bob", {P("a")}).ok());
 }
 
@@ -158,7 +261,7 @@ TEST(StreamRegistryTest, ConcurrentRegisterAndRevokeMissNothing) {
   StreamRegistry registry(revocations.get());
   constexpr int kThreads = 4;
   constexpr int kPerThread = 500;
-  std::vector<std::vector<StreamRegistry::Registration>> kept(kThreads);
+  std::vector<std::vector<std::shared_ptr<TestStream>>> kept(kThreads);
   std::vector<std::unique_ptr<std::atomic<int>>> ends;
   for (int i = 0; i < kThreads * kPerThread; ++i) ends.push_back(std::make_unique<std::atomic<int>>(0));
   std::atomic<int> accepted{0};
@@ -170,12 +273,10 @@ TEST(StreamRegistryTest, ConcurrentRegisterAndRevokeMissNothing) {
       }
       for (int i = 0; i < kPerThread; ++i) {
         std::atomic<int>* counter = ends[t * kPerThread + i].get();
-        absl::StatusOr<StreamRegistry::Registration> r = registry.Register(
-            {"alice", {P("a")}, "sse", "", absl::Now()}, 0,
-            [counter](const absl::Status&) { counter->fetch_add(1); });
-        if (r.ok()) {
+        auto s = NewStream({P("a")}, [counter] { counter->fetch_add(1); });
+        if (Register(registry, s, "alice").ok()) {
           accepted.fetch_add(1);
-          kept[t].push_back(*std::move(r));
+          kept[t].push_back(std::move(s));
         } else {
           counter->store(-1000);  // Refused: must never be ended.
         }

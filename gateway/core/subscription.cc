@@ -41,7 +41,10 @@ Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFi
       timer_(strand_, &Subscription::OnDeadline),
       last_activity_(Clock::now()) {}
 
-Subscription::~Subscription() = default;
+Subscription::~Subscription() {
+  // Off the registry before the cursor whose patterns it lists can go.
+  registration_.Reset();
+}
 
 void Subscription::Start() {
   if (deadline_ != Clock::time_point::max()) ArmTimerBy(deadline_);
@@ -62,24 +65,18 @@ void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
                    start.status());
   }
   std::unique_ptr<Starting> starting = std::move(starting_);
-  if (starting->presence != nullptr) {
-    starting->stream.patterns = starting->filter.patterns();
-    // The registry calls this from an admin thread: only post to the strand.
-    absl::StatusOr<StreamRegistry::Registration> r = starting->presence->Register(
-        std::move(starting->stream), start->position,
-        [weak = weak_from_this()](const absl::Status& reason) {
-          if (auto self = weak.lock()) {
-            net::post(self->strand_, [self, reason] { self->Revoke(reason); });
-          }
-        });
-    // A revocation made between the request's check and now.
-    if (!r.ok()) return EndWith(EndReason::kRevoked, r.status());
-    registration_ = *std::move(r);
-  }
-  started_ = true;
   start_position_ = start->position;
   start->notify_live = live_marker_;
   cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(starting->filter), *std::move(start));
+  if (starting->presence != nullptr) {
+    // The registry lists the cursor's patterns (no copy of its own).
+    absl::Status s = starting->presence->Register(
+        &registration_, std::move(starting->stream), &cursor_->filter().patterns(),
+        start_position_, weak_from_this(), &Subscription::OnRevoked);
+    // A revocation made between the request's check and now.
+    if (!s.ok()) return EndWith(EndReason::kRevoked, std::move(s));
+  }
+  started_ = true;
   // The opening waits for the first batch if the cursor has one at once: a
   // batch from the tail cache is posted by Next before the check below is,
   // so it comes first and both go out in one write. Otherwise (nothing yet,
@@ -255,6 +252,13 @@ void Subscription::ArmTimerBy(Clock::time_point at) {
   if (timer_at_ <= at) return;  // Armed already, for no later.
   timer_at_ = at;
   timer_.Arm(at, weak_from_this());
+}
+
+// The registry calls this from an admin thread: only post to the strand.
+void Subscription::OnRevoked(const std::shared_ptr<void>& owner, const absl::Status& reason) {
+  auto self = std::static_pointer_cast<Subscription>(owner);
+  net::any_io_executor strand = self->strand_;
+  net::post(strand, [self = std::move(self), reason] { self->Revoke(reason); });
 }
 
 // A deadline passed (any thread of the context): look on the strand.

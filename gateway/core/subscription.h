@@ -73,7 +73,7 @@ struct SubscriptionOptions {
   // A write not done after this long closes the stream; zero: never.
   absl::Duration write_timeout = absl::ZeroDuration();
   // Joins this registry (ListStreams, Revoke) once the start is resolved,
-  // with `stream` (its patterns are the filter's); null: none.
+  // with `stream` and the filter's patterns; null: none.
   StreamRegistry* presence = nullptr;
   StreamInfo stream;
 };
@@ -157,6 +157,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   void ArmTimer();
   void ArmTimerBy(Clock::time_point at);
   static void OnDeadline(std::shared_ptr<void> owner);
+  static void OnRevoked(const std::shared_ptr<void>& owner, const absl::Status& reason);
   void OnTimer();
 
   // What only the start needs (released once started: a subscription is
@@ -175,9 +176,10 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Clock::time_point deadline_;  // The token's; max() when none or passed.
   const Clock::duration heartbeat_;
   const Clock::duration write_timeout_;
-  StreamRegistry::Registration registration_;
 
   std::shared_ptr<Cursor> cursor_;
+  // Lists cursor_'s patterns: declared after it, so it goes first.
+  StreamRegistry::Registration registration_;
   Deadline timer_;  // Heartbeat, write timeout, token expiry: the earliest.
   Clock::time_point timer_at_ = Clock::time_point::max();  // When armed for; max(): not armed.
   std::unique_ptr<Cursor::Batch> queued_;  // Read while a write was in flight (rare: not inline).

@@ -403,7 +403,7 @@ TEST_F(SubscriptionTest, RegistersWithPresenceAndARevocationEndsIt) {
   std::vector<StreamSnapshot> listed = registry.List("", nullptr);
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].info.subject, "alice");
-  EXPECT_EQ(listed[0].info.patterns.size(), 1u);
+  EXPECT_EQ(listed[0].patterns.size(), 1u);
   EXPECT_EQ(registry.EndSubject("alice", absl::UnauthenticatedError("subject revoked")), 1u);
   ASSERT_TRUE(t->WaitForLine("close revoked"));
   EXPECT_EQ(t->calls(), (Lines{"open 0", "batch 1", "end revoked started UNAUTHENTICATED",

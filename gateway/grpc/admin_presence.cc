@@ -67,7 +67,7 @@ grpc::Status AdminService::ListStreams(grpc::ServerContext* ctx, const v1::ListS
     v1::StreamInfo* out = res->add_streams();
     out->set_id(s.id);
     out->set_subject(s.info.subject);
-    for (const store::TopicPattern& p : s.info.patterns) out->add_patterns(p.str());
+    for (const store::TopicPattern& p : s.patterns) out->add_patterns(p.str());
     out->set_protocol(std::string(s.info.protocol));
     out->set_remote(s.info.remote);
     out->set_position(s.position);

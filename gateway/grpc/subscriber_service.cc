@@ -267,7 +267,7 @@ grpc::ServerWriteReactor<v1::Event>* SubscriberService::Subscribe(
   options.live_marker = request->live_marker();
   options.valid_until = accepted->valid_until;
   options.presence = presence_;
-  options.stream = StreamInfo{accepted->subject, {}, "grpc", context->peer(), absl::Now()};
+  options.stream = StreamInfo{accepted->subject, "grpc", context->peer(), absl::Now()};
   auto stream = std::make_shared<Stream>(this, net::make_strand(pool_->get_executor()),
                                          store::TopicFilter(std::move(accepted->patterns)),
                                          std::move(options));
