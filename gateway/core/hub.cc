@@ -321,7 +321,7 @@ void Hub::TakeWaitingLocked(Cursor* c, std::vector<std::shared_ptr<Cursor>>* out
   waiting_count_--;
   // Null when the cursor is being destroyed (its destructor waits on mu_ to
   // leave the registry).
-  if (std::shared_ptr<Cursor> alive = c->weak_from_this().lock()) out->push_back(std::move(alive));
+  if (std::shared_ptr<Cursor> alive = c->Pin()) out->push_back(std::move(alive));
 }
 
 Hub::Poll Hub::ReadCache(const store::TopicFilter& filter, uint64_t* position,
@@ -429,14 +429,8 @@ void Hub::UnregisterLocked(Cursor* c) {
 
 // ---------------------------------------------------------------------------
 
-Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter, Hub::Start start)
-    : hub_(hub),
-      strand_(std::move(strand)),
-      filter_(std::move(filter)),
-      position_(start.position),
-      pending_reset_(std::move(start.reset)),
-      live_at_(start.live_at),
-      notify_live_(start.notify_live) {
+Cursor::Cursor(Hub* hub, const net::any_io_executor& strand, store::TopicFilter filter)
+    : hub_(hub), strand_(strand), filter_(std::move(filter)) {
   const std::vector<store::TopicPattern>& patterns = filter_.patterns();
   for (size_t i = 0; i < patterns.size(); ++i) {
     if (!patterns[i].IsExact()) {
@@ -447,6 +441,33 @@ Cursor::Cursor(Hub* hub, net::any_io_executor strand, store::TopicFilter filter,
                                   [&](uint32_t k) { return patterns[k].str() == patterns[i].str(); });
     if (!seen) exact_.push_back(static_cast<uint32_t>(i));
   }
+}
+
+std::shared_ptr<Cursor> Cursor::Make(Hub* hub, net::any_io_executor strand,
+                                     store::TopicFilter filter, Hub::Start start) {
+  struct Owned {
+    Owned(Hub* hub, net::any_io_executor s, store::TopicFilter filter)
+        : strand(std::move(s)), cursor(hub, strand, std::move(filter)) {}
+    const net::any_io_executor strand;
+    Cursor cursor;
+  };
+  auto owned = std::make_shared<Owned>(hub, std::move(strand), std::move(filter));
+  owned->cursor.Open(owned, std::move(start));
+  return std::shared_ptr<Cursor>(owned, &owned->cursor);
+}
+
+void Cursor::Open(std::weak_ptr<void> owner, Hub::Start start) {
+  owner_ = std::move(owner);
+  position_ = start.position;
+  pending_reset_ = std::move(start.reset);
+  live_at_ = start.live_at;
+  notify_live_ = start.notify_live;
+}
+
+std::shared_ptr<Cursor> Cursor::Pin() const {
+  std::shared_ptr<void> owner = owner_.lock();
+  if (!owner) return nullptr;
+  return std::shared_ptr<Cursor>(std::move(owner), const_cast<Cursor*>(this));
 }
 
 Cursor::~Cursor() {
@@ -478,7 +499,9 @@ void Cursor::Deliver(Batch batch, bool direct) {
     cb(std::move(batch));
     return;
   }
-  net::post(strand_, [self = shared_from_this(), cb = std::move(cb),
+  std::shared_ptr<Cursor> self = Pin();
+  if (!self) return;  // The owner is going away: nobody is left to call.
+  net::post(strand_, [self = std::move(self), cb = std::move(cb),
                       batch = std::move(batch)]() mutable {
     if (!self->closed_) cb(std::move(batch));
   });
@@ -504,7 +527,9 @@ void Cursor::Pump(bool direct) {
     }
     if (poll == Hub::Poll::kEvents && position_ < hub_->watermark()) {
       // Scan limit reached on a sparse filter: yield the strand, continue later.
-      net::post(strand_, [self = shared_from_this()] { self->Pump(); });
+      if (std::shared_ptr<Cursor> self = Pin()) {
+        net::post(strand_, [self = std::move(self)] { self->Pump(); });
+      }
       return;
     }
     switch (hub_->Wait(this, position_)) {
@@ -547,7 +572,9 @@ void Cursor::StartStoreRead() {
   request.max_events = hub_->options().max_batch_events;
   request.max_bytes = hub_->options().max_batch_bytes;
   Hub* hub = hub_;
-  const bool queued = hub_->RunOnStore([self = shared_from_this(), hub, request] {
+  std::shared_ptr<Cursor> self = Pin();
+  if (!self) return;  // The owner is going away.
+  const bool queued = hub_->RunOnStore([self = std::move(self), hub, request] {
     absl::StatusOr<store::ReadResult> result = hub->log()->Read(request);
     std::vector<EncodedEventPtr> encoded;
     size_t bytes = 0;

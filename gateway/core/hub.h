@@ -207,8 +207,16 @@ class Hub {
   std::unique_ptr<boost::asio::thread_pool> store_pool_;
 };
 
-// One subscription's position in the log. Created and driven on `strand`.
-class Cursor : public std::enable_shared_from_this<Cursor> {
+// One subscription's position in the log, driven on `strand`.
+//
+// A cursor is part of the object that owns it (a Subscription: one
+// allocation per subscriber, not two) and is kept alive through that
+// owner: Open names it, and while the cursor needs to outlive a call (a
+// posted batch, a wake-up, a store read) it holds a reference to the owner.
+// The owner's strand must outlive the cursor (it is referred to, not
+// copied). Make builds a cursor that owns itself, for users without such an
+// owner.
+class Cursor {
  public:
   struct Batch {
     std::optional<Reset> reset;            // Send before events when set.
@@ -223,10 +231,19 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   };
   using Callback = std::function<void(Batch)>;
 
-  Cursor(Hub* hub, boost::asio::any_io_executor strand, store::TopicFilter filter,
-         Hub::Start start);
+  // Not open yet: Open before Next.
+  Cursor(Hub* hub, const boost::asio::any_io_executor& strand, store::TopicFilter filter);
   ~Cursor();  // Leaves the hub's registry (any thread).
 
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // A cursor that owns itself (and a copy of `strand`), already open.
+  static std::shared_ptr<Cursor> Make(Hub* hub, boost::asio::any_io_executor strand,
+                                      store::TopicFilter filter, Hub::Start start);
+
+  // Once, on the strand: starts at `start`; `owner` holds this cursor.
+  void Open(std::weak_ptr<void> owner, Hub::Start start);
   // On the strand: asks for the next non-empty batch; `done` runs later on
   // the strand (never inline). One request at a time; a new one replaces none.
   void Next(Callback done);
@@ -253,9 +270,13 @@ class Cursor : public std::enable_shared_from_this<Cursor> {
   void OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> result,
                    std::vector<EncodedEventPtr> encoded, size_t bytes);
 
+  // This cursor, kept alive through its owner; null once the owner is gone.
+  std::shared_ptr<Cursor> Pin() const;
+
   Hub* const hub_;
-  const boost::asio::any_io_executor strand_;
+  const boost::asio::any_io_executor& strand_;
   const store::TopicFilter filter_;
+  std::weak_ptr<void> owner_;  // Set by Open.
   // The filter's distinct patterns without wildcards, as indexes into
   // filter_.patterns(). Inline (no allocation per cursor) up to 4.
   absl::InlinedVector<uint32_t, 4> exact_;

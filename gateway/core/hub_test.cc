@@ -38,7 +38,7 @@ class TestSubscriber {
                        [&started](absl::StatusOr<Hub::Start> s) { started.set_value(s); });
     absl::StatusOr<Hub::Start> start = started.get_future().get();
     EXPECT_TRUE(start.ok()) << start.status();
-    cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(filter), *start);
+    cursor_ = Cursor::Make(hub_, strand_, std::move(filter), *start);
   }
 
   ~TestSubscriber() {

@@ -32,12 +32,12 @@ Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFi
                            SubscriptionOptions options)
     : hub_(hub),
       strand_(std::move(strand)),
-      starting_(new Starting{std::move(filter), options.resume, options.presence,
-                             std::move(options.stream)}),
+      starting_(new Starting{options.resume, options.presence, std::move(options.stream)}),
       live_marker_(options.live_marker),
       deadline_(SteadyDeadline(options.valid_until)),
       heartbeat_(ToSteady(options.heartbeat)),
       write_timeout_(ToSteady(options.write_timeout)),
+      cursor_(hub, strand_, std::move(filter)),
       timer_(strand_, &Subscription::OnDeadline),
       last_activity_(Clock::now()) {}
 
@@ -50,7 +50,7 @@ void Subscription::Start() {
   if (deadline_ != Clock::time_point::max()) ArmTimerBy(deadline_);
   // Where to start may need a store lookup (since=..., last=...): it
   // completes on a store thread or inline, and continues on the strand.
-  hub_->ResolveStart(starting_->resume, starting_->filter,
+  hub_->ResolveStart(starting_->resume, cursor_.filter(),
                      [self = shared_from_this()](absl::StatusOr<Hub::Start> s) {
     net::post(self->strand_, [self, s = std::move(s)]() mutable { self->OnResolved(std::move(s)); });
   });
@@ -67,11 +67,12 @@ void Subscription::OnResolved(absl::StatusOr<Hub::Start> start) {
   std::unique_ptr<Starting> starting = std::move(starting_);
   start_position_ = start->position;
   start->notify_live = live_marker_;
-  cursor_ = std::make_shared<Cursor>(hub_, strand_, std::move(starting->filter), *std::move(start));
+  // The subscription owns the cursor: the cursor keeps it alive as it needs.
+  cursor_.Open(weak_from_this(), *std::move(start));
   if (starting->presence != nullptr) {
     // The registry lists the cursor's patterns (no copy of its own).
     absl::Status s = starting->presence->Register(
-        &registration_, std::move(starting->stream), &cursor_->filter().patterns(),
+        &registration_, std::move(starting->stream), &cursor_.filter().patterns(),
         start_position_, weak_from_this(), &Subscription::OnRevoked);
     // A revocation made between the request's check and now.
     if (!s.ok()) return EndWith(EndReason::kRevoked, std::move(s));
@@ -95,11 +96,11 @@ void Subscription::FlushOpening() {
 }
 
 void Subscription::RequestNext() {
-  if (next_pending_ || closed_ || ending_ || !cursor_) return;
+  if (next_pending_ || closed_ || ending_ || !started_) return;
   next_pending_ = true;
-  cursor_->Next([self = shared_from_this()](Cursor::Batch batch) {
-    self->OnBatch(std::move(batch));
-  });
+  // `this` alone (no allocation for the callback): the cursor calls back
+  // only while it holds the subscription, its owner.
+  cursor_.Next([this](Cursor::Batch batch) { OnBatch(std::move(batch)); });
 }
 
 void Subscription::OnBatch(Cursor::Batch batch) {
@@ -206,7 +207,7 @@ void Subscription::End() {
     BeginWrite();
     return WriteOpening(start_position_, std::nullopt);
   }
-  if (cursor_) cursor_->Close();
+  cursor_.Close();
   queued_.reset();
   if (end_written_) return Close();
   end_written_ = true;
@@ -218,7 +219,7 @@ void Subscription::Close() {
   if (closed_) return;
   closed_ = true;
   registration_.Reset();  // Off ListStreams at once, not when the last handler lets go.
-  if (cursor_) cursor_->Close();
+  cursor_.Close();
   queued_.reset();
   timer_.Cancel();
   CloseTransport(MakeEnding());

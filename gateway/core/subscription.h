@@ -163,7 +163,6 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   // What only the start needs (released once started: a subscription is
   // idle most of its life, and there are many).
   struct Starting {
-    store::TopicFilter filter;  // Moved into the cursor.
     ResumeSpec resume;
     StreamRegistry* presence;
     StreamInfo stream;
@@ -177,7 +176,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   const Clock::duration heartbeat_;
   const Clock::duration write_timeout_;
 
-  std::shared_ptr<Cursor> cursor_;
+  Cursor cursor_;  // Opened once the start is resolved.
   // Lists cursor_'s patterns: declared after it, so it goes first.
   StreamRegistry::Registration registration_;
   Deadline timer_;  // Heartbeat, write timeout, token expiry: the earliest.
