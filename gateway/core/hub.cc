@@ -459,7 +459,7 @@ std::shared_ptr<Cursor> Cursor::Make(Hub* hub, net::any_io_executor strand,
 void Cursor::Open(std::weak_ptr<void> owner, Hub::Start start) {
   owner_ = std::move(owner);
   position_ = start.position;
-  pending_reset_ = std::move(start.reset);
+  if (start.reset) pending_reset_ = std::make_unique<Reset>(*start.reset);
   live_at_ = start.live_at;
   notify_live_ = start.notify_live;
 }
@@ -507,6 +507,12 @@ void Cursor::Deliver(Batch batch, bool direct) {
   });
 }
 
+void Cursor::TakeReset(Batch* batch) {
+  if (!pending_reset_) return;
+  batch->reset = *pending_reset_;
+  pending_reset_.reset();
+}
+
 void Cursor::TakeLive(Batch* batch) {
   if (!LiveDue()) return;
   notify_live_ = false;
@@ -520,8 +526,7 @@ void Cursor::Pump(bool direct) {
     const Hub::Poll poll = hub_->ReadCache(filter_, &position_, &batch.events, &batch.bytes);
     if (poll == Hub::Poll::kMiss) return StartStoreRead();
     if (!batch.events.empty() || pending_reset_ || LiveDue()) {
-      batch.reset = std::move(pending_reset_);
-      pending_reset_.reset();
+      TakeReset(&batch);
       TakeLive(&batch);
       return Deliver(std::move(batch), direct);
     }
@@ -618,14 +623,13 @@ void Cursor::OnStoreRead(uint64_t requested, absl::StatusOr<store::ReadResult> r
     // Retention removed part of what this cursor still had to deliver.
     const uint64_t resume = encoded.empty() ? std::max(requested, result->next_after_id)
                                             : encoded.front()->event.id - 1;
-    pending_reset_ = Reset{Reset::Reason::kTrimmed, requested, resume};
+    pending_reset_ = std::make_unique<Reset>(Reset{Reset::Reason::kTrimmed, requested, resume});
   }
   position_ = std::max(position_, result->next_after_id);
   if (!encoded.empty()) position_ = std::max(position_, encoded.back()->event.id);
   if (!encoded.empty() || pending_reset_ || LiveDue()) {
     Batch batch;
-    batch.reset = std::move(pending_reset_);
-    pending_reset_.reset();
+    TakeReset(&batch);
     TakeLive(&batch);
     batch.events = std::move(encoded);
     batch.bytes = bytes;

@@ -264,6 +264,8 @@ class Cursor {
   // sent and fills the batch's live fields.
   bool LiveDue() const { return notify_live_ && position_ >= live_at_; }
   void TakeLive(Batch* batch);
+  // Moves the pending reset, if any, into the batch.
+  void TakeReset(Batch* batch);
   void OnWake(uint64_t previous_watermark);
   void OnStopped();
   void StartStoreRead();
@@ -294,7 +296,7 @@ class Cursor {
 
   // Strand state.
   uint64_t position_ = 0;
-  std::optional<Reset> pending_reset_;
+  std::unique_ptr<Reset> pending_reset_;  // Rare: held apart from the idle cursor.
   uint64_t live_at_ = 0;
   bool notify_live_ = false;
   Callback pending_;

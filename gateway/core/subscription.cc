@@ -33,13 +33,13 @@ Subscription::Subscription(Hub* hub, net::any_io_executor strand, store::TopicFi
     : hub_(hub),
       strand_(std::move(strand)),
       starting_(new Starting{options.resume, options.presence, std::move(options.stream)}),
-      live_marker_(options.live_marker),
       deadline_(SteadyDeadline(options.valid_until)),
       heartbeat_(ToSteady(options.heartbeat)),
       write_timeout_(ToSteady(options.write_timeout)),
       cursor_(hub, strand_, std::move(filter)),
       timer_(strand_, &Subscription::OnDeadline),
-      last_activity_(Clock::now()) {}
+      last_activity_(Clock::now()),
+      live_marker_(options.live_marker) {}
 
 Subscription::~Subscription() {
   // Off the registry before the cursor whose patterns it lists can go.
@@ -130,8 +130,10 @@ void Subscription::Deliver(Cursor::Batch batch) {
   }
   if (!batch.events.empty()) {
     in_flight_id_ = batch.events.back()->event.id;
+    has_in_flight_id_ = true;
   } else if (batch.reset) {
     in_flight_id_ = batch.reset->resume;
+    has_in_flight_id_ = true;
   }
   BeginWrite();
   if (opening_pending_) {
@@ -150,11 +152,12 @@ void Subscription::BeginWrite() {
 void Subscription::WriteDone(bool ok) {
   writing_ = false;
   last_activity_ = Clock::now();
-  if (ok && in_flight_id_) {
+  if (ok && has_in_flight_id_) {
     sent_id_ = in_flight_id_;
-    registration_.set_position(*sent_id_);
+    has_sent_ = true;
+    registration_.set_position(sent_id_);
   }
-  in_flight_id_.reset();
+  has_in_flight_id_ = false;
   if (closed_) return;
   if (!ok) {
     SetReason(EndReason::kWriteError);

@@ -108,8 +108,8 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   std::optional<EndReason> end_reason() const { return end_reason_; }
   // The resume id of the last batch written (its last event, or a reset's
   // resume id), if any; else where the subscription started.
-  uint64_t resume_hint() const { return sent_id_.value_or(start_position_); }
-  bool has_sent() const { return sent_id_.has_value(); }
+  uint64_t resume_hint() const { return has_sent_ ? sent_id_ : start_position_; }
+  bool has_sent() const { return has_sent_; }
 
   // The executor everything of the subscription runs on.
   boost::asio::any_io_executor strand() const { return strand_; }
@@ -171,7 +171,6 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Hub* const hub_;
   const boost::asio::any_io_executor strand_;
   std::unique_ptr<Starting> starting_;
-  const bool live_marker_;
   Clock::time_point deadline_;  // The token's; max() when none or passed.
   const Clock::duration heartbeat_;
   const Clock::duration write_timeout_;
@@ -185,10 +184,12 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   Clock::time_point write_started_;
   Clock::time_point last_activity_;
   uint64_t start_position_ = 0;
-  std::optional<uint64_t> sent_id_;
-  std::optional<uint64_t> in_flight_id_;  // The resume id the write in flight ends at.
+  uint64_t sent_id_ = 0;       // When has_sent_.
+  uint64_t in_flight_id_ = 0;  // The resume id the write in flight ends at, when has_in_flight_id_.
   std::optional<EndReason> end_reason_;
   absl::Status end_status_;
+  bool has_sent_ = false;
+  bool has_in_flight_id_ = false;
   bool started_ = false;
   bool opening_pending_ = false;  // Started, the opening not written yet.
   bool writing_ = false;
@@ -196,6 +197,7 @@ class Subscription : public std::enable_shared_from_this<Subscription> {
   bool ending_ = false;       // The end is decided.
   bool end_written_ = false;  // WriteEnd was called.
   bool closed_ = false;
+  const bool live_marker_;
 };
 
 }  // namespace tailgate

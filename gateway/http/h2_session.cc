@@ -134,10 +134,9 @@ void H2Session::Start(std::string initial) {
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings,
                           sizeof(settings) / sizeof(settings[0]));
   if (slot_) {
-    slot_->OnDrain([weak = weak_from_this()] {
-      if (auto self = weak.lock()) {
-        net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
-      }
+    slot_->OnDrain(weak_from_this(), [](const std::shared_ptr<void>& owner) {
+      auto self = std::static_pointer_cast<H2Session>(owner);
+      net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
     });
   }
   if (Draining()) OnDrain();

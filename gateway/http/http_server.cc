@@ -37,8 +37,7 @@ struct ConnectionSlot::Tracker {
   // Asynchronous responses not yet sent or dropped (HttpRespond copies alive).
   int async_pending = 0;
   bool draining = false;
-  uint64_t next_id = 1;
-  std::map<uint64_t, std::function<void()>> hooks;
+  ConnectionSlot* hooked = nullptr;  // Slots with a drain hook (their list).
 
   // Silent connections (accepted, no byte yet): id -> close hook, oldest
   // first. Not counted in `open`.
@@ -82,40 +81,58 @@ struct ConnectionSlot::Tracker {
 
   // A slot unless `max` connections are open (max <= 0: no limit).
   static std::shared_ptr<ConnectionSlot> TryAcquire(const std::shared_ptr<Tracker>& t, int max) {
-    uint64_t id;
     {
       std::lock_guard lock(t->mu);
       if (max > 0 && t->open >= max) return nullptr;
       ++t->open;
-      id = t->next_id++;
     }
-    return std::make_shared<ConnectionSlot>(t, id);
+    return std::make_shared<ConnectionSlot>(t);
+  }
+
+  // mu held. Empties the list of hooked slots into *out, with each owner
+  // that is still there pinned.
+  static void TakeHooksLocked(
+      Tracker* t, std::vector<std::pair<std::shared_ptr<void>, ConnectionSlot::DrainFn>>* out) {
+    while (ConnectionSlot* slot = t->hooked) {
+      if (std::shared_ptr<void> owner = slot->owner_.lock()) out->emplace_back(owner, slot->hook_);
+      UnhookLocked(t, slot);
+    }
+  }
+
+  // mu held. Takes `slot` off the list of hooked slots.
+  static void UnhookLocked(Tracker* t, ConnectionSlot* slot) {
+    if (!slot->hooked_) return;
+    (slot->prev_ ? slot->prev_->next_ : t->hooked) = slot->next_;
+    if (slot->next_) slot->next_->prev_ = slot->prev_;
+    slot->prev_ = slot->next_ = nullptr;
+    slot->hooked_ = false;
   }
 };
 
-ConnectionSlot::ConnectionSlot(std::shared_ptr<Tracker> tracker, uint64_t id)
-    : tracker_(std::move(tracker)), id_(id) {}
+ConnectionSlot::ConnectionSlot(std::shared_ptr<Tracker> tracker) : tracker_(std::move(tracker)) {}
 
 ConnectionSlot::~ConnectionSlot() {
-  std::function<void()> hook;  // Destroyed after the lock is released.
   std::unique_lock lock(tracker_->mu);
-  auto it = tracker_->hooks.find(id_);
-  if (it != tracker_->hooks.end()) {
-    hook = std::move(it->second);
-    tracker_->hooks.erase(it);
-  }
+  Tracker::UnhookLocked(tracker_.get(), this);
   if (--tracker_->open == 0) tracker_->idle.notify_all();
 }
 
-void ConnectionSlot::OnDrain(std::function<void()> hook) {
+void ConnectionSlot::OnDrain(std::weak_ptr<void> owner, DrainFn hook) {
   {
     std::unique_lock lock(tracker_->mu);
     if (!tracker_->draining) {
-      tracker_->hooks[id_] = std::move(hook);
+      owner_ = std::move(owner);
+      hook_ = hook;
+      if (!hooked_) {
+        next_ = tracker_->hooked;
+        if (next_) next_->prev_ = this;
+        tracker_->hooked = this;
+        hooked_ = true;
+      }
       return;
     }
   }
-  hook();
+  if (std::shared_ptr<void> pinned = owner.lock()) hook(pinned);
 }
 
 bool ConnectionSlot::draining() const {
@@ -237,10 +254,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // From here on the connection counts against max_connections.
     slot_ = ConnectionSlot::Tracker::TryAcquire(tracker_, config_.max_connections);
     if (slot_) {
-      slot_->OnDrain([weak = weak_from_this()] {
-        if (auto self = weak.lock()) {
-          net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
-        }
+      slot_->OnDrain(weak_from_this(), [](const std::shared_ptr<void>& owner) {
+        auto self = std::static_pointer_cast<HttpSession>(owner);
+        net::post(self->stream_.get_executor(), [self] { self->OnDrain(); });
       });
     }
     DoHandshake();
@@ -711,16 +727,19 @@ int HttpServer::silent_connections() const {
 
 void HttpServer::Drain() {
   StopAccepting();
-  std::map<uint64_t, std::function<void()>> hooks;
+  // Each hooked connection's owner, pinned: the hooks run outside the mutex
+  // (a connection may end, and release its slot, at any moment).
+  std::vector<std::pair<std::shared_ptr<void>, ConnectionSlot::DrainFn>> hooks;
   std::map<uint64_t, std::function<void()>> silent;
   {
     std::unique_lock lock(tracker_->mu);
     if (tracker_->draining) return;
     tracker_->draining = true;
-    hooks.swap(tracker_->hooks);
+    ConnectionSlot::Tracker::TakeHooksLocked(tracker_.get(), &hooks);
     silent.swap(tracker_->silent);  // Nothing to finish: they close.
   }
-  for (auto& [id, hook] : hooks) hook();
+  for (auto& [owner, hook] : hooks) hook(owner);
+  hooks.clear();  // Outside the mutex: a last reference may end a connection.
   for (auto& [id, close] : silent) close();
 }
 

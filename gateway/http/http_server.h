@@ -61,20 +61,28 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 class ConnectionSlot {
  public:
   struct Tracker;
-  ConnectionSlot(std::shared_ptr<Tracker> tracker, uint64_t id);
+  explicit ConnectionSlot(std::shared_ptr<Tracker> tracker);
   ~ConnectionSlot();
   ConnectionSlot(const ConnectionSlot&) = delete;
   ConnectionSlot& operator=(const ConnectionSlot&) = delete;
 
-  // Runs `hook` once when the server starts draining (at once if it already
-  // is), on the draining thread: the hook should post to the connection's
-  // strand. Replaces an earlier hook.
-  void OnDrain(std::function<void()> hook);
+  // Calls `hook(owner)` once when the server starts draining (at once if it
+  // already is), on the draining thread, with `owner` (what serves the
+  // connection) pinned for the call; never once the owner is gone. The hook
+  // should post to the connection's strand. Replaces an earlier hook.
+  using DrainFn = void (*)(const std::shared_ptr<void>& owner);
+  void OnDrain(std::weak_ptr<void> owner, DrainFn hook);
   bool draining() const;
 
  private:
   std::shared_ptr<Tracker> tracker_;
-  uint64_t id_;
+  // The tracker's list of slots with a drain hook (no allocation per
+  // connection); guarded by Tracker::mu.
+  ConnectionSlot* prev_ = nullptr;
+  ConnectionSlot* next_ = nullptr;
+  bool hooked_ = false;
+  std::weak_ptr<void> owner_;
+  DrainFn hook_ = nullptr;
 };
 
 // A complete response for a request. Runs on the connection's strand.

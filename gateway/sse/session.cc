@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/diag/logging.h"
 #include "gateway/sse/codec.h"
@@ -104,15 +105,12 @@ class SseSession final : public Subscription {
 
   // On the strand: hooks up drain and the peer's close, then starts.
   void Run() {
-    auto drain = [weak = weak_from_this()] {
-      if (auto self = weak.lock()) {
-        net::post(self->strand(), [self] { self->Drain(); });
-      }
-    };
     if (sink_) {
-      sink_->OnDrain(std::move(drain));
+      sink_->OnDrain([weak = weak_from_this()] {
+        if (auto self = weak.lock()) Drained(self);
+      });
     } else {
-      slot_->OnDrain(std::move(drain));
+      slot_->OnDrain(weak_from_this(), &SseSession::Drained);
     }
     ReadPeer();
     Start();
@@ -121,6 +119,13 @@ class SseSession final : public Subscription {
  private:
   size_t protocol() const {
     return static_cast<size_t>(sink_ ? SseMetrics::Protocol::kHttp2 : SseMetrics::Protocol::kHttp1);
+  }
+
+  // The server drains (any thread): post to the strand.
+  static void Drained(const std::shared_ptr<void>& owner) {
+    auto self = std::static_pointer_cast<SseSession>(owner);
+    net::any_io_executor strand = self->strand();
+    net::post(strand, [self = std::move(self)] { self->Drain(); });
   }
 
   std::shared_ptr<SseSession> self() {
@@ -245,7 +250,7 @@ class SseSession final : public Subscription {
     if (!suffix_.empty()) buffers_.push_back(net::buffer(suffix_));
     if (sink_) {
       // HTTP/2: DATA frames of this stream, as its flow-control window allows.
-      return sink_->AsyncWrite(buffers_, [self = self()](beast::error_code ec) {
+      return sink_->AsyncWrite({buffers_.begin(), buffers_.end()}, [self = self()](beast::error_code ec) {
         self->OnWrite(ec);
       });
     }
@@ -270,7 +275,10 @@ class SseSession final : public Subscription {
   // stream does not need, so its memory is that of its next small write.
   void ReleaseWriteBuffers() {
     constexpr size_t kKeep = 8;  // Enough for a few live events per write.
-    if (buffers_.capacity() > 3 * kKeep + 2) std::vector<net::const_buffer>().swap(buffers_);
+    if (buffers_.capacity() > 3 * kKeep + 2) {
+      buffers_.clear();
+      buffers_.shrink_to_fit();
+    }
     if (in_flight_.capacity() > kKeep) std::vector<EncodedEventPtr>().swap(in_flight_);
     if (prefix_.capacity() > 64) std::string().swap(prefix_);
   }
@@ -334,7 +342,9 @@ class SseSession final : public Subscription {
   std::string prefix_;
   std::string suffix_;
   std::vector<EncodedEventPtr> in_flight_;
-  std::vector<net::const_buffer> buffers_;
+  // Inline room for the writes of an idle stream (a heartbeat, the opening:
+  // one or two buffers), so an idle stream holds no buffer list of its own.
+  absl::InlinedVector<net::const_buffer, 2> buffers_;
   // Only to notice the peer closing: it sends nothing after its request.
   std::array<char, 16> read_buf_;
 };
