@@ -32,6 +32,8 @@ class StreamSink {
   virtual void AsyncWrite(std::vector<boost::asio::const_buffer> buffers,
                           std::function<void(boost::beast::error_code)> done) = 0;
   // `hook` runs once when the peer ends the stream (reset, connection gone).
+  // The sink keeps it (and what it holds) until then or End: a taker that
+  // nothing else owns while idle holds itself through it.
   virtual void OnPeerClosed(std::function<void()> hook) = 0;
   // `hook` runs once when the server drains (the connection's GOAWAY is out).
   virtual void OnDrain(std::function<void()> hook) = 0;

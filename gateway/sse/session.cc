@@ -313,9 +313,9 @@ class SseSession final : public Subscription {
   // bytes or the close are there, and then completes at once.
   void ReadPeer() {
     if (sink_) {
-      return sink_->OnPeerClosed([weak = weak_from_this()] {
-        if (auto self = weak.lock()) self->PeerClosed();
-      });
+      // The hook holds the session, as the pending wait below does over
+      // HTTP/1.1: an idle stream's only owner is its transport.
+      return sink_->OnPeerClosed([self = self()] { self->PeerClosed(); });
     }
     socket_->socket().async_wait(
         tcp::socket::wait_read, [self = self()](beast::error_code ec) {

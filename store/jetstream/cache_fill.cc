@@ -32,6 +32,9 @@ void JetStreamLog::FillCache(uint64_t through) {
     if (first > through || fit == 0) return report(0);
     from = std::max(first, through > fit ? through - fit + 1 : 1) - 1;
   }
+  // At most one event per sequence: no regrowth (and no copy of what is
+  // loaded so far) on the way.
+  events.reserve(through - from);
 
   absl::StatusOr<natsSubscription*> subscribed = SubscribeOrdered(from + 1, 1 << 16, 64 << 20);
   if (!subscribed.ok()) return report(0);

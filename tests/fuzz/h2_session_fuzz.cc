@@ -211,7 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     sock.assign(net::ip::tcp::v4(), fds[0], ec);
     FUZZ_CHECK(!ec);
     tracker->open = 1;
-    auto slot = std::make_shared<ConnectionSlot>(tracker, 1);
+    auto slot = std::make_shared<ConnectionSlot>(tracker);
     auto counts = std::make_shared<tailgate::http2::H2Counts>();
     auto session = std::make_shared<tailgate::http2::H2Session>(
         tailgate::HttpStream(std::move(sock)), (mode & 4) ? tight : config, router,
@@ -227,13 +227,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Settle(ioc, fds[1]);
     if (mode & 2) {
       // What HttpServer::Drain does: every connection's drain hook.
-      std::map<uint64_t, std::function<void()>> hooks;
+      std::vector<std::pair<std::shared_ptr<void>, ConnectionSlot::DrainFn>> hooks;
       {
         std::lock_guard lock(tracker->mu);
         tracker->draining = true;
-        hooks.swap(tracker->hooks);
+        ConnectionSlot::Tracker::TakeHooksLocked(tracker.get(), &hooks);
       }
-      for (auto& [id, hook] : hooks) hook();
+      for (auto& [owner, hook] : hooks) hook(owner);
+      hooks.clear();
       Settle(ioc, fds[1]);
     }
     WriteAll(fds[1], rest.substr(half), ioc);

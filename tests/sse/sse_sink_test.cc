@@ -50,6 +50,9 @@ class RecordingSink : public StreamSink {
   void OnPeerClosed(std::function<void()> hook) override { peer_closed_ = std::move(hook); }
   void OnDrain(std::function<void()> hook) override { drain_ = std::move(hook); }
   void End() override {
+    // As the HTTP/2 sink does: the ended stream lets go of the peer-closed
+    // hook, which holds the session.
+    peer_closed_ = nullptr;
     std::lock_guard lock(mu_);
     ++ends_;
   }
