@@ -464,10 +464,10 @@ void Cursor::Open(std::weak_ptr<void> owner, Hub::Start start) {
   notify_live_ = start.notify_live;
 }
 
-std::shared_ptr<Cursor> Cursor::Pin() const {
+std::shared_ptr<Cursor> Cursor::Pin() {
   std::shared_ptr<void> owner = owner_.lock();
   if (!owner) return nullptr;
-  return std::shared_ptr<Cursor>(std::move(owner), const_cast<Cursor*>(this));
+  return std::shared_ptr<Cursor>(std::move(owner), this);
 }
 
 Cursor::~Cursor() {

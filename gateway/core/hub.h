@@ -273,7 +273,7 @@ class Cursor {
                    std::vector<EncodedEventPtr> encoded, size_t bytes);
 
   // This cursor, kept alive through its owner; null once the owner is gone.
-  std::shared_ptr<Cursor> Pin() const;
+  std::shared_ptr<Cursor> Pin();
 
   Hub* const hub_;
   const boost::asio::any_io_executor& strand_;

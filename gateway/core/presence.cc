@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <boost/intrusive/list.hpp>
+
 #include "gateway/auth/grants.h"  // PatternsCover
 
 namespace tailgate {
@@ -10,9 +12,11 @@ struct StreamRegistry::State {
   mutable std::mutex mu;
   uint64_t next_id = 1;  // Guarded by mu.
   // Registered streams, oldest (= lowest id) first; guarded by mu.
-  Registration* head = nullptr;
-  Registration* tail = nullptr;
-  size_t size = 0;
+  boost::intrusive::list<Registration,
+                         boost::intrusive::member_hook<Registration,
+                                                       boost::intrusive::list_member_hook<>,
+                                                       &Registration::link_>>
+      streams;
   // A revoke that found a stream may call its `end` only while it is still
   // registered: a registration refused by Admit (or already gone) is never
   // ended. `end` only posts, so calling it under this mutex cannot block.
@@ -37,10 +41,7 @@ void StreamRegistry::Registration::Reset() {
   if (!state_) return;
   {
     std::lock_guard lock(state_->mu);
-    (prev_ ? prev_->next_ : state_->head) = next_;
-    (next_ ? next_->prev_ : state_->tail) = prev_;
-    prev_ = next_ = nullptr;
-    --state_->size;
+    state_->streams.erase(state_->streams.iterator_to(*this));
   }
   {
     std::lock_guard lock(state_->end_mu);
@@ -80,10 +81,7 @@ absl::Status StreamRegistry::Register(Registration* into, StreamInfo info,
   {
     std::lock_guard lock(state_->mu);
     into->id_ = state_->next_id++;
-    into->prev_ = state_->tail;
-    (state_->tail ? state_->tail->next_ : state_->head) = into;
-    state_->tail = into;
-    ++state_->size;
+    state_->streams.push_back(*into);
   }
   // Visible first, checked second (see the header): a Revoke that the check
   // misses has not added its revocation yet, so its scan will find us.
@@ -96,11 +94,11 @@ std::vector<StreamSnapshot> StreamRegistry::List(const std::string& subject,
                                                  const store::TopicPattern* covering) const {
   std::vector<StreamSnapshot> out;
   std::lock_guard lock(state_->mu);
-  for (const Registration* r = state_->head; r != nullptr; r = r->next_) {
-    if (!subject.empty() && r->info_.subject != subject) continue;
-    if (covering != nullptr && !CoversAny(*covering, *r->patterns_)) continue;
-    out.push_back(StreamSnapshot{r->id_, r->info_, *r->patterns_,
-                                 r->position_.load(std::memory_order_relaxed)});
+  for (const Registration& r : state_->streams) {
+    if (!subject.empty() && r.info_.subject != subject) continue;
+    if (covering != nullptr && !CoversAny(*covering, *r.patterns_)) continue;
+    out.push_back(StreamSnapshot{r.id_, r.info_, *r.patterns_,
+                                 r.position_.load(std::memory_order_relaxed)});
   }
   return out;
 }
@@ -111,8 +109,8 @@ std::map<std::string, uint64_t> StreamRegistry::CountByPattern(
   const std::vector<store::TopicPattern> one =
       covering ? std::vector<store::TopicPattern>{*covering} : std::vector<store::TopicPattern>{};
   std::lock_guard lock(state_->mu);
-  for (const Registration* r = state_->head; r != nullptr; r = r->next_) {
-    for (const store::TopicPattern& p : *r->patterns_) {
+  for (const Registration& r : state_->streams) {
+    for (const store::TopicPattern& p : *r.patterns_) {
       if (covering != nullptr && !PatternsCover(one, p)) continue;
       ++out[p.str()];
     }
@@ -127,10 +125,10 @@ size_t StreamRegistry::EndMatching(const std::function<bool(const Registration&)
   std::vector<std::pair<std::shared_ptr<void>, Registration*>> matched;
   {
     std::lock_guard lock(state_->mu);
-    for (Registration* r = state_->head; r != nullptr; r = r->next_) {
-      if (!match(*r)) continue;
+    for (Registration& r : state_->streams) {
+      if (!match(r)) continue;
       // Null when the owner is being destroyed (it unregisters on its way out).
-      if (std::shared_ptr<void> owner = r->owner_.lock()) matched.emplace_back(std::move(owner), r);
+      if (std::shared_ptr<void> owner = r.owner_.lock()) matched.emplace_back(std::move(owner), &r);
     }
   }
   // Outside the mutex: `end` posts to the stream's strand, and the stream
@@ -157,7 +155,7 @@ size_t StreamRegistry::EndCovered(const store::TopicPattern& pattern, const absl
 
 size_t StreamRegistry::size() const {
   std::lock_guard lock(state_->mu);
-  return state_->size;
+  return state_->streams.size();
 }
 
 }  // namespace tailgate

@@ -45,6 +45,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/intrusive/list_hook.hpp>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -97,9 +99,8 @@ class StreamRegistry {
    private:
     friend class StreamRegistry;
     std::shared_ptr<State> state_;  // Set while registered.
-    // The registry's list, oldest first; guarded by State::mu.
-    Registration* prev_ = nullptr;
-    Registration* next_ = nullptr;
+    // In the registry's list, oldest first; guarded by State::mu.
+    boost::intrusive::list_member_hook<> link_;
     uint64_t id_ = 0;
     std::atomic<uint64_t> position_{0};
     StreamInfo info_;

@@ -15,6 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/http/h2_session.h"
@@ -37,7 +38,12 @@ struct ConnectionSlot::Tracker {
   // Asynchronous responses not yet sent or dropped (HttpRespond copies alive).
   int async_pending = 0;
   bool draining = false;
-  ConnectionSlot* hooked = nullptr;  // Slots with a drain hook (their list).
+  // Slots with a drain hook.
+  boost::intrusive::list<ConnectionSlot,
+                         boost::intrusive::member_hook<ConnectionSlot,
+                                                       boost::intrusive::list_member_hook<>,
+                                                       &ConnectionSlot::drain_link_>>
+      hooked;
 
   // Silent connections (accepted, no byte yet): id -> close hook, oldest
   // first. Not counted in `open`.
@@ -93,19 +99,10 @@ struct ConnectionSlot::Tracker {
   // that is still there pinned.
   static void TakeHooksLocked(
       Tracker* t, std::vector<std::pair<std::shared_ptr<void>, ConnectionSlot::DrainFn>>* out) {
-    while (ConnectionSlot* slot = t->hooked) {
-      if (std::shared_ptr<void> owner = slot->owner_.lock()) out->emplace_back(owner, slot->hook_);
-      UnhookLocked(t, slot);
+    for (ConnectionSlot& slot : t->hooked) {
+      if (std::shared_ptr<void> owner = slot.owner_.lock()) out->emplace_back(owner, slot.hook_);
     }
-  }
-
-  // mu held. Takes `slot` off the list of hooked slots.
-  static void UnhookLocked(Tracker* t, ConnectionSlot* slot) {
-    if (!slot->hooked_) return;
-    (slot->prev_ ? slot->prev_->next_ : t->hooked) = slot->next_;
-    if (slot->next_) slot->next_->prev_ = slot->prev_;
-    slot->prev_ = slot->next_ = nullptr;
-    slot->hooked_ = false;
+    t->hooked.clear();
   }
 };
 
@@ -113,7 +110,7 @@ ConnectionSlot::ConnectionSlot(std::shared_ptr<Tracker> tracker) : tracker_(std:
 
 ConnectionSlot::~ConnectionSlot() {
   std::unique_lock lock(tracker_->mu);
-  Tracker::UnhookLocked(tracker_.get(), this);
+  if (drain_link_.is_linked()) tracker_->hooked.erase(tracker_->hooked.iterator_to(*this));
   if (--tracker_->open == 0) tracker_->idle.notify_all();
 }
 
@@ -123,12 +120,7 @@ void ConnectionSlot::OnDrain(std::weak_ptr<void> owner, DrainFn hook) {
     if (!tracker_->draining) {
       owner_ = std::move(owner);
       hook_ = hook;
-      if (!hooked_) {
-        next_ = tracker_->hooked;
-        if (next_) next_->prev_ = this;
-        tracker_->hooked = this;
-        hooked_ = true;
-      }
+      if (!drain_link_.is_linked()) tracker_->hooked.push_back(*this);
       return;
     }
   }

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/intrusive/list_hook.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -78,9 +79,7 @@ class ConnectionSlot {
   std::shared_ptr<Tracker> tracker_;
   // The tracker's list of slots with a drain hook (no allocation per
   // connection); guarded by Tracker::mu.
-  ConnectionSlot* prev_ = nullptr;
-  ConnectionSlot* next_ = nullptr;
-  bool hooked_ = false;
+  boost::intrusive::list_member_hook<> drain_link_;
   std::weak_ptr<void> owner_;
   DrainFn hook_ = nullptr;
 };
