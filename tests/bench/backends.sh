@@ -79,7 +79,12 @@ start_nats() {
   local -a rports=() mports=()
   NATS_PIDS=()
   NATS_URL=""
-  for ((i = 1; i <= nodes; i++)); do rports+=("$(free_port)"); done
+  local -a ports
+  local picked
+  picked=$(free_ports $((2 * nodes))) || exit 1
+  mapfile -t ports <<<"$picked"
+  rports=("${ports[@]:0:nodes}")
+  mports=("${ports[@]:nodes}")
   for p in "${rports[@]}"; do routes+="${routes:+, }nats-route://127.0.0.1:$p"; done
   for ((i = 1; i <= nodes; i++)); do
     dir=$WORK/nats$NATS_RUN-n$i
@@ -91,7 +96,6 @@ start_nats() {
         echo "cluster { name: bench, listen: 127.0.0.1:${rports[$((i - 1))]}, routes: [$routes] }"
       fi
     } >"$dir/nats.conf"
-    mports+=("$(free_port)")
     taskset -c "$SERVER_CPU" nats-server -c "$dir/nats.conf" -js -a 127.0.0.1 -p -1 \
       -m "${mports[$((i - 1))]}" -sd "$dir/store" 2>"$dir/log" &
     NATS_PIDS+=($!)

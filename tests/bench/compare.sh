@@ -86,7 +86,7 @@ start_tailgate_fsync() {
 start_redis() {
   local dir=$WORK/redis.$RANDOM port
   mkdir -p "$dir"
-  port=$(free_port)
+  port=$(free_ports)
   taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
     --appendonly yes --appendfsync always --save "" --daemonize no \
     --logfile "$dir/redis.log" &
@@ -109,10 +109,14 @@ start_redis() {
 start_nchan() {
   local dir=$WORK/nchan.$RANDOM port pub_port="" listen
   mkdir -p "$dir/tmp"
-  port=$(free_port)
+  local -a ports
+  local picked
+  picked=$(free_ports 2) || exit 1
+  mapfile -t ports <<<"$picked"
+  port=${ports[0]}
   listen="listen 127.0.0.1:$port backlog=4096;"
   if [ "${1:-}" = h2 ]; then
-    pub_port=$(free_port)
+    pub_port=${ports[1]}
     listen="listen 127.0.0.1:$port http2 backlog=4096; listen 127.0.0.1:$pub_port;"
   fi
   cat >"$dir/nginx.conf" <<EOF
@@ -272,9 +276,11 @@ run tailgate ingest-http-batch --scenario=ingest --seconds="$INGEST_S" --connect
 both storm --scenario=storm --subscribers=5000 --behind=100
 # (4) Idle connections: memory per connection.
 both idle --scenario=idle --subscribers="$IDLE" --topics=1000
-# (5) Latency at 1k subscribers, paced publishing (the 1,000 events/s row is the target).
+# (5) Latency at 1k subscribers, paced publishing (the 1,000 events/s row is the target),
+# and the fan-out floor under the same load: the latency no server on this core reaches.
 for r in "${LAT_RATES[@]}"; do
   both "lat-$r" --scenario=latency --subscribers=1000 --rate="$r" --seconds="$LAT_S"
+  run sse_floor "lat-$r-floor" --scenario=latency --subscribers=1000 --rate="$r" --seconds="$LAT_S"
 done
 # (6) HTTP/2: subscribers as streams, 100 per connection (h2c prior
 # knowledge): tailgate's own HTTP/2 and nginx's HTTP/2 in front of nchan;
@@ -310,10 +316,10 @@ mkdir -p "$OUT"
   done
 } >"$WORK/fanout.dat"
 {
-  printf "# rate deliveries_per_s tg_p50 tg_p99 nchan_p50 nchan_p99\n"
+  printf "# rate deliveries_per_s tg_p50 tg_p99 nchan_p50 nchan_p99 floor_p99\n"
   for r in "${LAT_RATES[@]}"; do
     echo "$((r * 1000)) $(get tailgate lat-$r p50_ms) $(get tailgate lat-$r p99_ms)" \
-      "$(get nchan lat-$r p50_ms) $(get nchan lat-$r p99_ms)"
+      "$(get nchan lat-$r p50_ms) $(get nchan lat-$r p99_ms) $(get nchan lat-$r-floor p99_ms)"
   done
 } >"$WORK/latency.dat"
 gnuplot <<EOF
@@ -344,7 +350,8 @@ set format x "%.0f"
 plot "$WORK/latency.dat" using 1:2 with linespoints lw 2 title "tailgate p50", \
      "" using 1:3 with linespoints lw 2 title "tailgate p99", \
      "" using 1:4 with linespoints lw 2 dt 2 title "nchan p50", \
-     "" using 1:5 with linespoints lw 2 dt 2 title "nchan p99"
+     "" using 1:5 with linespoints lw 2 dt 2 title "nchan p99", \
+     "" using 1:6 with linespoints lw 1 dt 3 lc rgb "black" title "fan-out floor p99"
 EOF
 
 T=tailgate
@@ -434,6 +441,7 @@ steadier figure and is what the fan-out targets compare.
 | replay storm, 5k clients 100 behind, tailgate | all caught up after | $(fmt "$(get $T storm seconds)" 3) s | ≤ 0.5 s | $(at_most "$(get $T storm seconds)" 0.5) |
 | $IDLE idle SSE connections, tailgate | server RSS per connection | $(fmt "$(get $T idle rss_per_conn_bytes)") B | ≤ 2,048 B | $(at_most "$(get $T idle rss_per_conn_bytes)" 2048) |
 | latency, 1k subscribers × 100 events/s (below saturation), tailgate | p99 | $(fmt "$(get $T lat-100 p99_ms)" 2) ms | ≤ 5 ms | $(at_most "$(get $T lat-100 p99_ms)" 5) |
+| latency, 1k subscribers × 100 events/s, **fan-out floor** (bound) | p99 | $(fmt "$(get $N lat-100-floor p99_ms)" 2) ms | (bound) | |
 $(for n in "${H2_SUBS[@]}"; do
   r=$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $N fan100-h2-$n deliveries_per_cpu_s)")
   echo "| HTTP/2 fan-out, $n streams over $((n / 100)) connections, tailgate / nginx h2 + nchan | deliveries per server CPU-second | $r | ≥ 1× | $(verdict "$r" 1) |"
@@ -519,12 +527,18 @@ newest event.
 Each event's data starts with its publish time (\`CLOCK_MONOTONIC\`, same machine); the subscriber
 subtracts it on arrival. $LAT_S s of publishing per row, every delivery counted.
 
-| events/s | deliveries/s offered | tailgate p50 / p99 / p99.9 (ms) | nchan p50 / p99 / p99.9 (ms) | server CPU % (tg / nchan) |
-|---:|---:|---:|---:|---:|
+"Floor": the same load against the fan-out floor (\`tests/bench/sse_floor\`, one pre-built frame
+and one \`send(2)\` per subscriber per event, nothing else): the latency below which no server
+goes with one core for the server and one for the 1,000 clients.
+
+| events/s | deliveries/s offered | tailgate p50 / p99 / p99.9 (ms) | nchan p50 / p99 / p99.9 (ms) | floor p50 / p99 / p99.9 (ms) | server CPU % (tg / nchan / floor) |
+|---:|---:|---:|---:|---:|---:|
 $(for r in "${LAT_RATES[@]}"; do
+  F="lat-$r-floor"
   echo "| $r | $((r * 1000)) | $(fmt "$(get $T lat-$r p50_ms)" 2) / $(fmt "$(get $T lat-$r p99_ms)" 2) / $(fmt "$(get $T lat-$r p999_ms)" 2) |" \
     "$(fmt "$(get $N lat-$r p50_ms)" 2) / $(fmt "$(get $N lat-$r p99_ms)" 2) / $(fmt "$(get $N lat-$r p999_ms)" 2) |" \
-    "$(fmt "$(get $T lat-$r server_cpu_pct)") / $(fmt "$(get $N lat-$r server_cpu_pct)") |"
+    "$(fmt "$(get $N "$F" p50_ms)" 2) / $(fmt "$(get $N "$F" p99_ms)" 2) / $(fmt "$(get $N "$F" p999_ms)" 2) |" \
+    "$(fmt "$(get $T lat-$r server_cpu_pct)") / $(fmt "$(get $N lat-$r server_cpu_pct)") / $(fmt "$(get $N "$F" server_cpu_pct)") |"
 done)
 
 ![latency vs load](bench-latency.png)

@@ -16,13 +16,21 @@ result_field() {
 # fmt VALUE [DECIMALS]
 fmt() { awk -v v="$1" -v d="${2:-0}" 'BEGIN { if (v == "nan") print "—"; else printf("%.*f\n", d, v) }'; }
 
-# free_port: a TCP port below the ephemeral range (32768+ here) that no socket
-# uses. Calls the sourcing script's die() when none is found.
-free_port() {
-  local p
-  for _ in $(seq 50); do
+# free_ports [N]: N (default 1) distinct TCP ports below the ephemeral range
+# (32768+ here) that no socket uses, one per line. A server needing several
+# ports takes them in one call: separate calls could return the same port,
+# since none is bound until the servers start. Calls the sourcing script's
+# die() when too few are found.
+free_ports() {
+  local n=${1:-1} p found=" " count=0
+  for _ in $(seq $((50 * n))); do
     p=$((20000 + RANDOM % 12000))
-    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
+    [[ $found == *" $p "* ]] && continue
+    ss -Htan "sport = :$p" | grep -q . && continue
+    found+="$p "
+    echo "$p"
+    count=$((count + 1))
+    [ "$count" = "$n" ] && return
   done
   die "no free port"
 }
