@@ -24,9 +24,6 @@
 //
 // Properties: no crash, leak or sanitizer report; once the peer has closed,
 // the session ends (nothing keeps it alive without an event loop turn).
-//
-// http_server.cc is compiled into this file rather than linked so that the
-// fuzzer can build a ConnectionSlot (its Tracker is private to that file).
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,8 +38,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
-#include "gateway/http/http_server.cc"  // NOLINT: see above
+#include "gateway/diag/logging.h"
+#include "gateway/http/connection_tracker.h"
 #include "gateway/http/h2_session.h"
+#include "gateway/http/http_server.h"
 #include "tests/fuzz/fuzz_util.h"
 
 namespace {
