@@ -55,20 +55,26 @@ inline bool IsConnectionSpecific(std::string_view lower_name) {
          lower_name == "upgrade";
 }
 
-// One request stream's state: the request as it arrives, then the response
-// body as nghttp2 pulls it.
+// One request stream's state: the request as it arrives and a plain
+// response as nghttp2 pulls it, or the writes of a taken-over (SSE) stream.
 struct H2Session::Stream {
-  HttpRequest request;
-  size_t header_bytes = 0;
-  bool headers_too_large = false;
-  size_t body_limit = kDefaultMaxBodyBytes;
-  bool body_too_large = false;
+  // The request phase, and a plain response. Given back when a stream route
+  // takes the stream over: an SSE stream lives long and idle, and keeps only
+  // what is below.
+  struct Exchange {
+    HttpRequest request;
+    size_t header_bytes = 0;
+    bool headers_too_large = false;
+    bool body_too_large = false;
+    size_t body_limit = kDefaultMaxBodyBytes;
+    // The whole request (HEADERS, CONTINUATIONs, body) within header_timeout,
+    // as for HTTP/1.1: a stream stalled mid-request is reset.
+    std::unique_ptr<net::steady_timer> request_timer;
+    std::string response_body;
+    size_t sent = 0;
+  };
+  std::unique_ptr<Exchange> exchange = std::make_unique<Exchange>();  // Null once a sink.
   bool dispatched = false;
-  // The whole request (HEADERS, CONTINUATIONs, body) within header_timeout,
-  // as for HTTP/1.1: a stream stalled mid-request is reset.
-  std::unique_ptr<net::steady_timer> request_timer;
-  std::string response_body;
-  size_t sent = 0;
   // A stream taken over through a StreamSink:
   bool sink = false;
   bool headers_sent = false;
@@ -76,8 +82,32 @@ struct H2Session::Stream {
   bool eof = false;       // End after `pending`.
   std::vector<net::const_buffer> pending;  // The write in flight, unsent part.
   std::function<void(beast::error_code)> done;
-  std::function<void()> on_peer_closed;
-  std::function<void()> on_drain;
+  // The taker's hooks (StreamSink::OnPeerClosed, OnDrain).
+  std::shared_ptr<void> peer_closed_owner;
+  StreamSink::Hook on_peer_closed = nullptr;
+  std::weak_ptr<void> drain_owner;
+  StreamSink::Hook on_drain = nullptr;
+
+  // Posts the peer-closed hook to `ex`, once.
+  void PostPeerClosed(const net::any_io_executor& ex) {
+    if (on_peer_closed == nullptr) return;
+    net::post(ex, [owner = std::move(peer_closed_owner),
+                   hook = std::exchange(on_peer_closed, nullptr)] { hook(owner); });
+  }
+  // Posts the drain hook to `ex`, once; it runs if its owner is still there.
+  void PostDrain(const net::any_io_executor& ex) {
+    if (on_drain == nullptr) return;
+    net::post(ex, [owner = std::move(drain_owner), hook = std::exchange(on_drain, nullptr)] {
+      if (std::shared_ptr<void> pinned = owner.lock()) hook(pinned);
+    });
+  }
+  // The taker ended the stream: it hears nothing more.
+  void DropHooks() {
+    peer_closed_owner.reset();
+    on_peer_closed = nullptr;
+    drain_owner.reset();
+    on_drain = nullptr;
+  }
 };
 
 // The StreamSink of one HTTP/2 stream. Holds the session weakly: a stream
@@ -95,11 +125,17 @@ class H2Sink : public StreamSink {
     if (auto s = session_.lock()) return s->SinkWrite(id_, std::move(buffers), std::move(done));
     net::post(executor_, [done = std::move(done)] { done(net::error::connection_reset); });
   }
-  void OnPeerClosed(std::function<void()> hook) override {
-    if (Stream* st = Find()) st->on_peer_closed = std::move(hook);
+  void OnPeerClosed(std::shared_ptr<void> owner, Hook hook) override {
+    if (Stream* st = Find()) {
+      st->peer_closed_owner = std::move(owner);
+      st->on_peer_closed = hook;
+    }
   }
-  void OnDrain(std::function<void()> hook) override {
-    if (Stream* st = Find()) st->on_drain = std::move(hook);
+  void OnDrain(std::weak_ptr<void> owner, Hook hook) override {
+    if (Stream* st = Find()) {
+      st->drain_owner = std::move(owner);
+      st->on_drain = hook;
+    }
   }
   void End() override {
     if (auto s = session_.lock()) s->SinkEnd(id_);

@@ -23,11 +23,12 @@ namespace net = boost::asio;
 
 int H2Session::OnBeginHeaders(int32_t stream_id) {
   auto stream = std::make_unique<Stream>();
-  stream->request.version(11);  // Handlers see what an HTTP/1.1 request would give them.
-  stream->request_timer = std::make_unique<net::steady_timer>(stream_.get_executor());
-  stream->request_timer->expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
-  // Destroyed with the stream (operation_aborted then).
-  stream->request_timer->async_wait(
+  Stream::Exchange& x = *stream->exchange;
+  x.request.version(11);  // Handlers see what an HTTP/1.1 request would give them.
+  x.request_timer = std::make_unique<net::steady_timer>(stream_.get_executor());
+  x.request_timer->expires_after(absl::ToChronoNanoseconds(config_.header_timeout));
+  // Destroyed with the stream or at dispatch (operation_aborted then).
+  x.request_timer->async_wait(
       [self = shared_from_this(), stream_id](beast::error_code ec) {
         if (ec || self->closed_) return;
         auto it = self->streams_.find(stream_id);
@@ -46,7 +47,7 @@ int H2Session::OnBeginHeaders(int32_t stream_id) {
 int H2Session::OnHeader(int32_t stream_id, std::string_view name, std::string_view value) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end() || it->second->dispatched) return 0;
-  Stream& s = *it->second;
+  Stream::Exchange& s = *it->second->exchange;
   // RFC 9113 6.5.2's measure; the same limit as an HTTP/1.1 request head.
   s.header_bytes += name.size() + value.size() + 32;
   if (s.header_bytes > kHeaderBombFactor * config_.max_header_bytes) {
@@ -74,8 +75,8 @@ int H2Session::OnHeader(int32_t stream_id, std::string_view name, std::string_vi
 
 int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return 0;
-  Stream& s = *it->second;
+  if (it == streams_.end() || !it->second->exchange) return 0;
+  Stream::Exchange& s = *it->second->exchange;
   if (s.body_too_large) return 0;
   if (s.request.body().size() + len > s.body_limit) {
     s.body_too_large = true;
@@ -89,8 +90,8 @@ int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
 ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  Stream& s = *it->second;
-  if (s.sink) return ReadSinkData(s, buf, length, flags);
+  if (it->second->sink) return ReadSinkData(*it->second, buf, length, flags);
+  Stream::Exchange& s = *it->second->exchange;
   const size_t n = std::min(length, s.response_body.size() - s.sent);
   std::copy_n(s.response_body.data() + s.sent, n, buf);
   s.sent += n;
@@ -99,8 +100,9 @@ ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint
 }
 
 void H2Session::Dispatch(int32_t id) {
-  Stream& s = *streams_.at(id);
-  s.dispatched = true;
+  Stream& st = *streams_.at(id);
+  st.dispatched = true;
+  Stream::Exchange& s = *st.exchange;
   s.request_timer.reset();  // Cancels it.
   const HttpRequest& request = s.request;
   const std::string_view path = PathOf(request.target());
@@ -153,10 +155,10 @@ void H2Session::Dispatch(int32_t id) {
       // retry the request there (browsers and curl do).
       return Refuse(id, NGHTTP2_HTTP_1_1_REQUIRED);
     }
-    s.sink = true;
     // The taker keeps what it needs of the request; an SSE stream lives long
-    // and idle, so its fields are given back now.
-    s.request = HttpRequest();
+    // and idle, so the request phase is given back now.
+    st.sink = true;
+    st.exchange.reset();
     decision.sink_takeover(
         std::make_shared<H2Sink>(weak_from_this(), stream_.get_executor(), id, peer_));
     return;
@@ -194,8 +196,8 @@ void H2Session::Dispatch(int32_t id) {
 void H2Session::Respond(int32_t id, HttpResponse response, unsigned observed_status) {
   router_->ObserveResponse(observed_status != 0 ? observed_status : response.result_int());
   auto it = streams_.find(id);
-  if (it == streams_.end()) return;
-  Stream& s = *it->second;
+  if (it == streams_.end() || !it->second->exchange) return;
+  Stream::Exchange& s = *it->second->exchange;
   const std::string status = std::to_string(response.result_int());
   // Lower-cased names must outlive the nghttp2_nv array (submit copies them).
   std::vector<std::string> names;

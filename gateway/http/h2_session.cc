@@ -168,7 +168,7 @@ void H2Session::OnDrain() {
   Flush();
   // Then the taken-over streams end as HTTP/1.1 ones do on a drain.
   for (auto& [id, st] : streams_) {
-    if (st->on_drain) net::post(stream_.get_executor(), std::move(st->on_drain));
+    st->PostDrain(stream_.get_executor());
   }
 }
 
@@ -290,7 +290,7 @@ void H2Session::Close() {
       net::post(stream_.get_executor(),
                 [done = std::move(st->done)] { done(net::error::connection_reset); });
     }
-    if (st->on_peer_closed) net::post(stream_.get_executor(), std::move(st->on_peer_closed));
+    st->PostPeerClosed(stream_.get_executor());
   }
   streams_.clear();
   stream_.close();
@@ -327,10 +327,12 @@ int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
   const int32_t id = frame->hd.stream_id;
   auto it = streams_.find(id);
   if (it == streams_.end()) return 0;
-  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+  Stream::Exchange* exchange = it->second->exchange.get();
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+      exchange != nullptr) {
     // The body limit is the route's, known once the path is.
-    if (const AsyncRoute* route = router_->FindAsync(PathOf(it->second->request.target()))) {
-      it->second->body_limit = route->max_body_bytes;
+    if (const AsyncRoute* route = router_->FindAsync(PathOf(exchange->request.target()))) {
+      exchange->body_limit = route->max_body_bytes;
     }
   }
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
@@ -348,7 +350,7 @@ int H2Session::OnStreamClose(int32_t stream_id) {
     if (st.done) {
       net::post(ex, [done = std::move(st.done)] { done(net::error::connection_reset); });
     }
-    if (st.on_peer_closed) net::post(ex, std::move(st.on_peer_closed));
+    st.PostPeerClosed(ex);
   }
   if (streams_.erase(stream_id) > 0) counts_->streams.fetch_sub(1, std::memory_order_relaxed);
   if (streams_.empty() && !closed_) ArmIdle();

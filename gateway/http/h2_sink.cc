@@ -135,8 +135,7 @@ void H2Session::SinkEnd(int32_t id) {
   auto it = streams_.find(id);
   if (closed_ || it == streams_.end()) return;
   Stream& st = *it->second;
-  st.on_peer_closed = nullptr;
-  st.on_drain = nullptr;
+  st.DropHooks();
   if (st.eof) return;
   if (!st.headers_sent || !st.pending.empty()) {
     // Nothing said yet, or a write that could not go out (timed out): reset.

@@ -9,6 +9,7 @@
 #define TAILGATE_GATEWAY_HTTP_STREAM_SINK_H_
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,12 +32,17 @@ class StreamSink {
   // with an error when the stream or connection ended.
   virtual void AsyncWrite(std::vector<boost::asio::const_buffer> buffers,
                           std::function<void(boost::beast::error_code)> done) = 0;
-  // `hook` runs once when the peer ends the stream (reset, connection gone).
-  // The sink keeps it (and what it holds) until then or End: a taker that
-  // nothing else owns while idle holds itself through it.
-  virtual void OnPeerClosed(std::function<void()> hook) = 0;
-  // `hook` runs once when the server drains (the connection's GOAWAY is out).
-  virtual void OnDrain(std::function<void()> hook) = 0;
+  // The hooks below: a plain function, called with the taker's object (no
+  // allocation per stream, which matters to long-lived idle streams).
+  using Hook = void (*)(const std::shared_ptr<void>& owner);
+  // `hook(owner)` runs once when the peer ends the stream (reset, connection
+  // gone). The sink holds `owner` until then or End: a taker that nothing
+  // else owns while idle holds itself through it. Replaces an earlier hook.
+  virtual void OnPeerClosed(std::shared_ptr<void> owner, Hook hook) = 0;
+  // `hook(owner)` runs once when the server drains (the connection's GOAWAY
+  // is out), with `owner` pinned; never once it is gone (the sink holds it
+  // weakly). Replaces an earlier hook.
+  virtual void OnDrain(std::weak_ptr<void> owner, Hook hook) = 0;
   // Ends the stream: cleanly when everything written went out (END_STREAM),
   // else with a reset. Idempotent.
   virtual void End() = 0;

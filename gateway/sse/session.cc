@@ -78,7 +78,7 @@ class SseSession final : public Subscription {
              SseMetrics* metrics, std::string response_head, bool chunked,
              store::TopicFilter filter, SubscriptionOptions options, bool meta)
       : Subscription(hub, std::move(executor), std::move(filter), std::move(options)),
-        socket_(std::move(stream)),
+        socket_(stream ? std::make_unique<HttpStream>(*std::move(stream)) : nullptr),
         sink_(std::move(sink)),
         slot_(std::move(slot)),
         config_(config),
@@ -106,9 +106,7 @@ class SseSession final : public Subscription {
   // On the strand: hooks up drain and the peer's close, then starts.
   void Run() {
     if (sink_) {
-      sink_->OnDrain([weak = weak_from_this()] {
-        if (auto self = weak.lock()) Drained(self);
-      });
+      sink_->OnDrain(weak_from_this(), &SseSession::Drained);
     } else {
       slot_->OnDrain(weak_from_this(), &SseSession::Drained);
     }
@@ -315,7 +313,9 @@ class SseSession final : public Subscription {
     if (sink_) {
       // The hook holds the session, as the pending wait below does over
       // HTTP/1.1: an idle stream's only owner is its transport.
-      return sink_->OnPeerClosed([self = self()] { self->PeerClosed(); });
+      return sink_->OnPeerClosed(self(), [](const std::shared_ptr<void>& owner) {
+        static_cast<SseSession*>(owner.get())->PeerClosed();
+      });
     }
     socket_->socket().async_wait(
         tcp::socket::wait_read, [self = self()](beast::error_code ec) {
@@ -328,7 +328,9 @@ class SseSession final : public Subscription {
         });
   }
 
-  std::optional<HttpStream> socket_;  // HTTP/1.1: plain or TLS.
+  // HTTP/1.1: plain or TLS. Out of line: an HTTP/2 stream has none, and
+  // there are many of them per connection.
+  std::unique_ptr<HttpStream> socket_;
   std::shared_ptr<StreamSink> sink_;  // HTTP/2.
   std::shared_ptr<ConnectionSlot> slot_;
   const SseConfig& config_;

@@ -108,10 +108,13 @@ std::shared_ptr<const HttpRouter> MakeRouter() {
         d.sink_takeover = [](std::shared_ptr<StreamSink> sink) {
           auto w = std::make_shared<SinkWriter>();
           w->sink = sink;
-          sink->OnPeerClosed([w] { w->ended = true; });
-          sink->OnDrain([w] {
-            w->ended = true;
-            w->sink->End();
+          sink->OnPeerClosed(w, [](const std::shared_ptr<void>& owner) {
+            static_cast<SinkWriter*>(owner.get())->ended = true;
+          });
+          sink->OnDrain(w, [](const std::shared_ptr<void>& owner) {
+            auto* writer = static_cast<SinkWriter*>(owner.get());
+            writer->ended = true;
+            writer->sink->End();
           });
           (void)sink->peer();
           w->Next();

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -47,11 +48,18 @@ class RecordingSink : public StreamSink {
     }
     net::post(ex_, [done = std::move(done)] { done({}); });
   }
-  void OnPeerClosed(std::function<void()> hook) override { peer_closed_ = std::move(hook); }
-  void OnDrain(std::function<void()> hook) override { drain_ = std::move(hook); }
+  void OnPeerClosed(std::shared_ptr<void> owner, Hook hook) override {
+    peer_closed_owner_ = std::move(owner);
+    peer_closed_ = hook;
+  }
+  void OnDrain(std::weak_ptr<void> owner, Hook hook) override {
+    drain_owner_ = std::move(owner);
+    drain_ = hook;
+  }
   void End() override {
     // As the HTTP/2 sink does: the ended stream lets go of the peer-closed
-    // hook, which holds the session.
+    // hook's owner, the session.
+    peer_closed_owner_.reset();
     peer_closed_ = nullptr;
     std::lock_guard lock(mu_);
     ++ends_;
@@ -72,11 +80,27 @@ class RecordingSink : public StreamSink {
     std::lock_guard lock(mu_);
     return ends_;
   }
-  std::function<void()> peer_closed_;
-  std::function<void()> drain_;
+  bool has_peer_closed() const { return peer_closed_ != nullptr; }
+  bool has_drain() const { return drain_ != nullptr; }
+  // What the HTTP/2 session does when the peer ends the stream (on the strand).
+  void PeerClose() {
+    Hook hook = std::exchange(peer_closed_, nullptr);
+    std::shared_ptr<void> owner = std::move(peer_closed_owner_);
+    if (hook != nullptr) hook(owner);
+  }
+  // What the HTTP/2 session does when the server drains.
+  void Drain() {
+    if (std::shared_ptr<void> owner = drain_owner_.lock(); owner && drain_ != nullptr) {
+      drain_(owner);
+    }
+  }
 
  private:
   net::any_io_executor ex_;
+  std::shared_ptr<void> peer_closed_owner_;
+  Hook peer_closed_ = nullptr;
+  std::weak_ptr<void> drain_owner_;
+  Hook drain_ = nullptr;
   std::mutex mu_;
   std::vector<std::string> writes_;
   int ends_ = 0;
@@ -175,18 +199,18 @@ TEST_F(SseSinkTest, HeadFirstThenUnchunkedFramesThenDrainEnds) {
   Append("t", "three");
   ASSERT_TRUE(WaitFor([&] { return sink->All().find("data: three\n\n") != std::string::npos; }));
   // A drain ends the stream through the sink.
-  ASSERT_TRUE(sink->drain_);
-  sink->drain_();
+  ASSERT_TRUE(sink->has_drain());
+  sink->Drain();
   ASSERT_TRUE(WaitFor([&] { return sink->ends() == 1; }));
 }
 
 TEST_F(SseSinkTest, PeerClosingStopsTheSession) {
   auto sink = Open("/v1/events?topic=p");
   ASSERT_TRUE(WaitFor([&] { return !sink->All().empty(); }));
-  ASSERT_TRUE(sink->peer_closed_);
+  ASSERT_TRUE(sink->has_peer_closed());
   const int active_before = service_->active_streams();
   EXPECT_EQ(active_before, 1);
-  net::post(strand_, sink->peer_closed_);
+  net::post(strand_, [sink] { sink->PeerClose(); });
   ASSERT_TRUE(WaitFor([&] { return sink->ends() == 1; }));
   Append("p", "after");
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
