@@ -10,14 +10,26 @@
 
 namespace tailgate {
 
+const std::string& SseEvent::meta() const {
+  absl::call_once(meta_once_, [this] {
+    meta_ = absl::StrCat("topic: ", event.topic, "\ntime: ",
+                         absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", event.publish_time,
+                                          absl::UTCTimeZone()),
+                         "\n");
+  });
+  return meta_;
+}
+
 size_t SseEvent::MemoryBytes() const {
+  // The meta lines: "topic: " + topic + "\ntime: " + 27 + "\n", on the heap.
+  const size_t meta_bytes = event.topic.size() + 42 + 16;
   return sizeof(SseEvent) + event.topic.capacity() + event.type.capacity() +
-         event.data.capacity() + head.capacity() + meta.capacity();
+         event.data.capacity() + head.capacity() + meta_bytes;
 }
 
 std::string SseEvent::Frame(bool with_meta) const {
   std::string out = head;
-  if (with_meta) out.insert(fields_end, meta);
+  if (with_meta) out.insert(fields_end, meta());
   if (whole) return out;
   return out + event.data + "\n\n";
 }
@@ -44,10 +56,6 @@ class Encoder : public EventEncoder {
     }
     // The id: and event: lines end where the first data: line starts.
     out->fields_end = out->head.find("\ndata: ") + 1;
-    out->meta = absl::StrCat("topic: ", event.topic, "\ntime: ",
-                             absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", event.publish_time,
-                                              absl::UTCTimeZone()),
-                             "\n");
     out->event = std::move(event);
     return out;
   }
