@@ -179,18 +179,7 @@ void H2Session::Dispatch(int32_t id) {
     });
     return;
   }
-  HttpResponse response;
-  if (const PlainHandler* h = router_->FindPlain(path)) {
-    response = (*h)(request);
-  } else if (router_->FindStream(path) != nullptr) {
-    response = TextResponse(request, http::status::method_not_allowed,
-                            "method not allowed: use GET\n");
-    response.set(http::field::allow, "GET");
-  } else {
-    response = TextResponse(request, http::status::not_found,
-                            "not found: " + std::string(path) + "\n");
-  }
-  Respond(id, std::move(response));
+  Respond(id, router_->PlainResponse(request, path));
 }
 
 void H2Session::Respond(int32_t id, HttpResponse response, unsigned observed_status) {

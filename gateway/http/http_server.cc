@@ -59,6 +59,18 @@ const StreamHandler* HttpRouter::FindStream(std::string_view path) const {
   return it == stream_.end() ? nullptr : &it->second;
 }
 
+HttpResponse HttpRouter::PlainResponse(const HttpRequest& request, std::string_view path) const {
+  if (const PlainHandler* h = FindPlain(path)) return (*h)(request);
+  if (FindStream(path) != nullptr) {
+    HttpResponse response =
+        TextResponse(request, http::status::method_not_allowed, "method not allowed: use GET\n");
+    response.set(http::field::allow, "GET");
+    return response;
+  }
+  return TextResponse(request, http::status::not_found,
+                      "not found: " + std::string(path) + "\n");
+}
+
 HttpResponse TextResponse(const HttpRequest& request, http::status status, std::string body) {
   HttpResponse res{status, request.version()};
   res.set(http::field::server, "tailgate");

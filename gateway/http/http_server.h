@@ -144,6 +144,10 @@ class HttpRouter {
   // The stream route's BusyHandler, or null.
   const BusyHandler* FindBusy(std::string_view path) const;
   const AsyncRoute* FindAsync(std::string_view path) const;
+  // The complete answer to a request at `path` that no stream or async route
+  // took (HTTP/1.1 and HTTP/2 alike): the plain route's response, 405 for a
+  // stream route asked with another method than GET, else 404.
+  HttpResponse PlainResponse(const HttpRequest& request, std::string_view path) const;
   // The largest body any route reads.
   size_t max_body_bytes() const { return max_body_bytes_; }
 

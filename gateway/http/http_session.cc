@@ -322,18 +322,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (const AsyncRoute* route = router_->FindAsync(path)) {
       return StartAsync(*route, std::move(request));
     }
-    HttpResponse response;
-    if (const PlainHandler* h = router_->FindPlain(path)) {
-      response = (*h)(request);
-    } else if (router_->FindStream(path) != nullptr) {
-      response = TextResponse(request, http::status::method_not_allowed,
-                              "method not allowed: use GET\n");
-      response.set(http::field::allow, "GET");
-    } else {
-      response = TextResponse(request, http::status::not_found,
-                              "not found: " + std::string(PathOf(request.target())) + "\n");
-    }
-    Write(std::move(response));
+    Write(router_->PlainResponse(request, path));
   }
 
   void SendError(http::status status, std::string body) {
