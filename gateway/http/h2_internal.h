@@ -76,7 +76,7 @@ struct H2Session::Stream {
   std::unique_ptr<Exchange> exchange = std::make_unique<Exchange>();  // Null once a sink.
   bool dispatched = false;
   // A stream taken over through a StreamSink:
-  bool sink = false;
+  bool sink() const { return exchange == nullptr; }
   bool headers_sent = false;
   bool deferred = false;  // The data provider returned NGHTTP2_ERR_DEFERRED.
   bool eof = false;       // End after `pending`.

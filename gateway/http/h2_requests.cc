@@ -75,7 +75,7 @@ int H2Session::OnHeader(int32_t stream_id, std::string_view name, std::string_vi
 
 int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
   auto it = streams_.find(stream_id);
-  if (it == streams_.end() || !it->second->exchange) return 0;
+  if (it == streams_.end() || it->second->sink()) return 0;
   Stream::Exchange& s = *it->second->exchange;
   if (s.body_too_large) return 0;
   if (s.request.body().size() + len > s.body_limit) {
@@ -90,7 +90,7 @@ int H2Session::OnDataChunk(int32_t stream_id, const uint8_t* data, size_t len) {
 ssize_t H2Session::ReadBody(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* flags) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  if (it->second->sink) return ReadSinkData(*it->second, buf, length, flags);
+  if (it->second->sink()) return ReadSinkData(*it->second, buf, length, flags);
   Stream::Exchange& s = *it->second->exchange;
   const size_t n = std::min(length, s.response_body.size() - s.sent);
   std::copy_n(s.response_body.data() + s.sent, n, buf);
@@ -157,8 +157,7 @@ void H2Session::Dispatch(int32_t id) {
     }
     // The taker keeps what it needs of the request; an SSE stream lives long
     // and idle, so the request phase is given back now.
-    st.sink = true;
-    st.exchange.reset();
+    st.exchange.reset();  // Now a sink stream.
     decision.sink_takeover(
         std::make_shared<H2Sink>(weak_from_this(), stream_.get_executor(), id, peer_));
     return;
@@ -185,7 +184,7 @@ void H2Session::Dispatch(int32_t id) {
 void H2Session::Respond(int32_t id, HttpResponse response, unsigned observed_status) {
   router_->ObserveResponse(observed_status != 0 ? observed_status : response.result_int());
   auto it = streams_.find(id);
-  if (it == streams_.end() || !it->second->exchange) return;
+  if (it == streams_.end() || it->second->sink()) return;
   Stream::Exchange& s = *it->second->exchange;
   const std::string status = std::to_string(response.result_int());
   // Lower-cased names must outlive the nghttp2_nv array (submit copies them).

@@ -343,7 +343,7 @@ int H2Session::OnFrameRecv(const nghttp2_frame* frame) {
 }
 
 int H2Session::OnStreamClose(int32_t stream_id) {
-  if (auto it = streams_.find(stream_id); it != streams_.end() && it->second->sink) {
+  if (auto it = streams_.find(stream_id); it != streams_.end() && it->second->sink()) {
     // Inside nghttp2: the taker hears of it from the event loop.
     Stream& st = *it->second;
     auto ex = stream_.get_executor();
