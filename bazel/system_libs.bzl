@@ -34,6 +34,8 @@ _LIBS = {
     "curl": (["libcurl"], []),
     # HTTP/2 framing, HPACK and flow control (gateway/http/h2_*).
     "nghttp2": (["libnghttp2"], []),
+    # The gateway's allocator (gateway/heap).
+    "jemalloc": (["jemalloc"], []),
 }
 
 # Header-only or plain-system libraries.

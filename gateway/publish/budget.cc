@@ -1,6 +1,6 @@
 #include "gateway/publish/budget.h"
 
-#include <malloc.h>
+#include "gateway/heap/heap.h"
 
 namespace tailgate {
 
@@ -95,10 +95,9 @@ void PublishBudget::Loop() {
     trim_ = false;
     lock.unlock();
     for (std::function<void()>& fn : run) fn();
-    // glibc keeps freed heap pages mapped; after a burst of large requests
-    // that is the burst's size in RSS for good unless it is asked to give
-    // them back.
-    if (trim) malloc_trim(0);
+    // The allocator keeps freed pages mapped for a while (glibc: for good);
+    // after a burst of large requests that is the burst's size in RSS.
+    if (trim) ReleaseFreeHeapMemory();
     lock.lock();
   }
 }

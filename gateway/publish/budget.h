@@ -11,7 +11,7 @@
 // Waiters are served in arrival order; a new request never overtakes one.
 //
 // Once the budget is idle again after heavy use, the process returns freed
-// heap memory to the system (malloc_trim), so RSS falls back after a burst.
+// heap memory to the system (ReleaseFreeHeapMemory), so RSS falls back after a burst.
 //
 // Thread-safety: thread-safe. Waiters resume on the budget's own thread,
 // never on the thread calling Release (the log's committer). The destructor

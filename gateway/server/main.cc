@@ -1,7 +1,6 @@
 // tailgate: gRPC publish -> durable log -> Server-Sent Events.
 // Wiring only: the flags become a ServerConfig (config.h), the Gateway
 // (gateway.h) serves it until SIGTERM or SIGINT.
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gateway/diag/logging.h"
+#include "gateway/heap/heap.h"
 #include "gateway/server/config.h"
 #include "gateway/server/flag_precheck.h"
 #include "gateway/server/gateway.h"
@@ -61,10 +61,7 @@ std::string StartupSummary(const tailgate::ServerConfig& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Large buffers (request data, RocksDB arenas) get their own mappings and
-  // go back to the system when freed; glibc's default raises this threshold
-  // as large blocks are freed, after which a burst stays in RSS for good.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  tailgate::ConfigureHeap();
   // First: every relative path below (--flagfile, --data_dir, TLS and key
   // files) is the user's, also under `bazel run` (working_dir.h).
   if (std::string error = tailgate::EnterBuildWorkingDirectory(); !error.empty()) {
@@ -98,7 +95,8 @@ int main(int argc, char** argv) {
   // A peer that goes away mid-write must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
-  TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: " << StartupSummary(*config);
+  TG_LOG(INFO) << "tailgate " << tailgate::kVersion << " starting: " << StartupSummary(*config)
+               << " allocator=" << tailgate::HeapAllocatorName();
   absl::StatusOr<std::unique_ptr<tailgate::Gateway>> gateway =
       tailgate::Gateway::Start(config->gateway);
   if (!gateway.ok()) {

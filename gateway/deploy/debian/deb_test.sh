@@ -16,7 +16,7 @@ version=$(dpkg-deb -f "$deb" Version)
 [ "$(dpkg-deb -f "$deb" Architecture)" = amd64 ] || fail "Architecture field"
 depends=$(dpkg-deb -f "$deb" Depends)
 # Computed from the binaries: the libraries the gateway cannot run without.
-for pkg in adduser libc6 libgrpc++1.51 libprotobuf32 librocksdb7.8 libjwt0 libssl3 libnats3.4 libcurl4; do
+for pkg in adduser libc6 libgrpc++1.51 libprotobuf32 librocksdb7.8 libjwt0 libssl3 libnats3.4 libcurl4 libjemalloc2; do
   case ", $depends," in
     *", $pkg "*|*", $pkg,"*) ;;
     *) fail "Depends lacks $pkg: $depends" ;;
