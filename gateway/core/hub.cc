@@ -265,8 +265,11 @@ void Hub::PostWakes(std::vector<std::shared_ptr<Cursor>> wake, uint64_t previous
   auto flush = [previous](Chunk chunk) {
     net::post(chunk.executor, [cursors = std::move(chunk.cursors), previous]() mutable {
       for (std::shared_ptr<Cursor>& c : cursors) {
-        Cursor* cursor = c.get();
-        net::dispatch(cursor->strand_, [c = std::move(c), previous] { c->OnWake(previous); });
+        // The strand's own type, not the cursor's type-erased executor: a
+        // dispatch through any_io_executor copies it (a shared count) and
+        // looks up its properties, per delivery.
+        const IoStrand& strand = *c->strand_.target<IoStrand>();
+        net::dispatch(strand, [c = std::move(c), previous] { c->OnWake(previous); });
       }
     });
   };
