@@ -53,6 +53,8 @@ TAILGATE=$WORK/tailgate
 LOADGEN=$WORK/loadgen
 FLOOR=$WORK/grpc_floor
 SSE_FLOOR=$WORK/sse_floor
+ALLOCATOR=$(ldd "$TAILGATE" 2>/dev/null | grep -q libjemalloc &&
+  echo "jemalloc $(dpkg-query -W -f='${Version}' libjemalloc2 2>/dev/null)" || echo "glibc malloc")
 
 SERVER_PID=""   # Process measured (tailgate, or the nginx worker).
 STOP_PID=""     # Process to stop (tailgate, or the nginx master).
@@ -432,7 +434,7 @@ and what remains: see "Notes" below.
 | memory | $(free -g | awk '/^Mem:/ {print $2}') GiB |
 | kernel | $(uname -r) |
 | OS | $(. /etc/os-release && echo "$PRETTY_NAME") |
-| tailgate | $REVISION, \`bazel build -c opt\`, \`--durability=none --http_threads=1\` |
+| tailgate | $REVISION, \`bazel build -c opt\`, \`--durability=none --http_threads=1\`, allocator: $ALLOCATOR |
 | nchan | nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), libnginx-mod-nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null), 1 worker, memory store |
 | compiler | $(gcc --version | head -1) |
 | load average (1/5/15 min) | before $LOAD_BEFORE, after $LOAD_AFTER |
@@ -471,6 +473,7 @@ steadier figure and is what the fan-out targets compare.
 | $IDLE idle SSE connections, tailgate | server RSS per connection | $(fmt "$(get $T idle rss_per_conn_bytes)") B | ≤ 2,048 B | $(at_most "$(get $T idle rss_per_conn_bytes)" 2048) |
 | latency, 1k subscribers × 100 events/s (below saturation), tailgate | p99 | $(fmt "$(get $T lat-100 p99_ms)" 2) ms | ≤ 5 ms | $(at_most "$(get $T lat-100 p99_ms)" 5) |
 | latency, 1k subscribers × 100 events/s, **bound**: 990 writes × the floor's µs per delivery (fan-out 1k) | p99 | $(awk -v u="$(get $N fan1-1k-floor server_us_per_delivery)" 'BEGIN { if (u == "nan") print "—"; else printf("%.2f\n", 990 * u / 1000) }') ms | (bound) | |
+| latency, 1k subscribers × 100 events/s, the fan-out floor itself under the same load (measured) | p99 | $(fmt "$(get $N lat-100-floor p99_ms)" 2) ms | (bound) | |
 $(for n in "${H2_SUBS[@]}"; do
   r=$(ratio "$(get $T fan100-h2-$n deliveries_per_cpu_s)" "$(get $N fan100-h2-$n deliveries_per_cpu_s)")
   echo "| HTTP/2 fan-out, $n streams over $((n / 100)) connections, tailgate / nginx h2 + nchan | deliveries per server CPU-second | $r | ≥ 1× | $(verdict "$r" 1) |"
