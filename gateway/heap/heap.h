@@ -1,11 +1,10 @@
 // The process's heap allocator: which one it is, how it is set up, and how
 // freed memory goes back to the system.
 //
-// The gateway links jemalloc (Debian's libjemalloc2): with glibc's malloc,
+// The gateway links jemalloc (Debian's libjemalloc2): glibc's malloc, with
 // blocks allocated on gRPC and event-loop threads and freed on the log's
-// committer thread (and the other way round) cost a third of the ingest
-// path's allocator time in consolidation and cross-arena frees
-// (docs/benchmarks.md, "Notes"). Sanitizer builds bring their own allocator
+// committer thread (and the other way round), took 10-25 % of the server's
+// CPU on the ingest paths (docs/benchmarks.md, "Notes"). Sanitizer builds bring their own allocator
 // and build this library without jemalloc (--define=tailgate_malloc=system,
 // set by the asan, tsan and fuzz configs in .bazelrc).
 //

@@ -3,13 +3,13 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/process.h"
 
 #ifdef TAILGATE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -20,14 +20,7 @@ namespace {
 
 constexpr int64_t kMiB = 1 << 20;
 
-int64_t RssBytes() {
-  long pages_total = 0, pages_resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  const int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_resident);
-  std::fclose(f);
-  return n == 2 ? int64_t{pages_resident} * sysconf(_SC_PAGESIZE) : -1;
-}
+int64_t RssBytes() { return testing::ProcStatusBytes(getpid(), "VmRSS"); }
 
 #ifdef TAILGATE_JEMALLOC
 uint64_t ThreadAllocatedBytes() {
@@ -40,7 +33,7 @@ uint64_t ThreadAllocatedBytes() {
 
 TEST(HeapTest, MallocIsTheNamedAllocator) {
 #ifdef TAILGATE_JEMALLOC
-  EXPECT_THAT(HeapAllocatorName(), testing::StartsWith("jemalloc 5."));
+  EXPECT_THAT(HeapAllocatorName(), ::testing::StartsWith("jemalloc 5."));
   // Plain malloc lands in jemalloc (it replaced glibc's for the process).
   const uint64_t before = ThreadAllocatedBytes();
   void* p = std::malloc(kMiB);

@@ -38,21 +38,6 @@ constexpr int64_t kBudget = 256 * kMiB;
 // See the header comment; measured peaks: 687 and 685 MiB in all.
 constexpr int64_t kFixedOverhead = 512 * kMiB;
 
-// A field of /proc/PID/status in bytes ("VmRSS", "VmHWM").
-int64_t StatusBytes(pid_t pid, const std::string& field) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field + ":", 0) != 0) continue;
-    std::string kb = line.substr(field.size() + 1);
-    kb.erase(0, kb.find_first_not_of(" \t"));
-    kb = kb.substr(0, kb.find(' '));
-    int64_t v = 0;
-    if (absl::SimpleAtoi(kb, &v)) return v * 1024;
-  }
-  return -1;
-}
-
 // Restarts the peak (VmHWM) from the current RSS.
 void ResetPeak(pid_t pid) {
   std::ofstream(absl::StrCat("/proc/", pid, "/clear_refs")) << "5";
@@ -76,13 +61,13 @@ class PublishMemoryTest : public ::testing::Test {
     ASSERT_GT(gw_.http_port, 0);
     // One channel per client thread: separate connections, like separate
     // publishers.
-    baseline_ = StatusBytes(gw_.process->pid(), "VmRSS");
+    baseline_ = ProcStatusBytes(gw_.process->pid(), "VmRSS");
     ASSERT_GT(baseline_, 0);
   }
 
   // Peak RSS over the load, checked against the budget.
   void ExpectBounded(const char* load) {
-    const int64_t peak = StatusBytes(gw_.process->pid(), "VmHWM");
+    const int64_t peak = ProcStatusBytes(gw_.process->pid(), "VmHWM");
     std::printf("%s: baseline RSS %lld MiB, peak %lld MiB (budget %lld MiB + overhead %lld MiB)\n",
                 load, static_cast<long long>(baseline_ / kMiB),
                 static_cast<long long>(peak / kMiB), static_cast<long long>(kBudget / kMiB),
@@ -97,7 +82,7 @@ class PublishMemoryTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     do {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // Polling RSS.
-      rss = StatusBytes(gw_.process->pid(), "VmRSS");
+      rss = ProcStatusBytes(gw_.process->pid(), "VmRSS");
     } while (rss > limit && std::chrono::steady_clock::now() < deadline);
     std::printf("%s: RSS afterwards %lld MiB\n", load, static_cast<long long>(rss / kMiB));
     EXPECT_LE(rss, limit) << load;

@@ -47,22 +47,6 @@ constexpr size_t kTotalBytes = size_t{100} << 20;
 constexpr int kBatch = 64;
 constexpr int64_t kRssGrowthBound = int64_t{320} << 20;
 
-int64_t RssBytes(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      int64_t kb = 0;
-      std::string digits;
-      for (char c : line) {
-        if (c >= '0' && c <= '9') digits.push_back(c);
-      }
-      if (absl::SimpleAtoi(digits, &kb)) return kb * 1024;
-    }
-  }
-  return -1;
-}
-
 // A connection that sends the request and then never reads; its receive
 // buffer is small so the stall is reached quickly and kernel memory stays low.
 int OpenStalled(int port) {
@@ -119,13 +103,13 @@ TEST(SseMemoryTest, StalledConnectionsDoNotGrowServerMemory) {
   ASSERT_TRUE(reader.ok()) << reader.status();
   ASSERT_EQ((*reader)->status(), 200);
 
-  const int64_t baseline = RssBytes(gw.pid());
+  const int64_t baseline = ProcStatusBytes(gw.pid(), "VmRSS");
   ASSERT_GT(baseline, 0);
   std::atomic<bool> stop{false};
   std::atomic<int64_t> peak{baseline};
   std::thread sampler([&] {
     while (!stop.load()) {
-      const int64_t rss = RssBytes(gw.pid());
+      const int64_t rss = ProcStatusBytes(gw.pid(), "VmRSS");
       if (rss > peak.load()) peak = rss;
       absl::SleepFor(absl::Milliseconds(20));  // Sampling period, not synchronisation.
     }
@@ -175,7 +159,7 @@ TEST(SseMemoryTest, StalledConnectionsDoNotGrowServerMemory) {
   sampler.join();
   EXPECT_EQ(reader_error, "");
   EXPECT_EQ(read_count.load(), events);
-  const int64_t end_rss = RssBytes(gw.pid());
+  const int64_t end_rss = ProcStatusBytes(gw.pid(), "VmRSS");
   std::cerr << "memory: " << kStalled << " stalled connections, " << events << " x " << kDataBytes
             << " B published in " << publish_time << "; RSS baseline " << (baseline >> 20)
             << " MiB, peak " << (peak.load() >> 20) << " MiB, end " << (end_rss >> 20)

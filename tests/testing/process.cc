@@ -11,7 +11,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace tailgate::testing {
@@ -136,6 +139,20 @@ std::pair<int, std::string> Shell(const std::string& command) {
   while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
   const int status = ::pclose(f);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+int64_t ProcStatusBytes(pid_t pid, const std::string& field) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) != 0) continue;
+    std::string kb = line.substr(field.size() + 1);  // "   1234 kB"
+    kb.erase(0, kb.find_first_not_of(" \t"));
+    kb = kb.substr(0, kb.find(' '));
+    int64_t v = 0;
+    if (absl::SimpleAtoi(kb, &v)) return v * 1024;
+  }
+  return -1;
 }
 
 }  // namespace tailgate::testing

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -57,6 +58,10 @@ std::pair<int, std::string> Shell(const std::string& command);
 
 // A fresh, empty directory under TEST_TMPDIR.
 std::string MakeTempDir(const std::string& prefix);
+
+// A size field of /proc/PID/status ("VmRSS", "VmHWM") in bytes; -1 when the
+// process or the field is not there.
+int64_t ProcStatusBytes(pid_t pid, const std::string& field);
 
 }  // namespace tailgate::testing
 
