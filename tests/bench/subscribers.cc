@@ -39,8 +39,18 @@ void Subscribers::Connect(int n, std::function<std::string(int)> target,
     connect_started_ns_ = MonoNanos();
     if (h2_connections_ > 0) return ConnectH2(n);
     to_connect_ = n;
-    for (int i = 0; i < std::min(n, window); ++i) ConnectOne();
+    OpenWindow(std::min(n, window));
   });
+}
+
+void Subscribers::OpenWindow(int k) {
+  // One new connection per turn of the event loop, as independent clients
+  // would: earlier connections send their requests and read their replies
+  // in between. Opening all k in one handler would hold every request back
+  // until the last connect() returned, and leave the server idle meanwhile.
+  if (k == 0) return;
+  ConnectOne();
+  net::post(ioc_, [this, k] { OpenWindow(k - 1); });
 }
 
 void Subscribers::Run() {

@@ -94,6 +94,8 @@ class Subscribers {
 
   // HTTP/1.1 (subscribers.cc).
   void ConnectOne();
+  // Starts k connections, one per turn of the event loop.
+  void OpenWindow(int k);
   void Fail(Conn& c);
   void WaitRead(const std::shared_ptr<Conn>& c);
   void Feed(Conn& c, const char* p, size_t n);
