@@ -151,16 +151,22 @@ test("POST /v1/publish over HTTP/2 stores the event; SSE over HTTP/1.1 delivers 
 
 // An SSE stream over HTTP/2: collects `id:`/`data:` frames until `want`
 // events arrived (or the stream ended); resolves with them and the head.
+// `opened` resolves at the stream's first bytes (the opening `retry:`), which
+// the gateway writes once the stream's start is fixed: an event published
+// after that is one the stream must deliver. (Or when the stream ends.)
 function h2events(session, reqPath, want, headers = {}) {
   const req = session.request({ ":path": reqPath, ...headers });
   const events = [];
   let buf = "";
   let head;
+  let markOpened;
+  const opened = new Promise((resolve) => { markOpened = resolve; });
   const done = new Promise((resolve) => {
-    const finish = () => resolve({ head, events, req });
+    const finish = () => { markOpened(); resolve({ head, events, req }); };
     req.setEncoding("utf8");
     req.on("response", (h) => { head = h; });
     req.on("data", (chunk) => {
+      markOpened();
       buf += chunk;
       let i;
       while ((i = buf.indexOf("\n\n")) >= 0) {
@@ -175,7 +181,12 @@ function h2events(session, reqPath, want, headers = {}) {
     req.on("close", finish);
     req.on("error", finish);
   });
-  return { req, done };
+  return { req, done, opened };
+}
+
+// A paused stream reads no data: its response head says it started.
+function responded(req) {
+  return new Promise((resolve) => { req.once("response", resolve); req.once("close", resolve); });
 }
 
 async function publishHttp(gw, topic, data) {
@@ -202,7 +213,7 @@ test("SSE over HTTP/2: the resume forms, then live events, with no chunked frami
     assert.deepEqual((await fromSince.done).events.map((e) => e.data), ["e0", "e1", "e2"]);
     // Live: a fresh stream gets what is published after it opened.
     const live = h2events(s, "/v1/events?topic=h2resume", 1);
-    await new Promise((r) => setTimeout(r, 300));
+    await live.opened;
     await publishHttp(plain, "h2resume", "live");
     assert.deepEqual((await live.done).events.map((e) => e.data), ["live"]);
     for (const x of [fromHeader, fromQuery, fromSince, live]) x.req.close();
@@ -219,7 +230,7 @@ test("100 SSE streams on one connection each get exactly their topic's events", 
   try {
     const streams = Array.from({ length: 100 }, (_, i) =>
       h2events(s, `/v1/events?topic=h2many.${i}`, 3));
-    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(streams.map((x) => x.opened));
     for (let round = 0; round < 3; round++) {
       await Promise.all(streams.map((_, i) => publishHttp(plain, `h2many.${i}`, `t${i}-r${round}`)));
     }
@@ -248,7 +259,7 @@ test("a stalled stream (window 0, not read) does not delay the others", async ()
     const stalled = s.request({ ":path": "/v1/events?topic=h2stall" });
     stalled.pause();  // Never read: its window stays at 0 after 1 KiB.
     const other = h2events(s, "/v1/events?topic=h2flow", 20);
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([responded(stalled), other.opened]);
     for (let i = 0; i < 20; i++) {
       await publishHttp(plain, "h2stall", big);
       await publishHttp(plain, "h2flow", `f${i}`);
@@ -269,7 +280,7 @@ test("the SSE route over HTTP/2 on a drain: GOAWAY, then the stream ends cleanly
   const s = await connect(gw.url);
   const goaway = new Promise((resolve) => s.once("goaway", (code) => resolve(code)));
   const stream = h2events(s, "/v1/events?topic=d", 1000);
-  await new Promise((r) => setTimeout(r, 300));
+  await stream.opened;
   await publishHttp(gw, "d", "before");
   const ended = new Promise((resolve) => stream.req.on("end", () => resolve("end")));
   gw.proc.kill("SIGTERM");
@@ -394,7 +405,7 @@ test("HTTP/2 streams count against --max_connections: past it an SSE stream gets
   const s = await connect(gw.url);
   try {
     const open = Array.from({ length: 8 }, (_, i) => h2events(s, `/v1/events?topic=cap${i}`, 1000));
-    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(open.map((x) => x.opened));
     const extra = h2events(s, "/v1/events?topic=capx", 1000);
     const r = await Promise.race([extra.done,
       new Promise((res) => setTimeout(() => res({ timedOut: true }), 3000))]);
@@ -402,7 +413,7 @@ test("HTTP/2 streams count against --max_connections: past it an SSE stream gets
     assert.equal(r.head[":status"], 200);
     assert.equal(r.events.length, 0);
     for (const x of open) x.req.close();
-    await new Promise((res) => setTimeout(res, 300));
+    await waitForMetric(/^tailgate_sse_connections (\d+)/m, (n) => n === 0, 5000, gw);
     // Room again: a new stream is served.
     const again = h2events(s, "/v1/events?topic=capy", 1000);
     const head = await new Promise((res) => again.req.on("response", res));
@@ -423,7 +434,7 @@ test("a stream stuck at window 0 is reset after --write_timeout; the connection 
     const stalled = s.request({ ":path": "/v1/events?topic=wt" });
     stalled.pause();
     const reset = new Promise((resolve) => stalled.on("close", () => resolve(stalled.rstCode)));
-    await new Promise((r) => setTimeout(r, 300));
+    await responded(stalled);
     const t0 = Date.now();
     for (let i = 0; i < 5; i++) await publishHttp(gw, "wt", "y".repeat(4000));
     assert.equal(await reset, http2.constants.NGHTTP2_CANCEL);
@@ -466,11 +477,11 @@ test("SSE streams over HTTP/2 end on the server as soon as their connection drop
   void streams;
 });
 
-async function waitForMetric(re, ok, timeoutMs = 5000) {
+async function waitForMetric(re, ok, timeoutMs = 5000, gw = plain) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
-    const text = await (await fetch(`${plain.url}/metrics`)).text();
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
     last = Number(re.exec(text)?.[1]);
     if (ok(last)) return last;
     await new Promise((r) => setTimeout(r, 100));
