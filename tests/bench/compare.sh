@@ -243,6 +243,13 @@ else
   H2_SUBS=(1000 10000); H2_IDLE=10000
 fi
 
+# The targets against a floor, and the storm's absolute one, are measured
+# twice more right after their first run, alternating: this VM moves by ±20 %
+# from one minute to the next, so those rows report the median of three runs
+# (one in --quick).
+REPEATS=(2 3)
+[ "$QUICK" = 1 ] && REPEATS=()
+
 echo "compare.sh: scenarios (results in $RESULTS)"
 # (1) Fan-out: one topic, 200-byte events; single events (publish one, wait
 # until every subscriber has it) and bursts of 100.
@@ -250,6 +257,12 @@ both fan1-1k --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
 both fan1-5k --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
 run sse_floor fan1-1k-floor --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
 run sse_floor fan1-5k-floor --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
+for k in "${REPEATS[@]}"; do
+  run tailgate "fan1-1k-r$k" --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
+  run sse_floor "fan1-1k-floor-r$k" --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
+  run tailgate "fan1-5k-r$k" --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
+  run sse_floor "fan1-5k-floor-r$k" --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
+done
 for n in "${FAN_SUBS[@]}"; do
   events=$((2000000 / n)); [ "$QUICK" = 1 ] && events=$((1000000 / n))
   both "fan100-$n" --scenario=fanout --subscribers="$n" --events="$events" --burst=100
@@ -266,6 +279,10 @@ run tailgate_fsync ingest-batch-fsync --scenario=ingest --seconds="$INGEST_S" --
 run redis ingest-redis --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
 # The floor under any PublishStream server: the same load, acked without storing.
 run grpc_floor ingest-floor --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+for k in "${REPEATS[@]}"; do
+  run tailgate "ingest-r$k" --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+  run grpc_floor "ingest-floor-r$k" --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
+done
 # nchan's best of the shapes tried (1x1000, 1x256, 2x256, 2x1000, 4x64, 8x16, 16x32): one
 # connection with 1,000 pipelined POSTs.
 run nchan ingest --scenario=ingest --seconds="$INGEST_S" --connections=1 --window=1000
@@ -276,6 +293,9 @@ run tailgate ingest-http --scenario=ingest --seconds="$INGEST_S" --connections=1
 run tailgate ingest-http-batch --scenario=ingest --seconds="$INGEST_S" --connections=2 --batch=500 --publish_http
 # (3) Replay storm: 5,000 clients reconnect at once, 100 events behind.
 both storm --scenario=storm --subscribers=5000 --behind=100
+for k in "${REPEATS[@]}"; do
+  run tailgate "storm-r$k" --scenario=storm --subscribers=5000 --behind=100
+done
 # (4) Idle connections: memory per connection.
 both idle --scenario=idle --subscribers="$IDLE" --topics=1000
 # (5) Latency at 1k subscribers, paced publishing (the 1,000 events/s row is the target),
@@ -296,20 +316,6 @@ for n in "${H2_SUBS[@]}"; do
 done
 run tailgate idle-h2 --scenario=idle --subscribers="$H2_IDLE" --topics=1000 --h2_connections=100
 run nchan_h2 idle-h2 --scenario=idle --subscribers="$H2_IDLE" --topics=1000 --h2_connections=100
-# (7) The targets against a floor, and the storm's absolute one, again twice,
-# alternating: this VM moves by ±20 % from one minute to the next, so those
-# rows report the median of three runs (one in --quick).
-REPEATS=(2 3)
-[ "$QUICK" = 1 ] && REPEATS=()
-for k in "${REPEATS[@]}"; do
-  run tailgate "fan1-1k-r$k" --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
-  run sse_floor "fan1-1k-floor-r$k" --scenario=fanout --subscribers=1000 --events="${F1[0]}" --burst=1
-  run tailgate "fan1-5k-r$k" --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
-  run sse_floor "fan1-5k-floor-r$k" --scenario=fanout --subscribers=5000 --events="${F1[1]}" --burst=1
-  run tailgate "ingest-r$k" --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
-  run grpc_floor "ingest-floor-r$k" --scenario=ingest --seconds="$INGEST_S" --connections=2 --window=1000
-  run tailgate "storm-r$k" --scenario=storm --subscribers=5000 --behind=100
-done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
