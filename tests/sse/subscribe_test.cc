@@ -1,4 +1,5 @@
 // tailgate.v1.Subscriber.Subscribe: the gRPC front end on the same hub as SSE.
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,6 +27,12 @@ class SubscribeTest : public ::testing::Test {
                                                            const v1::SubscribeRequest& req) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return stub_->Subscribe(ctx, req);
+  }
+
+  // A fresh gateway (and client) after a test drained the last one.
+  void Restart() {
+    gw_.reset();
+    SetUp();
   }
 
   std::unique_ptr<Gateway> gw_;
@@ -119,57 +126,93 @@ TEST_F(SubscribeTest, InvalidRequestsNameTheField) {
   }
 }
 
+// Whether `s` is the drain's own status (the one that carries the resume
+// hint). gRPC closes a drained server's connections as soon as its calls are
+// done; a client still reading what was written before it (slowly, under the
+// sanitizers) can then get a reset from its transport instead of the status.
+// It loses nothing (it resumes after the last event it got), but the hint
+// cannot be checked, so the tests below run the case again on a new gateway.
+bool IsDrainStatus(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         s.error_message().rfind("server is draining", 0) == 0;
+}
+constexpr int kDrainAttempts = 5;
+
 TEST_F(SubscribeTest, DrainEndsStreamsWithUnavailable) {
-  const uint64_t id = Publish(*gw_, "d", "x");
-  v1::SubscribeRequest req;
-  req.add_topics("d");
-  req.set_after_id(0);
-  grpc::ClientContext ctx;
-  auto reader = Subscribe(&ctx, req);
-  v1::Event e;
-  ASSERT_TRUE(reader->Read(&e));
-  EXPECT_EQ(e.id(), id);
-  const absl::Time start = absl::Now();
-  std::thread stopper([&] { gw_->Shutdown(); });
-  EXPECT_FALSE(reader->Read(&e));
-  grpc::Status s = reader->Finish();
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", id)), std::string::npos)
-      << s.error_message();
-  stopper.join();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+  for (int attempt = 0; attempt < kDrainAttempts; ++attempt) {
+    if (attempt > 0) {
+      Restart();
+      ASSERT_NE(gw_, nullptr);
+    }
+    const uint64_t id = Publish(*gw_, "d", "x");
+    v1::SubscribeRequest req;
+    req.add_topics("d");
+    req.set_after_id(0);
+    grpc::ClientContext ctx;
+    auto reader = Subscribe(&ctx, req);
+    v1::Event e;
+    ASSERT_TRUE(reader->Read(&e));
+    EXPECT_EQ(e.id(), id);
+    const absl::Time start = absl::Now();
+    std::thread stopper([&] { gw_->Shutdown(); });
+    EXPECT_FALSE(reader->Read(&e));
+    grpc::Status s = reader->Finish();
+    stopper.join();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(4));
+    if (!IsDrainStatus(s)) {  // The connection went first (see above).
+      std::cerr << "attempt " << attempt << ": no drain status: " << s.error_message() << "\n";
+      continue;
+    }
+    EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", id)), std::string::npos)
+        << s.error_message();
+    return;
+  }
+  FAIL() << "no attempt received the drain's status";
 }
 
 TEST_F(SubscribeTest, DrainHintNeverSkipsQueuedEvents) {
   // Enough events that the stream has a queue of read-but-unwritten ones
   // when the drain comes: the resume hint must be the last id the client
   // received, not how far the cursor read.
-  std::vector<store::EventInput> batch;
-  for (int i = 0; i < 2000; ++i) {
-    store::EventInput in;
-    in.topic = "q";
-    in.data = std::string(200, 'x');
-    batch.push_back(std::move(in));
+  for (int attempt = 0; attempt < kDrainAttempts; ++attempt) {
+    if (attempt > 0) {
+      Restart();
+      ASSERT_NE(gw_, nullptr);
+    }
+    std::vector<store::EventInput> batch;
+    for (int i = 0; i < 2000; ++i) {
+      store::EventInput in;
+      in.topic = "q";
+      in.data = std::string(200, 'x');
+      batch.push_back(std::move(in));
+    }
+    ASSERT_TRUE(AppendAndWait(*gw_->log(), std::move(batch)).ok());
+    v1::SubscribeRequest req;
+    req.add_topics("q");
+    req.set_after_id(0);
+    grpc::ClientContext ctx;
+    auto reader = Subscribe(&ctx, req);
+    v1::Event e;
+    ASSERT_TRUE(reader->Read(&e));
+    uint64_t last = e.id();
+    std::thread stopper([&] { gw_->Shutdown(); });
+    while (reader->Read(&e)) {
+      EXPECT_EQ(e.id(), last + 1);
+      last = e.id();
+    }
+    grpc::Status s = reader->Finish();
+    stopper.join();
+    ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    if (!IsDrainStatus(s)) {  // The connection went first (see above).
+      std::cerr << "attempt " << attempt << ": no drain status: " << s.error_message() << "\n";
+      continue;
+    }
+    EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", last)), std::string::npos)
+        << "last received " << last << ": " << s.error_message();
+    return;
   }
-  ASSERT_TRUE(AppendAndWait(*gw_->log(), std::move(batch)).ok());
-  v1::SubscribeRequest req;
-  req.add_topics("q");
-  req.set_after_id(0);
-  grpc::ClientContext ctx;
-  auto reader = Subscribe(&ctx, req);
-  v1::Event e;
-  ASSERT_TRUE(reader->Read(&e));
-  uint64_t last = e.id();
-  std::thread stopper([&] { gw_->Shutdown(); });
-  while (reader->Read(&e)) {
-    EXPECT_EQ(e.id(), last + 1);
-    last = e.id();
-  }
-  grpc::Status s = reader->Finish();
-  stopper.join();
-  ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", last)), std::string::npos)
-      << "last received " << last << ": " << s.error_message();
+  FAIL() << "no attempt received the drain's status";
 }
 
 }  // namespace
