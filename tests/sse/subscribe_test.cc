@@ -1,6 +1,8 @@
 // tailgate.v1.Subscriber.Subscribe: the gRPC front end on the same hub as SSE.
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -29,10 +31,38 @@ class SubscribeTest : public ::testing::Test {
     return stub_->Subscribe(ctx, req);
   }
 
-  // A fresh gateway (and client) after a test drained the last one.
-  void Restart() {
-    gw_.reset();
-    SetUp();
+  // Whether `s` is the drain's own status (the one that carries the resume
+  // hint). gRPC closes a drained server's connections as soon as its calls
+  // are done; a client still reading what was written before it (slowly,
+  // under the sanitizers) can then get a reset from its transport instead of
+  // the status. It loses nothing (it resumes after the last event it got),
+  // but the hint cannot be checked.
+  static bool IsDrainStatus(const grpc::Status& s) {
+    return s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+           s.error_message().rfind("server is draining", 0) == 0;
+  }
+
+  // Runs `drain_case` (which drains the gateway and sets the status its
+  // stream ended with), on a new gateway again each time that status is not
+  // the drain's own, up to 5 times. Returns the drain's status; nullopt when
+  // the case failed fatally or no attempt got it (the test has failed then).
+  std::optional<grpc::Status> UntilDrainStatus(
+      const std::function<void(grpc::Status*)>& drain_case) {
+    constexpr int kAttempts = 5;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      if (attempt > 0) {
+        gw_.reset();
+        SetUp();
+        if (HasFatalFailure()) return std::nullopt;
+      }
+      grpc::Status s;
+      drain_case(&s);
+      if (HasFatalFailure()) return std::nullopt;
+      if (IsDrainStatus(s)) return s;
+      std::cerr << "attempt " << attempt << ": no drain status: " << s.error_message() << "\n";
+    }
+    ADD_FAILURE() << "no attempt received the drain's status";
+    return std::nullopt;
   }
 
   std::unique_ptr<Gateway> gw_;
@@ -126,25 +156,10 @@ TEST_F(SubscribeTest, InvalidRequestsNameTheField) {
   }
 }
 
-// Whether `s` is the drain's own status (the one that carries the resume
-// hint). gRPC closes a drained server's connections as soon as its calls are
-// done; a client still reading what was written before it (slowly, under the
-// sanitizers) can then get a reset from its transport instead of the status.
-// It loses nothing (it resumes after the last event it got), but the hint
-// cannot be checked, so the tests below run the case again on a new gateway.
-bool IsDrainStatus(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         s.error_message().rfind("server is draining", 0) == 0;
-}
-constexpr int kDrainAttempts = 5;
-
 TEST_F(SubscribeTest, DrainEndsStreamsWithUnavailable) {
-  for (int attempt = 0; attempt < kDrainAttempts; ++attempt) {
-    if (attempt > 0) {
-      Restart();
-      ASSERT_NE(gw_, nullptr);
-    }
-    const uint64_t id = Publish(*gw_, "d", "x");
+  uint64_t id = 0;
+  const std::optional<grpc::Status> s = UntilDrainStatus([&](grpc::Status* status) {
+    id = Publish(*gw_, "d", "x");
     v1::SubscribeRequest req;
     req.add_topics("d");
     req.set_after_id(0);
@@ -156,30 +171,22 @@ TEST_F(SubscribeTest, DrainEndsStreamsWithUnavailable) {
     const absl::Time start = absl::Now();
     std::thread stopper([&] { gw_->Shutdown(); });
     EXPECT_FALSE(reader->Read(&e));
-    grpc::Status s = reader->Finish();
+    *status = reader->Finish();
     stopper.join();
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_EQ(status->error_code(), grpc::StatusCode::UNAVAILABLE) << status->error_message();
     EXPECT_LT(absl::Now() - start, absl::Seconds(4));
-    if (!IsDrainStatus(s)) {  // The connection went first (see above).
-      std::cerr << "attempt " << attempt << ": no drain status: " << s.error_message() << "\n";
-      continue;
-    }
-    EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", id)), std::string::npos)
-        << s.error_message();
-    return;
-  }
-  FAIL() << "no attempt received the drain's status";
+  });
+  if (!s) return;
+  EXPECT_NE(s->error_message().find(absl::StrCat("after_id=", id)), std::string::npos)
+      << s->error_message();
 }
 
 TEST_F(SubscribeTest, DrainHintNeverSkipsQueuedEvents) {
   // Enough events that the stream has a queue of read-but-unwritten ones
   // when the drain comes: the resume hint must be the last id the client
   // received, not how far the cursor read.
-  for (int attempt = 0; attempt < kDrainAttempts; ++attempt) {
-    if (attempt > 0) {
-      Restart();
-      ASSERT_NE(gw_, nullptr);
-    }
+  uint64_t last = 0;
+  const std::optional<grpc::Status> s = UntilDrainStatus([&](grpc::Status* status) {
     std::vector<store::EventInput> batch;
     for (int i = 0; i < 2000; ++i) {
       store::EventInput in;
@@ -195,24 +202,19 @@ TEST_F(SubscribeTest, DrainHintNeverSkipsQueuedEvents) {
     auto reader = Subscribe(&ctx, req);
     v1::Event e;
     ASSERT_TRUE(reader->Read(&e));
-    uint64_t last = e.id();
+    last = e.id();
     std::thread stopper([&] { gw_->Shutdown(); });
     while (reader->Read(&e)) {
       EXPECT_EQ(e.id(), last + 1);
       last = e.id();
     }
-    grpc::Status s = reader->Finish();
+    *status = reader->Finish();
     stopper.join();
-    ASSERT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-    if (!IsDrainStatus(s)) {  // The connection went first (see above).
-      std::cerr << "attempt " << attempt << ": no drain status: " << s.error_message() << "\n";
-      continue;
-    }
-    EXPECT_NE(s.error_message().find(absl::StrCat("after_id=", last)), std::string::npos)
-        << "last received " << last << ": " << s.error_message();
-    return;
-  }
-  FAIL() << "no attempt received the drain's status";
+    ASSERT_EQ(status->error_code(), grpc::StatusCode::UNAVAILABLE) << status->error_message();
+  });
+  if (!s) return;
+  EXPECT_NE(s->error_message().find(absl::StrCat("after_id=", last)), std::string::npos)
+      << "last received " << last << ": " << s->error_message();
 }
 
 }  // namespace
